@@ -1,0 +1,77 @@
+"""ragnest: multimodal retrieval-augmented generation over real documents.
+
+    >>> import ragnest
+    >>> rag = ragnest.Pipeline.from_yaml("lite")          # the offline CPU pipeline
+    >>> report = rag.ingest(["examples/docs"])             # PDFs, Markdown, ...
+    >>> answer = rag.query("How often should I descale the machine?")
+    >>> print(answer.text, [c.label() for c in answer.citations])
+
+Importing ragnest is light: no torch, no model weights; components load on first use.
+"""
+
+from __future__ import annotations
+
+from ragnest.config import PipelineConfig, RetrievalConfig, load_config
+from ragnest.errors import (
+    ComponentNotFoundError,
+    ConfigError,
+    EmbeddingError,
+    MissingDependencyError,
+    ParseError,
+    RagnestError,
+    StoreError,
+    StoreLockedError,
+    StoreMismatchError,
+)
+from ragnest.ingest import IngestReport
+from ragnest.pipeline import Pipeline
+from ragnest.registry import list_components, register
+from ragnest.types import (
+    Answer,
+    Chunk,
+    Citation,
+    Hit,
+    ImageRef,
+    Level,
+    Query,
+    Segment,
+    Source,
+    SparseVector,
+    VectorSpec,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    # pipeline
+    "Pipeline",
+    "PipelineConfig",
+    "RetrievalConfig",
+    "IngestReport",
+    "load_config",
+    "list_components",
+    "register",
+    # data model
+    "Source",
+    "Chunk",
+    "Segment",
+    "ImageRef",
+    "Query",
+    "Hit",
+    "Answer",
+    "Citation",
+    "VectorSpec",
+    "Level",
+    "SparseVector",
+    # errors
+    "RagnestError",
+    "ConfigError",
+    "ComponentNotFoundError",
+    "MissingDependencyError",
+    "ParseError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreMismatchError",
+    "EmbeddingError",
+]

@@ -1,0 +1,331 @@
+"""The ``ragnest`` command (typer + rich).
+
+    ragnest ingest manuals/ --store ./.ragnest
+    ragnest query "how do I reset the device?" --k 5 --json
+    ragnest stats
+    ragnest demo
+    ragnest list
+    ragnest validate pipelines/lite.yaml
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ragnest.config import PipelineConfig, load_config
+from ragnest.errors import RagnestError
+from ragnest.ingest import IngestReport, discover
+from ragnest.pipeline import Pipeline
+from ragnest.types import Answer, Query
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="ragnest",
+    help="Multimodal RAG over real documents: ingest files, ask questions, get cited pages.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_PIPELINE = "pipelines/lite.yaml"
+DEFAULT_STORE = ".ragnest"
+
+PipelineOpt = Annotated[
+    str, typer.Option("--pipeline", "-p", help="Pipeline YAML (path, or a shipped name like 'lite').")
+]
+StoreOpt = Annotated[
+    Optional[str], typer.Option("--store", "-s", help="Store directory (embedded Qdrant Edge).")
+]
+ProfileOpt = Annotated[
+    Optional[str], typer.Option("--profile", help="Profile overlay (configs/profiles/<name>.yaml or a path).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _config(pipeline: str, store: str | None, profile: str | None) -> PipelineConfig:
+    cfg = load_config(pipeline, profile=profile)
+    if store is not None:
+        params = cfg.components[cfg.store].params
+        params.pop("url", None)
+        params.pop("location", None)
+        params["path"] = store
+    return cfg
+
+
+@contextmanager
+def _errors_exit() -> Iterator[None]:
+    try:
+        yield
+    except RagnestError as e:
+        err.print(f"[bold red]error:[/] {e}")
+        raise typer.Exit(2) from None
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _print_report(report: IngestReport) -> None:
+    table = Table(title="ingest", show_header=False)
+    table.add_row("files ingested", str(report.files))
+    table.add_row("pages", str(report.pages))
+    table.add_row("chunks added", str(report.chunks_added))
+    table.add_row("chunks unchanged", str(report.chunks_unchanged))
+    table.add_row("chunks removed", str(report.chunks_removed))
+    table.add_row("skipped files", str(len(report.skipped)))
+    table.add_row("seconds", f"{report.seconds:.1f}")
+    out.print(table)
+    for s in report.skipped:
+        out.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
+
+
+def _run_ingest(rag: Pipeline, paths: list[str], *, quiet: bool) -> IngestReport:
+    files, _ = discover(paths)
+    if quiet or not files:
+        return rag.ingest(paths, progress=False)
+    with Progress(
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=len(files))
+
+        def on_file(path: str, status: str) -> None:
+            progress.update(task, advance=1, description=f"{Path(path).name}: {status}")
+
+        return rag.ingest(paths, on_file=on_file)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files and folders to ingest.")],
+    pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    store: StoreOpt = None,
+    profile: ProfileOpt = None,
+    as_json: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Parse, embed and store files and folders (re-ingesting unchanged files adds nothing)."""
+    _setup_logging(verbose)
+    with _errors_exit():
+        with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
+            report = _run_ingest(rag, paths, quiet=as_json)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        _print_report(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _answer_dict(answer: Answer) -> dict[str, Any]:
+    return {
+        "answer": answer.text,
+        "found": answer.found,
+        "citations": [
+            {"n": i + 1, "source": c.source, "page": c.page, "chunk_id": c.chunk_id, "quote": c.quote}
+            for i, c in enumerate(answer.citations)
+        ],
+        "hits": [
+            {
+                "source": h.chunk.source,
+                "page": h.chunk.page,
+                "score": h.score,
+                "chunk_id": h.chunk.id,
+                "text": h.chunk.text,
+                "scores_by_stage": dict(h.scores_by_stage),
+            }
+            for h in answer.hits
+        ],
+    }
+
+
+def _print_answer(answer: Answer) -> None:
+    out.print(f"[bold]answer:[/] {answer.text}")
+    if answer.citations:
+        out.print("[bold]cited pages:[/]")
+        for i, c in enumerate(answer.citations, 1):
+            out.print(f"  [{i}] {c.source}" + (f", page {c.page}" if c.page else ""))
+    if answer.hits:
+        table = Table(title="top hits")
+        for col in ("#", "source", "page", "score", "text"):
+            table.add_column(col)
+        for i, h in enumerate(answer.hits, 1):
+            snippet = " ".join(h.chunk.text.split())[:90]
+            table.add_row(str(i), Path(h.chunk.source).name, str(h.chunk.page or ""),
+                          f"{h.score:.3f}", snippet)
+        out.print(table)
+
+
+def _parse_filters(items: list[str] | None) -> dict[str, Any] | None:
+    if not items:
+        return None
+    filters: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--filter {item!r}: use key=value")
+        filters[key] = int(value) if value.isdigit() else value
+    return filters
+
+
+@app.command()
+def query(
+    text: Annotated[Optional[str], typer.Argument(help="The question.")] = None,
+    image: Annotated[Optional[Path], typer.Option("--image", help="An image to query with.")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", "-k", help="How many hits.")] = None,
+    filter_: Annotated[
+        Optional[list[str]], typer.Option("--filter", help="Payload filter key=value (repeatable).")
+    ] = None,
+    pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    store: StoreOpt = None,
+    profile: ProfileOpt = None,
+    as_json: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Answer a question from the store, citing file and page."""
+    _setup_logging(verbose)
+    if not text and image is None:
+        raise typer.BadParameter("give a question, --image PATH, or both")
+    filters = _parse_filters(filter_)
+    with _errors_exit():
+        with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
+            q = Pipeline.image_query(image, text) if image is not None else Query(text=text)
+            answer = rag.query(q, k=k, filters=filters)
+    if as_json:
+        out.print_json(json.dumps(_answer_dict(answer)))
+    else:
+        _print_answer(answer)
+
+
+@app.command()
+def stats(
+    pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    store: StoreOpt = None,
+    profile: ProfileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """How many chunks and documents the store holds."""
+    with _errors_exit():
+        with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
+            info = rag.stats()
+    if as_json:
+        out.print_json(json.dumps(info, default=str))
+    else:
+        table = Table(title="store", show_header=False)
+        for key, value in info.items():
+            table.add_row(str(key), ", ".join(value) if isinstance(value, list) else str(value))
+        out.print(table)
+
+
+def _examples_dir() -> Path:
+    from importlib import resources
+
+    from ragnest.config import _REPO_ROOT
+
+    candidate = _REPO_ROOT / "examples" / "docs"
+    if candidate.is_dir():
+        return candidate
+    try:  # an installed wheel ships them as package data
+        packaged = Path(str(resources.files("ragnest._examples")))
+    except ModuleNotFoundError:
+        packaged = None
+    if packaged is not None and packaged.is_dir():
+        return packaged
+    raise RagnestError("sample documents not found (examples/docs)")
+
+
+DEMO_QUESTION = "How often should I descale the espresso machine?"
+
+
+@app.command()
+def demo(
+    question: Annotated[str, typer.Option("--question", "-q")] = DEMO_QUESTION,
+    keep: Annotated[Optional[Path], typer.Option("--keep", help="Keep the demo store here.")] = None,
+) -> None:
+    """Ingest the shipped sample documents into a temporary store and answer a question."""
+    _setup_logging(False)
+    tmp = Path(tempfile.mkdtemp(prefix="ragnest-demo-"))
+    store_dir = str(keep) if keep else str(tmp / "store")
+    try:
+        with _errors_exit():
+            docs = _examples_dir()
+            out.print(f"[bold]ingesting[/] sample documents from {docs}")
+            with Pipeline.from_config(_config(DEFAULT_PIPELINE, store_dir, None)) as rag:
+                report = _run_ingest(rag, [str(docs)], quiet=False)
+                _print_report(report)
+                out.print(f"\n[bold]question:[/] {question}")
+                _print_answer(rag.query(question))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@app.command("list")
+def list_cmd(as_json: JsonOpt = False) -> None:
+    """List the available components (nothing is imported)."""
+    from ragnest.registry import list_components
+
+    comps = list_components()
+    if as_json:
+        out.print_json(json.dumps({k: {"target": v.target, "extra": v.extra, "summary": v.summary}
+                                   for k, v in comps.items()}))
+        return
+    table = Table(title="components")
+    for col in ("type", "extra", "what it is"):
+        table.add_column(col)
+    for name, entry in comps.items():
+        table.add_row(name, entry.extra or "-", entry.summary)
+    out.print(table)
+
+
+@app.command()
+def validate(
+    file: Annotated[str, typer.Argument(help="Pipeline YAML to check.")],
+    profile: ProfileOpt = None,
+) -> None:
+    """Check a pipeline YAML: keys, component types and parameters (loads no model)."""
+    from ragnest import registry
+
+    with _errors_exit():
+        cfg = load_config(file, profile=profile)
+        for name, comp in cfg.components.items():
+            cls = registry.resolve(comp.type)
+            registry.validate_params(cls, comp.params, where=f"components.{name}")
+            registry.create(comp.type, comp.params, where=f"components.{name}")
+    out.print(f"[green]ok[/] {file}: {len(cfg.components)} components, "
+              f"embedders {', '.join(cfg.embedders)}, store {cfg.store}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

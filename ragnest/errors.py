@@ -1,0 +1,70 @@
+"""One error tree for ragnest.
+
+Every error ragnest raises on purpose derives from :class:`RagnestError`, so
+callers can catch the whole family with one ``except``::
+
+    >>> from ragnest.errors import RagnestError, ParseError
+    >>> try:
+    ...     raise ParseError("broken.pdf", "file is empty")
+    ... except RagnestError as err:
+    ...     print(err)
+    broken.pdf: file is empty
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RagnestError",
+    "ConfigError",
+    "ComponentNotFoundError",
+    "MissingDependencyError",
+    "ParseError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreMismatchError",
+    "EmbeddingError",
+]
+
+
+class RagnestError(Exception):
+    """Root of every error ragnest raises on purpose."""
+
+
+class ConfigError(RagnestError, ValueError):
+    """A pipeline YAML or component parameter is invalid (unknown key, bad type, ...)."""
+
+
+class ComponentNotFoundError(ConfigError, LookupError):
+    """A ``kind/name`` component type is not registered (the message suggests close names)."""
+
+
+class MissingDependencyError(RagnestError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+
+class ParseError(RagnestError):
+    """A source could not be parsed. ``path`` names the file, ``reason`` says what is wrong."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self):  # keep picklable across process pools
+        return (type(self), (self.path, self.reason))
+
+
+class StoreError(RagnestError):
+    """The vector store failed or was used wrongly."""
+
+
+class StoreLockedError(StoreError):
+    """The store directory is already opened by another process (or another handle)."""
+
+
+class StoreMismatchError(StoreError):
+    """A store was reopened with a different embedder identity or granularity ladder."""
+
+
+class EmbeddingError(RagnestError):
+    """An embedder could not embed its input."""

@@ -1,0 +1,438 @@
+"""The data model: frozen dataclasses that flow through a pipeline.
+
+``Source`` goes into a parser, ``Chunk`` comes out, embedders turn chunks into
+named vectors described by ``VectorSpec``, the store returns ``Hit``, a generator
+returns an ``Answer`` that cites pages::
+
+    >>> from ragnest.types import Source, Chunk, make_chunk_id
+    >>> src = Source.from_path("examples/docs/handbook.pdf")
+    >>> cid = make_chunk_id(src.document_id, 0, "some page text")
+    >>> chunk = Chunk(id=cid, document_id=src.document_id, kind="page",
+    ...               text="some page text", page=1, source=src.display_name)
+    >>> Chunk.from_payload(chunk.id, chunk.to_payload()) == chunk
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import numpy as np
+
+__all__ = [
+    "Source",
+    "ImageRef",
+    "Segment",
+    "Chunk",
+    "SparseVector",
+    "Vector",
+    "Level",
+    "VectorSpec",
+    "Query",
+    "Stage",
+    "Route",
+    "SearchRequest",
+    "Hit",
+    "Citation",
+    "Answer",
+    "make_chunk_id",
+    "NAMESPACE",
+]
+
+#: Namespace for every uuid5 ragnest derives (document ids, chunk ids).
+NAMESPACE = uuid.UUID("6f1c3a52-6a0e-4c8e-9d8e-2b7a3f0d5e11")
+
+ChunkKind = Literal["page", "interleaved", "text", "image"]
+
+
+def _uuid5(text: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, text))
+
+
+def make_chunk_id(document_id: str, position: int, content: str | bytes) -> str:
+    """A stable chunk id from document id, position and a hash of the content.
+
+    Re-parsing an unchanged document gives the same ids, so re-ingesting it is a no-op.
+    """
+    data = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
+    digest = hashlib.sha256(data).hexdigest()[:32]
+    return _uuid5(f"{document_id}:{position}:{digest}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """Where a document comes from: a file path, or raw bytes with a name.
+
+    >>> Source.from_bytes(b"hello", name="note.txt").mime
+    'text/plain'
+    """
+
+    path: str | None = None
+    data: bytes | None = field(default=None, repr=False)
+    name: str | None = None
+    mime: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    document_id_override: str | None = None
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str], **metadata: Any) -> Source:
+        """A source for a file on disk (the path is made absolute)."""
+        p = Path(path).expanduser().absolute()
+        mime, _ = mimetypes.guess_type(p.name)
+        return cls(path=str(p), name=p.name, mime=mime, metadata=dict(metadata))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, name: str, **metadata: Any) -> Source:
+        """A source for in-memory bytes; ``name`` gives the file name (and the type)."""
+        mime, _ = mimetypes.guess_type(name)
+        return cls(data=data, name=name, mime=mime, metadata=dict(metadata))
+
+    @property
+    def display_name(self) -> str:
+        """The path for files, else the name: what citations show."""
+        return self.path or self.name or "<bytes>"
+
+    @property
+    def suffix(self) -> str:
+        """Lower-case file extension including the dot, or ``""``."""
+        return Path(self.name or self.path or "").suffix.lower()
+
+    @property
+    def document_id(self) -> str:
+        """Stable id: from the absolute path for files, from the name for bytes."""
+        if self.document_id_override:
+            return self.document_id_override
+        if self.path:
+            return _uuid5(f"path:{self.path}")
+        return _uuid5(f"name:{self.name}")
+
+    def read_bytes(self) -> bytes:
+        """The raw bytes (reads the file for path sources)."""
+        if self.data is not None:
+            return self.data
+        if self.path is None:
+            raise ValueError("Source has neither path nor data")
+        return Path(self.path).read_bytes()
+
+    def fingerprint(self) -> str:
+        """sha256 of the content: lets an ingest skip files it already holds."""
+        h = hashlib.sha256()
+        if self.data is not None:
+            h.update(self.data)
+        elif self.path is not None:
+            with open(self.path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        return h.hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageRef:
+    """A reference to pixels, rendered or loaded only when needed.
+
+    Either a region of a document page (``source`` + ``page`` + optional ``clip`` in
+    PDF points, rendered at ``dpi``) or a standalone image file (``blob``).
+    """
+
+    source: str | None = None
+    page: int | None = None  # 1-based
+    clip: tuple[float, float, float, float] | None = None
+    dpi: int = 96
+    blob: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "page": self.page,
+            "clip": list(self.clip) if self.clip else None,
+            "dpi": self.dpi,
+            "blob": self.blob,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> ImageRef | None:
+        if not d:
+            return None
+        clip = d.get("clip")
+        return cls(
+            source=d.get("source"),
+            page=d.get("page"),
+            clip=tuple(clip) if clip else None,  # type: ignore[arg-type]
+            dpi=int(d.get("dpi") or 96),
+            blob=d.get("blob"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Segment:
+    """One ordered piece of an interleaved chunk: text, an image, or a table."""
+
+    kind: Literal["text", "image", "table"]
+    text: str = ""
+    image: ImageRef | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    page: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "text": self.text,
+            "image": self.image.to_dict() if self.image else None,
+            "bbox": list(self.bbox) if self.bbox else None,
+            "page": self.page,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Segment:
+        bbox = d.get("bbox")
+        return cls(
+            kind=d["kind"],
+            text=d.get("text") or "",
+            image=ImageRef.from_dict(d.get("image")),
+            bbox=tuple(bbox) if bbox else None,  # type: ignore[arg-type]
+            page=d.get("page"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Chunk:
+    """The unit that is embedded, stored, retrieved and cited.
+
+    ``page`` is 1-based. ``source`` is the display name of the document (its path).
+    """
+
+    id: str
+    document_id: str
+    kind: ChunkKind
+    text: str = ""
+    source: str = ""
+    segments: tuple[Segment, ...] = ()
+    page: int | None = None
+    pages: tuple[int, ...] = ()
+    bbox: tuple[float, float, float, float] | None = None
+    image: ImageRef | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-basic payload stored next to the vectors (no pixels)."""
+        return {
+            "document_id": self.document_id,
+            "kind": self.kind,
+            "text": self.text,
+            "source": self.source,
+            "segments": [s.to_dict() for s in self.segments],
+            "page": self.page,
+            "pages": list(self.pages) if self.pages else ([self.page] if self.page else []),
+            "bbox": list(self.bbox) if self.bbox else None,
+            "image": self.image.to_dict() if self.image else None,
+            "metadata": dict(self.metadata),
+        }
+
+    @classmethod
+    def from_payload(cls, chunk_id: str, payload: Mapping[str, Any]) -> Chunk:
+        """Inverse of :meth:`to_payload`."""
+        bbox = payload.get("bbox")
+        pages = tuple(payload.get("pages") or ())
+        page = payload.get("page")
+        return cls(
+            id=str(chunk_id),
+            document_id=payload["document_id"],
+            kind=payload["kind"],
+            text=payload.get("text") or "",
+            source=payload.get("source") or "",
+            segments=tuple(Segment.from_dict(s) for s in payload.get("segments") or ()),
+            page=page,
+            pages=() if pages == ((page,) if page else ()) else pages,
+            bbox=tuple(bbox) if bbox else None,  # type: ignore[arg-type]
+            image=ImageRef.from_dict(payload.get("image")),
+            metadata=dict(payload.get("metadata") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    """A sparse vector (BM25 and friends): parallel index and value tuples."""
+
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.indices) != len(self.values):
+            raise ValueError("SparseVector indices and values differ in length")
+
+
+#: A vector as embedders return it: 1-d dense, 2-d multi-vector (rows), or sparse.
+Vector = Union[np.ndarray, SparseVector]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Level:
+    """One rung of a Matryoshka ladder, as declared in YAML.
+
+    ``vectors`` is 1 for a single dense vector, N to pool to at most N vectors, or
+    ``None`` ("all") for every token/patch vector. ``dim`` is the prefix dimension kept.
+    """
+
+    name: str
+    dim: int
+    vectors: int | None = 1
+    index: Literal["hnsw", "none"] = "none"
+    quantization: Literal["binary", "scalar"] | None = None
+    datatype: Literal["float32", "float16"] = "float32"
+
+    @property
+    def is_multi(self) -> bool:
+        return self.vectors != 1
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Level:
+        vectors = d.get("vectors", 1)
+        if vectors == "all":
+            vectors = None
+        return cls(
+            name=str(d["name"]),
+            dim=int(d["dim"]),
+            vectors=None if vectors is None else int(vectors),
+            index=d.get("index", "none"),
+            quantization=d.get("quantization"),
+            datatype=d.get("datatype", "float32"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "vectors": "all" if self.vectors is None else self.vectors,
+            "index": self.index,
+            "quantization": self.quantization,
+            "datatype": self.datatype,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class VectorSpec:
+    """One named vector in the store, derived from an embedder's ladder level.
+
+    ``kind`` is ``dense`` (one vector), ``multi`` (MaxSim over rows) or ``sparse``.
+    Only specs with ``index="hnsw"`` get an HNSW graph; the rest are rescoring-only.
+    """
+
+    name: str
+    kind: Literal["dense", "multi", "sparse"]
+    dim: int = 0
+    index: Literal["hnsw", "none"] = "none"
+    quantization: Literal["binary", "scalar"] | None = None
+    datatype: Literal["float32", "float16"] = "float32"
+    distance: Literal["cosine", "dot"] = "dot"
+    modifier: Literal["idf"] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "dim": self.dim,
+            "index": self.index,
+            "quantization": self.quantization,
+            "datatype": self.datatype,
+            "distance": self.distance,
+            "modifier": self.modifier,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> VectorSpec:
+        return cls(**{k: d[k] for k in d if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Query:
+    """What the user asks: text and/or an image, with optional payload filters.
+
+    ``filters`` maps payload keys to a value (exact match), a list (any of), or a
+    dict with ``gte``/``gt``/``lte``/``lt`` (range). Example::
+
+        Query(text="install on Windows", filters={"source": "/docs/R-admin.pdf"})
+    """
+
+    text: str | None = None
+    image: ImageRef | None = None
+    filters: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.text and self.image is None:
+            raise ValueError("A Query needs text, an image, or both")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage:
+    """One stage of a funnel: score ``vector`` with ``query``, keep ``limit`` candidates."""
+
+    vector: str
+    query: Vector = field(repr=False)
+    limit: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    """One retriever's funnel, coarse to fine (the last stage ranks its output)."""
+
+    name: str
+    stages: tuple[Stage, ...]
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchRequest:
+    """What the pipeline asks the store: routes to run and fuse, filters, a limit.
+
+    ``fusion``: ``rrf`` (weighted reciprocal rank), ``dbsf`` (distribution-based score
+    fusion), or ``relative`` (per-route score normalisation, weighted sum).
+    """
+
+    routes: tuple[Route, ...]
+    limit: int = 10
+    filters: Mapping[str, Any] | None = None
+    fusion: Literal["rrf", "dbsf", "relative"] = "rrf"
+    fusion_k: int = 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hit:
+    """A retrieved chunk with its final score and the score it got at each stage."""
+
+    chunk: Chunk
+    score: float
+    scores_by_stage: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Citation:
+    """Where a statement in an answer comes from."""
+
+    chunk_id: str
+    document_id: str
+    source: str
+    page: int | None
+    quote: str = ""
+
+    def label(self) -> str:
+        """Human-readable ``file p. N`` label."""
+        name = Path(self.source).name if self.source else self.document_id
+        return f"{name} p. {self.page}" if self.page else name
+
+
+@dataclass(frozen=True, kw_only=True)
+class Answer:
+    """A generated answer with its citations and the hits it was built from."""
+
+    text: str
+    citations: tuple[Citation, ...] = ()
+    hits: tuple[Hit, ...] = ()
+    usage: Mapping[str, Any] = field(default_factory=dict)
+    found: bool = True
