@@ -1,0 +1,199 @@
+"""ragnest.images: render page refs and blob refs to PNG, JPEG and arrays."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pymupdf
+import pytest
+
+from ragnest.errors import ParseError
+from ragnest.images import clear_cache, effective_dpi, render_array, render_jpeg, render_png
+from ragnest.types import ImageRef
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(PNG_MAGIC)
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture
+def pdf(tmp_path: Path) -> Path:
+    """Two 612 x 792 pt pages; page 2 has a red square at (100, 100)-(200, 200)."""
+    doc = pymupdf.open()
+    doc.new_page(width=612, height=792).insert_text((72, 72), "page one", fontname="helv")
+    page = doc.new_page(width=612, height=792)
+    page.draw_rect(pymupdf.Rect(100, 100, 200, 200), color=None, fill=(1, 0, 0))
+    path = tmp_path / "doc.pdf"
+    doc.save(str(path))
+    return path
+
+
+def test_page_png_size(pdf: Path) -> None:
+    data = render_png(ImageRef(source=str(pdf), page=1, dpi=72))
+    assert png_size(data) == (612, 792)
+    data = render_png(ImageRef(source=str(pdf), page=1, dpi=144))
+    assert png_size(data) == (1224, 1584)
+
+
+def test_page_jpeg(pdf: Path) -> None:
+    ref = ImageRef(source=str(pdf), page=2, dpi=96)
+    low, high = render_jpeg(ref, quality=20), render_jpeg(ref, quality=95)
+    assert low.startswith(JPEG_MAGIC) and high.startswith(JPEG_MAGIC)
+    assert len(low) < len(high)
+    with pytest.raises(ValueError):
+        render_jpeg(ref, quality=0)
+
+
+def test_page_array(pdf: Path) -> None:
+    arr = render_array(ImageRef(source=str(pdf), page=2, dpi=72))
+    assert arr.shape == (792, 612, 3) and arr.dtype == np.uint8
+    assert tuple(arr[150, 150]) == (255, 0, 0)
+    assert tuple(arr[400, 400]) == (255, 255, 255)
+
+
+def test_clip_in_points(pdf: Path) -> None:
+    ref = ImageRef(source=str(pdf), page=2, clip=(100.0, 100.0, 200.0, 150.0), dpi=144)
+    arr = render_array(ref)
+    assert arr.shape == (100, 200, 3)
+    assert (arr == [255, 0, 0]).all()
+    assert png_size(render_png(ref)) == (200, 100)
+    # a clip partly off the page is cut to the page
+    off = render_array(ImageRef(source=str(pdf), page=2, clip=(500, 700, 900, 900), dpi=72))
+    assert off.shape == (92, 112, 3)
+
+
+def test_pixel_cap_lowers_dpi(pdf: Path) -> None:
+    ref = ImageRef(source=str(pdf), page=1, dpi=600)  # 5100 x 6600 = 33.7 Mpx uncapped
+    width, height = png_size(render_png(ref, max_pixels=1_000_000))
+    assert width * height <= 1_000_000
+    assert width * height > 900_000
+    assert abs(width / height - 612 / 792) < 0.01
+    assert render_array(ref, max_pixels=250_000).shape[0] * render_array(
+        ref, max_pixels=250_000).shape[1] <= 250_000
+
+
+def test_default_cap_on_a_huge_page(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    doc.new_page(width=14400, height=14400)  # 200 x 200 inches, the PDF maximum
+    path = tmp_path / "poster.pdf"
+    doc.save(str(path))
+    arr = render_array(ImageRef(source=str(path), page=1, dpi=96))
+    assert arr.shape[0] * arr.shape[1] <= 40_000_000
+
+
+def test_effective_dpi() -> None:
+    assert effective_dpi(612, 792, 96, 10**9) == 96
+    dpi = effective_dpi(612, 792, 600, 1_000_000)
+    assert (612 * dpi / 72) * (792 * dpi / 72) <= 1_000_000
+    with pytest.raises(ValueError):
+        effective_dpi(1, 1, 72, 0)
+
+
+def test_pdf_named_txt_renders(pdf: Path) -> None:
+    misnamed = pdf.with_name("doc.txt")
+    misnamed.write_bytes(pdf.read_bytes())
+    assert png_size(render_png(ImageRef(source=str(misnamed), page=1, dpi=36))) == (306, 396)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    gone = tmp_path / "moved.pdf"
+    with pytest.raises(ParseError, match="file not found") as info:
+        render_png(ImageRef(source=str(gone), page=1))
+    assert info.value.path == str(gone)
+    with pytest.raises(ParseError, match="file not found"):
+        render_array(ImageRef(blob=str(tmp_path / "gone.png")))
+
+
+def test_bad_page_and_bad_ref(pdf: Path) -> None:
+    with pytest.raises(ParseError, match="out of range"):
+        render_png(ImageRef(source=str(pdf), page=3))
+    with pytest.raises(ValueError):
+        render_png(ImageRef(source=str(pdf)))
+
+
+def test_encrypted_needs_password(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    doc.new_page(width=100, height=100)
+    path = tmp_path / "secret.pdf"
+    doc.save(str(path), encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="pw", owner_pw="o")
+    ref = ImageRef(source=str(path), page=1, dpi=72)
+    with pytest.raises(ParseError, match="encrypted"):
+        render_png(ref)
+    assert png_size(render_png(ref, password="pw")) == (100, 100)
+
+
+@pytest.fixture
+def blob(tmp_path: Path) -> Path:
+    """A 300 x 200 RGBA PNG: left half blue, right half green."""
+    arr = np.zeros((200, 300, 4), dtype=np.uint8)
+    arr[:, :150] = (0, 0, 255, 255)
+    arr[:, 150:] = (0, 255, 0, 128)
+    pix = pymupdf.Pixmap(pymupdf.csRGB, 300, 200, arr.tobytes(), 1)
+    path = tmp_path / "photo.png"
+    pix.save(str(path))
+    return path
+
+
+def test_blob_png_to_rgb(blob: Path) -> None:
+    arr = render_array(ImageRef(blob=str(blob)))
+    assert arr.shape == (200, 300, 3)
+    assert tuple(arr[10, 10]) == (0, 0, 255)
+    assert png_size(render_png(ImageRef(blob=str(blob)))) == (300, 200)
+    assert render_jpeg(ImageRef(blob=str(blob))).startswith(JPEG_MAGIC)
+
+
+def test_blob_clip_and_cap(blob: Path) -> None:
+    arr = render_array(ImageRef(blob=str(blob), clip=(150, 0, 300, 100)))
+    assert arr.shape == (100, 150, 3)
+    assert (arr[..., 1] > 0).all() and (arr[..., 2] == 0).all()
+    small = render_array(ImageRef(blob=str(blob)), max_pixels=6_000)
+    assert small.shape[0] * small.shape[1] <= 6_000
+
+
+def test_blob_jpeg_grayscale(tmp_path: Path) -> None:
+    gray = pymupdf.Pixmap(pymupdf.csGRAY, pymupdf.IRect(0, 0, 40, 30), 0)
+    gray.set_rect(gray.irect, (128,))
+    path = tmp_path / "gray.jpg"
+    path.write_bytes(gray.tobytes("jpeg"))
+    arr = render_array(ImageRef(blob=str(path)))
+    assert arr.shape == (30, 40, 3)
+    assert abs(int(arr[5, 5, 0]) - 128) <= 2
+
+
+def test_not_an_image(tmp_path: Path) -> None:
+    path = tmp_path / "fake.png"
+    path.write_text("hello")
+    with pytest.raises(ParseError, match="not a readable image"):
+        render_array(ImageRef(blob=str(path)))
+
+
+def test_cache_sees_rewritten_and_deleted_files(tmp_path: Path) -> None:
+    path = tmp_path / "changing.pdf"
+    for width in (100, 200):
+        doc = pymupdf.open()
+        doc.new_page(width=width, height=50)
+        doc.save(str(path))
+        doc.close()
+        assert render_array(ImageRef(source=str(path), page=1, dpi=72)).shape == (50, width, 3)
+    clear_cache()
+    render_array(ImageRef(source=str(path), page=1, dpi=72))
+    path.unlink()
+    with pytest.raises(ParseError, match="file not found"):
+        render_array(ImageRef(source=str(path), page=1, dpi=72))
+
+
+def test_cached_authenticated_doc_still_needs_password(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    doc.new_page(width=100, height=100)
+    path = tmp_path / "secret2.pdf"
+    doc.save(str(path), encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="pw", owner_pw="o")
+    ref = ImageRef(source=str(path), page=1, dpi=72)
+    assert render_png(ref, password="pw").startswith(PNG_MAGIC)
+    with pytest.raises(ParseError, match="encrypted"):
+        render_png(ref)
