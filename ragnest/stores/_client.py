@@ -1,0 +1,423 @@
+"""qdrant-client backend: a Qdrant server/cluster (``url=``) or local mode (``:memory:``).
+
+This is the only module importing ``qdrant_client``. ragnest metadata (specs,
+identity, version) lives in the collection's own ``metadata`` under ``"ragnest"``
+(qdrant-client >= 1.16 / server >= 1.16; it round-trips in local mode too).
+
+Weighted RRF: qdrant-client 1.20 has ``models.RrfQuery(rrf=models.Rrf(k, weights))``,
+supported by the server and by local mode alike, so no client-side fusion is needed.
+
+    >>> from ragnest.stores import QdrantStore
+    >>> store = QdrantStore(url="http://localhost:6333", collection="manuals")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from qdrant_client import QdrantClient, models
+
+from ragnest.errors import StoreError, StoreMismatchError
+from ragnest.stores._backend import (
+    INDEXED_FIELDS,
+    PointData,
+    Row,
+    as_list,
+    route_limit,
+    sparse_parts,
+)
+from ragnest.stores._filters import Condition
+from ragnest.stores._meta import build_metadata, mismatch_reasons
+from ragnest.types import Route, Stage, VectorSpec
+
+__all__ = ["META_KEY", "ClientBackend"]
+
+log = logging.getLogger(__name__)
+
+#: Key of ragnest's record inside the collection metadata.
+META_KEY = "ragnest"
+_SCROLL_PAGE = 1024
+
+
+class ClientBackend:
+    """A collection reached through ``qdrant_client.QdrantClient``."""
+
+    def __init__(
+        self,
+        *,
+        url: str | None,
+        location: str | None,
+        collection: str,
+        api_key_env: str,
+        hnsw_m: int,
+        hnsw_ef_construct: int,
+        hnsw_ef: int,
+        full_scan_threshold: int | None,
+    ) -> None:
+        self.url = url
+        self.location = location
+        self.collection = collection
+        self.api_key_env = api_key_env
+        self.hnsw_m = hnsw_m
+        self.hnsw_ef_construct = hnsw_ef_construct
+        self.hnsw_ef = hnsw_ef
+        self.full_scan_threshold = full_scan_threshold
+        self.kind: Literal["server", "memory"] = "server" if url else "memory"
+        self._client: QdrantClient | None = None
+        self._specs: dict[str, VectorSpec] = {}
+
+    @property
+    def where(self) -> str:
+        return f"collection {self.collection!r} at {self.url or self.location}"
+
+    # ------------------------------------------------------------------ lifecycle
+    def _connect(self) -> QdrantClient:
+        if self._client is None:
+            if self.url:
+                self._client = QdrantClient(url=self.url, api_key=os.environ.get(self.api_key_env))
+            else:
+                self._client = QdrantClient(location=self.location)
+        return self._client
+
+    def open(self, specs: Sequence[VectorSpec], identity: Mapping[str, Any]) -> None:
+        client = self._connect()
+        try:
+            if client.collection_exists(self.collection):
+                info = client.get_collection(self.collection)
+                stored = (info.config.metadata or {}).get(META_KEY)
+                if stored is None:
+                    if info.points_count:
+                        raise StoreError(
+                            f"{self.where} holds {info.points_count} points but no ragnest "
+                            "metadata, so its embedder and ladder are unknown; use another "
+                            "collection name"
+                        )
+                    client.update_collection(
+                        self.collection, metadata={META_KEY: build_metadata(specs, identity)}
+                    )
+                else:
+                    reasons = mismatch_reasons(stored, specs, identity)
+                    if reasons:
+                        raise StoreMismatchError(
+                            f"{self.where} was built with a different setup: "
+                            f"{'; '.join(reasons)}. Use a new collection name (collection=...), "
+                            "or delete the collection to rebuild it."
+                        )
+                log.info("opened %s", self.where)
+            else:
+                self._create(client, specs, identity)
+                log.info("created %s", self.where)
+        except BaseException:
+            if not self._specs:  # first open failed: do not keep a half-open client
+                self.close()
+            raise
+        self._specs = {s.name: s for s in specs}
+
+    def _hnsw(self, m: int) -> models.HnswConfigDiff:
+        return models.HnswConfigDiff(
+            m=m, ef_construct=self.hnsw_ef_construct, full_scan_threshold=self.full_scan_threshold
+        )
+
+    def _create(
+        self, client: QdrantClient, specs: Sequence[VectorSpec], identity: Mapping[str, Any]
+    ) -> None:
+        dense: dict[str, models.VectorParams] = {}
+        sparse: dict[str, models.SparseVectorParams] = {}
+        for s in specs:
+            if s.kind == "sparse":
+                sparse[s.name] = models.SparseVectorParams(
+                    modifier=models.Modifier.IDF if s.modifier == "idf" else None
+                )
+                continue
+            quant: Any = None
+            if s.quantization == "binary":
+                quant = models.BinaryQuantization(binary=models.BinaryQuantizationConfig())
+            elif s.quantization == "scalar":
+                quant = models.ScalarQuantization(
+                    scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8)
+                )
+            dense[s.name] = models.VectorParams(
+                size=s.dim,
+                distance=models.Distance.COSINE if s.distance == "cosine" else models.Distance.DOT,
+                multivector_config=(
+                    models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+                    if s.kind == "multi"
+                    else None
+                ),
+                datatype=models.Datatype.FLOAT16 if s.datatype == "float16" else None,
+                quantization_config=quant,
+                hnsw_config=self._hnsw(self.hnsw_m if s.index == "hnsw" else 0),
+            )
+        client.create_collection(
+            self.collection,
+            vectors_config=dense,
+            sparse_vectors_config=sparse or None,
+            hnsw_config=self._hnsw(self.hnsw_m),
+            metadata={META_KEY: build_metadata(specs, identity)},
+        )
+        if self.kind == "server":  # local mode ignores payload indexes (and warns)
+            for field, kind in INDEXED_FIELDS.items():
+                schema = (
+                    models.PayloadSchemaType.INTEGER
+                    if kind == "integer"
+                    else models.PayloadSchemaType.KEYWORD
+                )
+                client.create_payload_index(self.collection, field, field_schema=schema, wait=True)
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        self._specs = {}
+        if client is not None:
+            client.close()
+
+    def drop(self) -> None:
+        client = self._connect()
+        if client.collection_exists(self.collection):
+            client.delete_collection(self.collection)
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"backend": self.kind, "collection": self.collection}
+        if self.url:
+            out["url"] = self.url
+        else:
+            out["location"] = self.location
+        return out
+
+    def vector_config(self) -> dict[str, dict[str, Any]]:
+        params = self.client.get_collection(self.collection).config.params
+        out: dict[str, dict[str, Any]] = {}
+        vectors = params.vectors if isinstance(params.vectors, dict) else {}
+        for name, v in vectors.items():
+            quant = v.quantization_config
+            out[name] = {
+                "kind": "multi" if v.multivector_config else "dense",
+                "dim": v.size,
+                "distance": str(v.distance.value).lower(),
+                "hnsw_m": v.hnsw_config.m
+                if v.hnsw_config and v.hnsw_config.m is not None
+                else self.hnsw_m,
+                "quantization": (
+                    "binary"
+                    if isinstance(quant, models.BinaryQuantization)
+                    else "scalar"
+                    if isinstance(quant, models.ScalarQuantization)
+                    else None
+                ),
+                "datatype": str(v.datatype.value).lower() if v.datatype else "float32",
+            }
+        for name, sv in (params.sparse_vectors or {}).items():
+            modifier = sv.modifier.value if sv.modifier else None
+            out[name] = {"kind": "sparse", "modifier": modifier}
+        return out
+
+    @property
+    def client(self) -> QdrantClient:
+        if self._client is None:
+            raise StoreError(f"{self.where} is not open")
+        return self._client
+
+    # ------------------------------------------------------------------ writes
+    def _vector(self, name: str, value: Any) -> Any:
+        spec = self._specs.get(name)
+        if spec is not None and spec.kind == "sparse":
+            indices, values = sparse_parts(value)
+            return models.SparseVector(indices=indices, values=values)
+        return as_list(value)
+
+    def upsert(self, points: Sequence[PointData]) -> None:
+        if not points:
+            return
+        self.client.upsert(
+            self.collection,
+            points=[
+                models.PointStruct(
+                    id=p.id,
+                    vector={n: self._vector(n, v) for n, v in p.vectors.items()},
+                    payload=p.payload,
+                )
+                for p in points
+            ],
+            wait=True,
+        )
+
+    def set_payload(self, ids: Sequence[str], payload: Mapping[str, Any]) -> None:
+        if ids:
+            self.client.set_payload(
+                self.collection, payload=dict(payload), points=list(ids), wait=True
+            )
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        if ids:
+            self.client.delete(
+                self.collection, points_selector=models.PointIdsList(points=list(ids)), wait=True
+            )
+
+    def delete_where(self, conditions: Sequence[Condition]) -> None:
+        flt = _filter(conditions)
+        if flt is None:
+            raise StoreError("refusing to delete without a filter")
+        self.client.delete(
+            self.collection, points_selector=models.FilterSelector(filter=flt), wait=True
+        )
+
+    def flush(self) -> None:
+        """Writes are acknowledged with ``wait=True``; nothing to flush client-side."""
+
+    def optimize(self) -> bool:
+        """The server optimizes in the background; local mode has no index to build."""
+        return False
+
+    # ------------------------------------------------------------------ reads
+    def ids_where(self, conditions: Sequence[Condition]) -> list[str]:
+        return [pid for pid, _ in self._scroll(conditions, False, None)]
+
+    def payloads_where(
+        self, conditions: Sequence[Condition], keys: Sequence[str] | None, limit: int | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        return self._scroll(conditions, list(keys) if keys else True, limit)
+
+    def _scroll(
+        self, conditions: Sequence[Condition], with_payload: Any, limit: int | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        flt = _filter(conditions)
+        out: list[tuple[str, dict[str, Any]]] = []
+        offset: Any = None
+        while True:
+            page = _SCROLL_PAGE if limit is None else min(_SCROLL_PAGE, limit - len(out))
+            records, offset = self.client.scroll(
+                self.collection,
+                scroll_filter=flt,
+                limit=page,
+                offset=offset,
+                with_payload=with_payload,
+                with_vectors=False,
+            )
+            out.extend((str(r.id), dict(r.payload or {})) for r in records)
+            if offset is None or not records or (limit is not None and len(out) >= limit):
+                return out
+
+    def count(self, conditions: Sequence[Condition] = ()) -> int:
+        return int(
+            self.client.count(self.collection, count_filter=_filter(conditions), exact=True).count
+        )
+
+    def facet(self, key: str) -> dict[Any, int]:
+        limit = max(self.count(), 1)
+        response = self.client.facet(self.collection, key, limit=limit, exact=True)
+        # Edge 0.9 (exact=True) still lists values whose points were all deleted, with count 0
+        return {hit.value: int(hit.count) for hit in response.hits if hit.count > 0}
+
+    def retrieve(self, ids: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+        if not ids:
+            return []
+        records = self.client.retrieve(
+            self.collection, list(ids), with_payload=True, with_vectors=False
+        )
+        return [(str(r.id), dict(r.payload or {})) for r in records]
+
+    # ------------------------------------------------------------------ search
+    def _params(self, stage: Stage) -> models.SearchParams | None:
+        if self.kind == "memory":  # local mode is brute force and warns about search params
+            return None
+        spec = self._specs.get(stage.vector)
+        return models.SearchParams(hnsw_ef=self.hnsw_ef) if spec and spec.index == "hnsw" else None
+
+    def _chain(
+        self, stages: Sequence[Stage], flt: models.Filter | None, last_limit: int
+    ) -> models.Prefetch:
+        prefetch: models.Prefetch | None = None
+        for i, stage in enumerate(stages):
+            prefetch = models.Prefetch(
+                prefetch=[prefetch] if prefetch is not None else None,
+                query=self._vector(stage.vector, stage.query),
+                using=stage.vector,
+                filter=flt,
+                params=self._params(stage),
+                limit=last_limit if i == len(stages) - 1 else stage.limit,
+            )
+        assert prefetch is not None
+        return prefetch
+
+    def _route_request(
+        self, route: Route, limit: int, flt: models.Filter | None
+    ) -> models.QueryRequest:
+        *inner, last = route.stages
+        return models.QueryRequest(
+            prefetch=[self._chain(inner, flt, inner[-1].limit)] if inner else None,
+            query=self._vector(last.vector, last.query),
+            using=last.vector,
+            filter=flt,
+            params=self._params(last),
+            limit=limit,
+            with_payload=True,
+            with_vector=False,
+        )
+
+    def query(
+        self,
+        routes: Sequence[Route],
+        *,
+        limit: int,
+        conditions: Sequence[Condition],
+        fusion: Literal["rrf", "dbsf"],
+        fusion_k: int,
+    ) -> list[Row]:
+        flt = _filter(conditions)
+        if len(routes) == 1:
+            req = self._route_request(routes[0], limit, flt)
+            response = self.client.query_points(
+                self.collection,
+                prefetch=req.prefetch,
+                query=req.query,
+                using=req.using,
+                query_filter=flt,
+                search_params=req.params,
+                limit=limit,
+                with_payload=True,
+            )
+        else:
+            fuse: Any = (
+                models.RrfQuery(
+                    rrf=models.Rrf(k=fusion_k, weights=[float(r.weight) for r in routes])
+                )
+                if fusion == "rrf"
+                else models.FusionQuery(fusion=models.Fusion.DBSF)
+            )
+            response = self.client.query_points(
+                self.collection,
+                prefetch=[self._chain(r.stages, flt, route_limit(r, limit)) for r in routes],
+                query=fuse,
+                query_filter=flt,
+                limit=limit,
+                with_payload=True,
+            )
+        return _rows(response.points)
+
+    def query_each(
+        self, routes: Sequence[Route], *, limit: int, conditions: Sequence[Condition]
+    ) -> list[list[Row]]:
+        flt = _filter(conditions)
+        requests = [self._route_request(r, route_limit(r, limit), flt) for r in routes]
+        responses = self.client.query_batch_points(self.collection, requests=requests)
+        return [_rows(r.points) for r in responses]
+
+
+def _rows(points: Sequence[Any]) -> list[Row]:
+    return [(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+
+
+def _filter(conditions: Sequence[Condition]) -> models.Filter | None:
+    if not conditions:
+        return None
+    must: list[Any] = []
+    for c in conditions:
+        if c.op == "match":
+            must.append(models.FieldCondition(key=c.key, match=models.MatchValue(value=c.value)))
+        elif c.op == "any":
+            must.append(models.FieldCondition(key=c.key, match=models.MatchAny(any=list(c.value))))
+        else:
+            must.append(models.FieldCondition(key=c.key, range=models.Range(**c.value)))
+    return models.Filter(must=must)

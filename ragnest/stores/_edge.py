@@ -1,0 +1,435 @@
+"""Qdrant Edge backend: Qdrant's engine in-process (the only module importing ``qdrant_edge``).
+
+Layout under the store ``path``::
+
+    path/.ragnest.lock                 exclusive OS lock, taken before any shard is touched
+    path/<collection>/                 the EdgeShard (segments, WAL, edge_config.json)
+    path/<collection>.ragnest.json     ragnest metadata: specs, identity, version
+
+Used through :class:`ragnest.stores.QdrantStore`::
+
+    >>> from ragnest.stores import QdrantStore
+    >>> store = QdrantStore(path="/tmp/ragnest-db")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from qdrant_edge import (
+    BinaryQuantizationConfig,
+    CountRequest,
+    Distance,
+    EdgeConfig,
+    EdgeShard,
+    EdgeSparseVectorParams,
+    EdgeVectorParams,
+    FacetRequest,
+    FieldCondition,
+    Filter,
+    Fusion,
+    HnswIndexConfig,
+    MatchAny,
+    MatchValue,
+    Modifier,
+    MultiVectorComparator,
+    MultiVectorConfig,
+    PayloadSchemaType,
+    Point,
+    Prefetch,
+    Query,
+    QueryBatchRequest,
+    QueryRequest,
+    RangeFloat,
+    ScalarQuantizationConfig,
+    ScalarType,
+    ScrollRequest,
+    SearchParams,
+    SparseVector,
+    UpdateOperation,
+    VectorStorageDatatype,
+)
+
+from ragnest.errors import StoreError, StoreMismatchError
+from ragnest.stores._backend import (
+    INDEXED_FIELDS,
+    PointData,
+    Row,
+    as_list,
+    route_limit,
+    sparse_parts,
+)
+from ragnest.stores._filters import Condition
+from ragnest.stores._lock import DirectoryLock
+from ragnest.stores._meta import build_metadata, mismatch_reasons, read_json, write_json_atomic
+from ragnest.types import Route, Stage, VectorSpec
+
+__all__ = ["DEFAULT_FULL_SCAN_THRESHOLD", "EdgeBackend"]
+
+log = logging.getLogger(__name__)
+
+#: Qdrant's default full-scan threshold (KB of vectors below which search is exact).
+DEFAULT_FULL_SCAN_THRESHOLD = 10_000
+_SCROLL_PAGE = 1024
+
+
+class EdgeBackend:
+    """One Edge shard plus its ragnest metadata, guarded by a directory lock."""
+
+    kind: Literal["edge"] = "edge"
+
+    def __init__(
+        self,
+        path: str,
+        collection: str,
+        *,
+        hnsw_m: int,
+        hnsw_ef_construct: int,
+        hnsw_ef: int,
+        full_scan_threshold: int | None,
+    ) -> None:
+        self.root = Path(path).expanduser().absolute()
+        self.collection = collection
+        self.shard_dir = self.root / collection
+        self.meta_path = self.root / f"{collection}.ragnest.json"
+        self.hnsw_m = hnsw_m
+        self.hnsw_ef_construct = hnsw_ef_construct
+        self.hnsw_ef = hnsw_ef
+        self.full_scan_threshold = (
+            DEFAULT_FULL_SCAN_THRESHOLD if full_scan_threshold is None else full_scan_threshold
+        )
+        self._lock = DirectoryLock(self.root)
+        self._shard: EdgeShard | None = None
+        self._specs: dict[str, VectorSpec] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def open(self, specs: Sequence[VectorSpec], identity: Mapping[str, Any]) -> None:
+        if self._shard is not None:  # already open: only re-check the recorded setup
+            self._check(read_json(self.meta_path), specs, identity)
+            self._specs = {s.name: s for s in specs}
+            return
+        self._lock.acquire()  # before touching the shard, always
+        try:
+            self._open_locked(specs, identity)
+        except BaseException:
+            if self._shard is not None:
+                try:
+                    self._shard.close()
+                finally:
+                    self._shard = None
+            self._lock.release()
+            raise
+        self._specs = {s.name: s for s in specs}
+
+    def _open_locked(self, specs: Sequence[VectorSpec], identity: Mapping[str, Any]) -> None:
+        has_shard = (self.shard_dir / "edge_config.json").exists() or (
+            self.shard_dir / "segments"
+        ).exists()
+        has_meta = self.meta_path.exists()
+        if has_meta and has_shard:
+            self._check(read_json(self.meta_path), specs, identity)
+            self._shard = EdgeShard.load(str(self.shard_dir))
+            log.info("opened Qdrant Edge collection %r at %s", self.collection, self.shard_dir)
+            return
+        if has_shard:  # created, but the metadata write never happened
+            shard = EdgeShard.load(str(self.shard_dir))
+            points = shard.info().points_count
+            if points:
+                shard.close()
+                raise StoreError(
+                    f"{self.shard_dir} holds {points} points but no ragnest metadata "
+                    f"({self.meta_path} is missing), so its embedder and ladder are unknown; "
+                    "delete the directory to rebuild it, or use another collection name"
+                )
+            self._shard = shard
+        else:
+            if has_meta:
+                log.warning(
+                    "metadata %s has no shard next to it; creating an empty collection",
+                    self.meta_path,
+                )
+            self._shard = EdgeShard.create(str(self.shard_dir), self._config(specs))
+            for field, kind in INDEXED_FIELDS.items():
+                schema = (
+                    PayloadSchemaType.Integer if kind == "integer" else PayloadSchemaType.Keyword
+                )
+                self._shard.update(UpdateOperation.create_field_index(field, schema))
+            self._shard.flush()
+            log.info("created Qdrant Edge collection %r at %s", self.collection, self.shard_dir)
+        write_json_atomic(self.meta_path, build_metadata(specs, identity))
+
+    def _check(
+        self, stored: Mapping[str, Any], specs: Sequence[VectorSpec], identity: Mapping[str, Any]
+    ) -> None:
+        reasons = mismatch_reasons(stored, specs, identity)
+        if reasons:
+            raise StoreMismatchError(
+                f"collection {self.collection!r} at {self.root} was built with a different "
+                f"setup: {'; '.join(reasons)}. Use a new collection name (collection=...) or a "
+                f"new path, or delete {self.shard_dir} and {self.meta_path} to rebuild it."
+            )
+
+    def _config(self, specs: Sequence[VectorSpec]) -> EdgeConfig:
+        dense: dict[str, EdgeVectorParams] = {}
+        sparse: dict[str, EdgeSparseVectorParams] = {}
+        for s in specs:
+            if s.kind == "sparse":
+                sparse[s.name] = EdgeSparseVectorParams(
+                    modifier=Modifier.Idf if s.modifier == "idf" else None
+                )
+                continue
+            quant: Any = None
+            if s.quantization == "binary":
+                quant = BinaryQuantizationConfig()
+            elif s.quantization == "scalar":
+                quant = ScalarQuantizationConfig(type=ScalarType.Int8)
+            dense[s.name] = EdgeVectorParams(
+                size=s.dim,
+                distance=Distance.Cosine if s.distance == "cosine" else Distance.Dot,
+                multivector_config=(
+                    MultiVectorConfig(MultiVectorComparator.MaxSim) if s.kind == "multi" else None
+                ),
+                datatype=VectorStorageDatatype.Float16 if s.datatype == "float16" else None,
+                quantization_config=quant,
+                hnsw_config=self._hnsw(self.hnsw_m if s.index == "hnsw" else 0),
+            )
+        return EdgeConfig(
+            vectors=dense or None,
+            sparse_vectors=sparse or None,
+            hnsw_config=self._hnsw(self.hnsw_m),
+        )
+
+    def _hnsw(self, m: int) -> HnswIndexConfig:
+        return HnswIndexConfig(
+            m=m, ef_construct=self.hnsw_ef_construct, full_scan_threshold=self.full_scan_threshold
+        )
+
+    def close(self) -> None:
+        shard, self._shard = self._shard, None
+        try:
+            if shard is not None:
+                try:
+                    shard.flush()
+                finally:
+                    shard.close()
+                log.debug("closed Qdrant Edge collection %r", self.collection)
+        finally:
+            self._lock.release()
+
+    def drop(self) -> None:
+        self._lock.acquire()
+        try:
+            if self._shard is not None:
+                self._shard.close()
+                self._shard = None
+            shutil.rmtree(self.shard_dir, ignore_errors=True)
+            self.meta_path.unlink(missing_ok=True)
+        finally:
+            self._lock.release()
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "edge", "path": str(self.root), "collection": self.collection}
+
+    def vector_config(self) -> dict[str, dict[str, Any]]:
+        """The engine's own view of each named vector (read from ``edge_config.json``)."""
+        raw = json.loads((self.shard_dir / "edge_config.json").read_text(encoding="utf-8"))
+        out: dict[str, dict[str, Any]] = {}
+        for name, v in (raw.get("vectors") or {}).items():
+            out[name] = {
+                "kind": "multi" if v.get("multivector_config") else "dense",
+                "dim": v.get("size"),
+                "distance": str(v.get("distance", "")).lower(),
+                "hnsw_m": (v.get("hnsw_config") or {}).get("m", self.hnsw_m),
+                "quantization": next(iter(v.get("quantization_config") or {}), None),
+                "datatype": v.get("datatype") or "float32",
+            }
+        for name, v in (raw.get("sparse_vectors") or {}).items():
+            out[name] = {"kind": "sparse", "modifier": v.get("modifier")}
+        return out
+
+    @property
+    def shard(self) -> EdgeShard:
+        if self._shard is None:
+            raise StoreError(f"collection {self.collection!r} at {self.root} is not open")
+        return self._shard
+
+    # ------------------------------------------------------------------ writes
+    def _vector(self, name: str, value: Any) -> Any:
+        spec = self._specs.get(name)
+        if spec is not None and spec.kind == "sparse":
+            return SparseVector(*sparse_parts(value))
+        return as_list(value)
+
+    def upsert(self, points: Sequence[PointData]) -> None:
+        if not points:
+            return
+        self.shard.update(
+            UpdateOperation.upsert_points(
+                [
+                    Point(p.id, {n: self._vector(n, v) for n, v in p.vectors.items()}, p.payload)
+                    for p in points
+                ]
+            )
+        )
+
+    def set_payload(self, ids: Sequence[str], payload: Mapping[str, Any]) -> None:
+        if ids:
+            self.shard.update(UpdateOperation.set_payload(list(ids), dict(payload)))
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        if ids:
+            self.shard.update(UpdateOperation.delete_points(list(ids)))
+
+    def delete_where(self, conditions: Sequence[Condition]) -> None:
+        flt = _filter(conditions)
+        if flt is None:
+            raise StoreError("refusing to delete without a filter")
+        self.shard.update(UpdateOperation.delete_points_by_filter(flt))
+
+    def flush(self) -> None:
+        self.shard.flush()
+
+    def optimize(self) -> bool:
+        return bool(self.shard.optimize())
+
+    # ------------------------------------------------------------------ reads
+    def ids_where(self, conditions: Sequence[Condition]) -> list[str]:
+        return [pid for pid, _ in self._scroll(conditions, False, None)]
+
+    def payloads_where(
+        self, conditions: Sequence[Condition], keys: Sequence[str] | None, limit: int | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        return self._scroll(conditions, list(keys) if keys else True, limit)
+
+    def _scroll(
+        self, conditions: Sequence[Condition], with_payload: Any, limit: int | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        flt = _filter(conditions)
+        out: list[tuple[str, dict[str, Any]]] = []
+        offset: Any = None
+        while True:
+            page = _SCROLL_PAGE if limit is None else min(_SCROLL_PAGE, limit - len(out))
+            records, offset = self.shard.scroll(
+                ScrollRequest(
+                    offset=offset,
+                    limit=page,
+                    filter=flt,
+                    with_payload=with_payload,
+                    with_vector=False,
+                )
+            )
+            out.extend((str(r.id), dict(r.payload or {})) for r in records)
+            if offset is None or not records or (limit is not None and len(out) >= limit):
+                return out
+
+    def count(self, conditions: Sequence[Condition] = ()) -> int:
+        return int(self.shard.count(CountRequest(exact=True, filter=_filter(conditions))))
+
+    def facet(self, key: str) -> dict[Any, int]:
+        limit = max(self.count(), 1)
+        response = self.shard.facet(FacetRequest(key, limit=limit, exact=True))
+        # Edge 0.9 (exact=True) still lists values whose points were all deleted, with count 0
+        return {hit.value: int(hit.count) for hit in response.hits if hit.count > 0}
+
+    def retrieve(self, ids: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+        if not ids:
+            return []
+        return [
+            (str(r.id), dict(r.payload or {})) for r in self.shard.retrieve(list(ids), True, False)
+        ]
+
+    # ------------------------------------------------------------------ search
+    def _nearest(self, stage: Stage) -> Any:
+        return Query.Nearest(self._vector(stage.vector, stage.query), using=stage.vector)
+
+    def _params(self, stage: Stage) -> SearchParams | None:
+        spec = self._specs.get(stage.vector)
+        return SearchParams(hnsw_ef=self.hnsw_ef) if spec and spec.index == "hnsw" else None
+
+    def _chain(self, stages: Sequence[Stage], flt: Filter | None, last_limit: int) -> Prefetch:
+        """``stages`` as nested prefetches, innermost first; the outermost keeps ``last_limit``."""
+        prefetch: Prefetch | None = None
+        for i, stage in enumerate(stages):
+            prefetch = Prefetch(
+                limit=last_limit if i == len(stages) - 1 else stage.limit,
+                query=self._nearest(stage),
+                prefetches=[prefetch] if prefetch is not None else None,
+                params=self._params(stage),
+                filter=flt,
+            )
+        assert prefetch is not None
+        return prefetch
+
+    def _route_request(self, route: Route, limit: int, flt: Filter | None) -> QueryRequest:
+        *inner, last = route.stages
+        return QueryRequest(
+            limit=limit,
+            query=self._nearest(last),
+            prefetches=[self._chain(inner, flt, inner[-1].limit)] if inner else None,
+            params=self._params(last),
+            filter=flt,
+            with_payload=True,
+            with_vector=False,
+        )
+
+    def query(
+        self,
+        routes: Sequence[Route],
+        *,
+        limit: int,
+        conditions: Sequence[Condition],
+        fusion: Literal["rrf", "dbsf"],
+        fusion_k: int,
+    ) -> list[Row]:
+        flt = _filter(conditions)
+        if len(routes) == 1:
+            request = self._route_request(routes[0], limit, flt)
+        else:
+            fuse: Any = (
+                Fusion.Rrf(k=fusion_k, weights=[float(r.weight) for r in routes])
+                if fusion == "rrf"
+                else Fusion.Dbsf()
+            )
+            request = QueryRequest(
+                limit=limit,
+                query=fuse,
+                prefetches=[self._chain(r.stages, flt, route_limit(r, limit)) for r in routes],
+                filter=flt,
+                with_payload=True,
+                with_vector=False,
+            )
+        return _rows(self.shard.query(request))
+
+    def query_each(
+        self, routes: Sequence[Route], *, limit: int, conditions: Sequence[Condition]
+    ) -> list[list[Row]]:
+        flt = _filter(conditions)
+        batch = QueryBatchRequest(
+            [self._route_request(r, route_limit(r, limit), flt) for r in routes]
+        )
+        return [_rows(points) for points in self.shard.query_batch(batch)]
+
+
+def _rows(points: Sequence[Any]) -> list[Row]:
+    return [(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+
+
+def _filter(conditions: Sequence[Condition]) -> Filter | None:
+    if not conditions:
+        return None
+    must: list[Any] = []
+    for c in conditions:
+        if c.op == "match":
+            must.append(FieldCondition(c.key, match=MatchValue(c.value)))
+        elif c.op == "any":
+            must.append(FieldCondition(c.key, match=MatchAny(list(c.value))))
+        else:
+            must.append(
+                FieldCondition(c.key, range=RangeFloat(**{k: float(v) for k, v in c.value.items()}))
+            )
+    return Filter(must=must)
