@@ -44,6 +44,7 @@ _STOPWORD_TEXT = """
     under until up very was we were what when where which while who whom why will with
     would you your yours yourself yourselves may might must shall also use used using
     via e.g i.e etc eg ie one two get got make tell find show please know want need
+    much many often
 """
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _ABBREVIATION_TEXT = """
@@ -77,6 +78,18 @@ def _stem(word: str) -> str:
     if len(w) > 4 and w.endswith("e"):
         w = w[:-1]
     return w
+
+
+def _term_in(term: str, terms: frozenset[str]) -> bool:
+    """Exact stem match, or a shared prefix of at least 4 letters (weigh ~ weight)."""
+    if term in terms:
+        return True
+    if len(term) < 4:
+        return False
+    return any(
+        len(u) >= 4 and (u.startswith(term) or term.startswith(u)) and abs(len(u) - len(term)) <= 3
+        for u in terms
+    )
 
 
 def content_terms(text: str) -> list[str]:
@@ -187,11 +200,12 @@ class ExtractiveGenerator:
             for s in split_sentences(_hit_text(hit))
             if len(_WORD.findall(s.lower())) >= 3
         ]
+        candidates = _drop_boilerplate(candidates)
         if not q_terms or not candidates:
             return Answer(
                 text=NOT_FOUND, hits=hits, found=False, usage=_usage(len(candidates), 0, len(top))
             )
-        self._score(q_terms, candidates)
+        self._score(q_terms, candidates, [frozenset(content_terms(_hit_text(h))) for h in top])
         ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_index))
         if ranked[0].overlap < self.min_overlap:
             return Answer(
@@ -200,21 +214,28 @@ class ExtractiveGenerator:
         picked = self._pick(ranked)
         return self._compose(picked, top, hits, len(candidates))
 
-    def _score(self, q_terms: list[str], candidates: list[_Candidate]) -> None:
-        n = len(candidates)
+    def _score(
+        self, q_terms: list[str], candidates: list[_Candidate], hit_terms: list[frozenset[str]]
+    ) -> None:
+        """Share of the query's terms a sentence holds, each weighted by how rare it is
+        among the retrieved pages (a term every hit contains says little)."""
+        n = len(hit_terms)
         idf = {}
         for t in q_terms:
-            df = sum(1 for c in candidates if t in c.terms)
+            # a term no hit contains counts as rare, not as infinitely informative
+            df = max(1, sum(1 for terms in hit_terms if _term_in(t, terms)))
             idf[t] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
         total = sum(idf.values()) or 1.0
         for c in candidates:
-            c.overlap = sum(idf[t] for t in q_terms if t in c.terms) / total
+            c.overlap = sum(idf[t] for t in q_terms if _term_in(t, c.terms)) / total
             c.score = c.overlap + self.rank_bonus / (1 + c.hit_index)
 
     def _pick(self, ranked: list[_Candidate]) -> list[_Candidate]:
         picked: list[_Candidate] = []
+        # later sentences must be nearly as relevant as the best one, not merely relevant
+        floor = max(self.min_overlap, 0.6 * ranked[0].overlap) if ranked else self.min_overlap
         for c in ranked:
-            if len(picked) >= self.max_sentences or c.overlap < self.min_overlap:
+            if len(picked) >= self.max_sentences or c.overlap < floor:
                 break
             if any(_similar(c, p) for p in picked):
                 continue
@@ -249,6 +270,14 @@ class ExtractiveGenerator:
             hits=hits,
             usage=_usage(0, 1, 1),
         )
+
+
+def _drop_boilerplate(candidates: list[_Candidate]) -> list[_Candidate]:
+    """Drop running headers and footers: sentences that recur (digits aside) in 3+ hits."""
+    seen: dict[str, set[int]] = {}
+    for c in candidates:
+        seen.setdefault(re.sub(r"\d+", "#", c.text.lower()), set()).add(c.hit_index)
+    return [c for c in candidates if len(seen[re.sub(r"\d+", "#", c.text.lower())]) < 3]
 
 
 def _similar(a: _Candidate, b: _Candidate) -> bool:
