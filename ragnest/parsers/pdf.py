@@ -42,6 +42,7 @@ _FLAGS = (
 )
 # "hyph-\nenated" -> "hyphenated" (a letter, a hyphen at line end, a lower-case letter).
 _HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])-\n(?=[^\W\d_A-Z])")
+_DOT_LEADER = re.compile(r"(?:\s*\.){4,}")  # ". . . . ." in tables of contents and indexes
 # Free MuPDF's object cache every so many pages, so long documents stay bounded.
 _SHRINK_EVERY = 200
 
@@ -60,6 +61,7 @@ def page_text(page: pymupdf.Page) -> str:
         text = block[4]
         if "-\n" in text:
             text = _HYPHEN_BREAK.sub("", text)
+        text = _DOT_LEADER.sub(" ... ", text)
         text = " ".join(text.split())  # joins lines, collapses all whitespace
         if text:
             parts.append(text)

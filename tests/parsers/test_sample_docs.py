@@ -49,11 +49,16 @@ def test_docs_parse(samples: ModuleType) -> None:
 
 
 def test_script_reproduces_committed_files(samples: ModuleType, tmp_path: Path) -> None:
+    """The committed samples are what the script makes (page by page text; bytes vary
+    with the MuPDF version, so they are not compared)."""
     for path in samples.build(tmp_path):
         committed = DOCS / path.name
-        assert path.read_bytes() == committed.read_bytes(), (
-            f"{committed} is out of date: run python examples/make_samples.py"
-        )
+        if path.suffix == ".pdf":
+            fresh = [c.text for c in _parse(path)]
+            stored = [c.text for c in _parse(committed)]
+        else:
+            fresh, stored = path.read_text(), committed.read_text()
+        assert fresh == stored, f"{committed} is out of date: run python examples/make_samples.py"
 
 
 def test_sample_questions_point_at_their_answers(samples: ModuleType) -> None:
