@@ -1,10 +1,12 @@
 """ragnest: multimodal retrieval-augmented generation over real documents.
 
-    >>> import ragnest
-    >>> rag = ragnest.Pipeline.from_yaml("lite")          # the offline CPU pipeline
-    >>> report = rag.ingest(["examples/docs"])             # PDFs, Markdown, ...
+    >>> import ragnest, tempfile
+    >>> rag = ragnest.Pipeline.from_yaml("lite", env={"RAGNEST_STORE": tempfile.mkdtemp()})
+    >>> report = rag.ingest(["examples/docs"], progress=False)   # PDFs, Markdown, ...
     >>> answer = rag.query("How often should I descale the machine?")
-    >>> print(answer.text, [c.label() for c in answer.citations])
+    >>> [c.label() for c in answer.citations][:1]
+    ['nimbus3_handbook.pdf p. 5']
+    >>> rag.close()
 
 Importing ragnest is light: no torch, no model weights; components load on first use.
 """

@@ -1,11 +1,13 @@
 """The pipeline: parse -> embed -> store on ingest; embed -> funnel search -> rerank -> generate on query.
 
+    >>> import tempfile
     >>> from ragnest import Pipeline
-    >>> with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": "/tmp/ragnest-doc"}) as rag:
-    ...     report = rag.ingest(["examples/docs"])
+    >>> store = tempfile.mkdtemp()
+    >>> with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": store}) as rag:
+    ...     report = rag.ingest(["examples/docs"], progress=False)
     ...     answer = rag.query("How often should the machine be descaled?")
     >>> answer.citations[0].page
-    4
+    5
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
     >>> from ragnest.testing.contracts import check_component_contract
     >>> from ragnest.embedders.bm25 import Bm25Embedder
-    >>> check_component_contract(Bm25Embedder)
+    >>> check_component_contract(Bm25Embedder, role="embedder")
+    Bm25Embedder(language='english', k=1.2, b=0.75, avg_len=256.0)
 """
 
 from __future__ import annotations
