@@ -26,7 +26,19 @@ from ragnest.config import ComponentConfig, PipelineConfig, RetrievalConfig, loa
 from ragnest.errors import ConfigError, ParseError, RagnestError, StoreLockedError
 from ragnest.ingest import DocumentReport, IngestReport, SkippedFile, discover
 from ragnest.protocols import Embedder, Generator, Parser, Reranker, Store
-from ragnest.types import Answer, Chunk, Hit, ImageRef, Query, Route, SearchRequest, Source, Stage, Vector, VectorSpec
+from ragnest.types import (
+    Answer,
+    Chunk,
+    Hit,
+    ImageRef,
+    Query,
+    Route,
+    SearchRequest,
+    Source,
+    Stage,
+    Vector,
+    VectorSpec,
+)
 
 __all__ = ["Pipeline"]
 

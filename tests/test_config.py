@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 import yaml
 

@@ -705,9 +705,10 @@ def table(report: dict[str, Any]) -> str:
             ]
         )
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
-    fmt = lambda row: "  ".join(
-        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))
-    )
+    def fmt(row):
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))
+        )
     limits = report["limits"]
     bpp = ", ".join(f"{k} {v:.0f}" for k, v in report["bytes_per_page"].items())
     head_lines = [

@@ -118,7 +118,7 @@ def test_rst_sections() -> None:
 
 
 @pytest.mark.parametrize(("data", "encoding"), [
-    ("café crème 93 °C".encode("utf-8"), "utf-8"),
+    ("café crème 93 °C".encode(), "utf-8"),
     ("\ufeffcafé crème 93 °C".encode("utf-8"), "utf-8-sig"),
     ("café crème 93 °C".encode("utf-16"), "utf-16"),  # with BOM
     ("café crème 93 °C".encode("utf-16-be").join([b"\xfe\xff", b""]), "utf-16"),

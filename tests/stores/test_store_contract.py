@@ -58,7 +58,7 @@ class TestStoreContract:
         assert store.stats()["chunks"] == 0
 
     def test_funnel_returns_the_stored_chunk(self, store: QdrantStore, corpus: dict) -> None:
-        for doc_id, chunks, vectors in corpus.values():
+        for _doc_id, chunks, vectors in corpus.values():
             for chunk in chunks[::2]:
                 route = dense_route(vectors[chunk.id])
                 hits = store.search(SearchRequest(routes=(route,), limit=3))
