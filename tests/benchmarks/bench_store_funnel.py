@@ -149,6 +149,19 @@ def _vectors(
     return coarse, mid, _unit(fine)
 
 
+def _page_chunk(doc_id: str, doc: int, p: int) -> Chunk:
+    """The synthetic chunk for page ``p`` (0-based) of bench document ``doc``."""
+    text = f"document {doc} page {p + 1}"
+    return Chunk(
+        id=make_chunk_id(doc_id, p, text),
+        document_id=doc_id,
+        kind="page",
+        text=text,
+        source=f"/bench/doc-{doc:05d}.pdf",
+        page=p + 1,
+    )
+
+
 def document(
     doc: int, topics: Topics, seed: int
 ) -> tuple[str, list[Chunk], dict[str, dict[str, Any]]]:
@@ -159,19 +172,8 @@ def document(
     coarse, mid, fine = _vectors(rng, topics, ids, weights, FINE_ROWS, noise=0.6)
     chunks, vectors = [], {}
     for p in range(PAGES_PER_DOC):
-        text = f"document {doc} page {p + 1}"
-        cid = make_chunk_id(doc_id, p, text)
-        chunks.append(
-            Chunk(
-                id=cid,
-                document_id=doc_id,
-                kind="page",
-                text=text,
-                source=f"/bench/doc-{doc:05d}.pdf",
-                page=p + 1,
-            )
-        )
-        vectors[cid] = {"coarse": coarse[p], "mid": mid[p], "fine": fine[p]}
+        chunks.append(_page_chunk(doc_id, doc, p))
+        vectors[chunks[-1].id] = {"coarse": coarse[p], "mid": mid[p], "fine": fine[p]}
     return doc_id, chunks, vectors
 
 
@@ -276,19 +278,8 @@ def lite_document(
         )
         weights = (1.0 + rng.exponential(1.0, size=len(tokens))).astype(np.float32)
         tv = vocab.vectors[tokens]
-        text = f"document {doc} page {p + 1}"
-        cid = make_chunk_id(doc_id, p, text)
-        chunks.append(
-            Chunk(
-                id=cid,
-                document_id=doc_id,
-                kind="page",
-                text=text,
-                source=f"/bench/doc-{doc:05d}.pdf",
-                page=p + 1,
-            )
-        )
-        vectors[cid] = {
+        chunks.append(_page_chunk(doc_id, doc, p))
+        vectors[chunks[-1].id] = {
             "coarse": l2_normalize(weights @ tv),
             "mid": pool_tokens(tv[:, :64], MID_ROWS, weights=weights, seed=0).astype(np.float16),
             "fine": l2_normalize(tv[:, :32]).astype(np.float16),
