@@ -121,7 +121,9 @@ class _Writer:
         self._check()
 
     def table(self, widths: list[float], rows: list[list[str]]) -> None:
+        """A fully ruled table (cell borders on every side), header row shaded."""
         size = 9.5
+        top = self.y
         x_edges = [_LEFT]
         for w in widths:
             x_edges.append(x_edges[-1] + w)
@@ -143,6 +145,8 @@ class _Writer:
             self.y += height
         self.page.draw_line((_LEFT, self.y), (x_edges[-1], self.y), color=(0.4, 0.4, 0.4),
                             width=0.5)
+        for x in x_edges:
+            self.page.draw_line((x, top), (x, self.y), color=(0.4, 0.4, 0.4), width=0.5)
         self.y += 12
         self._check()
 

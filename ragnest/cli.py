@@ -98,10 +98,11 @@ def _print_report(report: IngestReport) -> None:
         out.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
 
 
-def _run_ingest(rag: Pipeline, paths: list[str], *, quiet: bool) -> IngestReport:
+def _run_ingest(rag: Pipeline, paths: list[str], *, quiet: bool,
+                workers: int | None = None) -> IngestReport:
     files, _ = discover(paths)
     if quiet or not files:
-        return rag.ingest(paths, progress=False)
+        return rag.ingest(paths, progress=False, workers=workers)
     with Progress(
         TextColumn("[bold]ingest"),
         BarColumn(),
@@ -116,7 +117,7 @@ def _run_ingest(rag: Pipeline, paths: list[str], *, quiet: bool) -> IngestReport
         def on_file(path: str, status: str) -> None:
             progress.update(task, advance=1, description=f"{Path(path).name}: {status}")
 
-        return rag.ingest(paths, on_file=on_file)
+        return rag.ingest(paths, on_file=on_file, workers=workers)
 
 
 @app.command()
@@ -126,13 +127,19 @@ def ingest(
     store: StoreOpt = None,
     profile: ProfileOpt = None,
     as_json: JsonOpt = False,
+    workers: Annotated[
+        Optional[int],
+        typer.Option("--workers", "-w", min=0,
+                     help="Parser processes (0 = one per CPU; default: the pipeline's "
+                          "ingest.workers)."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Parse, embed and store files and folders (re-ingesting unchanged files adds nothing)."""
     _setup_logging(verbose)
     with _errors_exit():
         with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
-            report = _run_ingest(rag, paths, quiet=as_json)
+            report = _run_ingest(rag, paths, quiet=as_json, workers=workers)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:

@@ -47,6 +47,7 @@ from ragnest.errors import ConfigError
 __all__ = [
     "ComponentConfig",
     "RetrievalConfig",
+    "IngestConfig",
     "PipelineConfig",
     "load_config",
     "parse_config",
@@ -91,7 +92,9 @@ class RetrievalConfig:
     reranker). ``fusion``: ``relative`` (normalised score sum), ``rrf`` or ``dbsf``.
     ``weights``: per embedder name. ``budgets``: candidate limits per stage, keyed
     by vector name (``dense-coarse``) or level name (``coarse``); unset stages keep
-    ``4x`` the next stage's limit.
+    ``4x`` the next stage's limit. ``image_ocr``: an image query that no embedder
+    reads (a screenshot crop on a text-only pipeline) is read with OCR (RapidOCR)
+    and searched as text; ``False`` makes such queries an error.
     """
 
     k: int = 5
@@ -101,6 +104,7 @@ class RetrievalConfig:
     weights: dict[str, float] = field(default_factory=dict)
     budgets: dict[str, int] = field(default_factory=dict)
     rerank_k: int | None = None
+    image_ocr: bool = True
 
     def __post_init__(self) -> None:
         if self.fusion not in ("relative", "rrf", "dbsf"):
@@ -111,7 +115,30 @@ class RetrievalConfig:
             raise ConfigError("pipeline.retrieval: k and candidates must be at least 1")
 
 
-_PIPELINE_KEYS = ["parsers", "embedders", "store", "reranker", "generator", "retrieval"]
+@dataclass(kw_only=True)
+class IngestConfig:
+    """How ingest runs.
+
+    ``workers``: parser processes (1 parses in the calling process; more spread
+    files, and page ranges of big PDFs, over that many processes; ``0`` means one
+    per CPU). ``split_pages``: page-range size for spreading one big PDF.
+    ``batch_size``: chunks embedded and written at a time.
+    """
+
+    workers: int = 1
+    split_pages: int = 100
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ConfigError("pipeline.ingest.workers must be >= 0 (0 = one per CPU)")
+        if self.split_pages < 1 or self.batch_size < 1:
+            raise ConfigError("pipeline.ingest: split_pages and batch_size must be at least 1")
+
+
+_PIPELINE_KEYS = [
+    "parsers", "embedders", "store", "reranker", "generator", "retrieval", "ingest",
+]
 _TOP_KEYS = ["version", "name", "description", "components", "pipeline"]
 
 
@@ -126,6 +153,7 @@ class PipelineConfig:
     generator: str | None = None
     reranker: str | None = None
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     name: str | None = None
     description: str | None = None
 
@@ -150,6 +178,7 @@ class PipelineConfig:
         if self.generator:
             pipe["generator"] = self.generator
         pipe["retrieval"] = dataclasses.asdict(self.retrieval)
+        pipe["ingest"] = dataclasses.asdict(self.ingest)
         out["pipeline"] = pipe
         return out
 
@@ -306,6 +335,12 @@ def parse_config(
                 f"{source}: pipeline.retrieval.weights names {name!r}, which is not an embedder "
                 "of this pipeline" + _did_you_mean(name, embedders)
             )
+    ingest_raw = pipe.get("ingest") or {}
+    if not isinstance(ingest_raw, Mapping):
+        raise ConfigError(f"{source}: pipeline.ingest must be a mapping")
+    _reject_unknown(ingest_raw, [f.name for f in dataclasses.fields(IngestConfig)],
+                    f"{source}: pipeline.ingest")
+    ingest = IngestConfig(**ingest_raw)
     return PipelineConfig(
         components=components,
         parsers=[p for p in parsers if p],
@@ -314,6 +349,7 @@ def parse_config(
         generator=known(pipe.get("generator"), "generator", "generator"),
         reranker=known(pipe.get("reranker"), "reranker", "reranker"),
         retrieval=retrieval,
+        ingest=ingest,
         name=data.get("name"),
         description=data.get("description"),
     )

@@ -16,15 +16,22 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ragnest import registry
-from ragnest.config import ComponentConfig, PipelineConfig, RetrievalConfig, load_config
+from ragnest.config import (
+    ComponentConfig,
+    IngestConfig,
+    PipelineConfig,
+    RetrievalConfig,
+    load_config,
+)
 from ragnest.errors import ConfigError, ParseError, RagnestError, StoreLockedError
 from ragnest.ingest import DocumentReport, IngestReport, SkippedFile, discover
+from ragnest.parse_pool import ParsePool, parse_all
 from ragnest.protocols import Embedder, Generator, Parser, Reranker, Store
 from ragnest.types import (
     Answer,
@@ -90,6 +97,7 @@ class Pipeline:
         generator: Generator | None = None,
         reranker: Reranker | None = None,
         retrieval: RetrievalConfig | None = None,
+        ingest: IngestConfig | None = None,
         names: Mapping[str, str] | None = None,
     ) -> None:
         if not parsers:
@@ -107,6 +115,7 @@ class Pipeline:
         self.generator = generator
         self.reranker = reranker
         self.retrieval = retrieval or RetrievalConfig()
+        self.ingest_config = ingest or IngestConfig()
         for name in self.retrieval.weights:
             if name not in self.embedders:
                 raise ConfigError(f"retrieval.weights names {name!r}, which is not an embedder")
@@ -152,6 +161,7 @@ class Pipeline:
             generator=generator,
             reranker=reranker,
             retrieval=dataclasses.replace(config.retrieval),
+            ingest=dataclasses.replace(config.ingest),
             names=names,
         )
         pipe._meta = {"name": config.name, "description": config.description}
@@ -216,6 +226,7 @@ class Pipeline:
             generator=generator,
             reranker=reranker,
             retrieval=dataclasses.replace(self.retrieval),
+            ingest=dataclasses.replace(self.ingest_config),
             name=meta.get("name"),
             description=meta.get("description"),
         )
@@ -298,13 +309,13 @@ class Pipeline:
                     vectors[chunk.id][f"{key}-{level}"] = vec
         return vectors
 
-    def ingest_source(self, source: Source) -> DocumentReport:
-        """Ingest one source; raises :class:`ParseError` (naming the file) when it cannot."""
+    def _prepare(self, source: Source) -> tuple[Parser, str] | DocumentReport:
+        """Checks before parsing: the parser to use and the file's fingerprint, or the
+        report of an unchanged document (raises :class:`ParseError` for unusable files)."""
         self._open_store()
         name = source.display_name
         if source.data is None and source.path is not None:
-            size = Path(source.path).stat().st_size
-            if size == 0:
+            if Path(source.path).stat().st_size == 0:
                 raise ParseError(name, "file is empty (0 bytes)")
         elif source.data is not None and not source.data:
             raise ParseError(name, "file is empty (0 bytes)")
@@ -316,23 +327,26 @@ class Pipeline:
         if self.store.document_fingerprint(doc_id) == fingerprint:
             ids = self.store.chunk_ids(doc_id)
             return DocumentReport(name, doc_id, self._stored_pages(ids), 0, len(ids), 0, "unchanged")
-        try:
-            chunks = list(parser.parse(source))
-        except ParseError:
-            raise
-        except Exception as err:  # a parser bug or library error: still name the file
-            raise ParseError(name, f"{type(err).__name__}: {err}") from err
+        return parser, fingerprint
+
+    def _write(self, source: Source, chunks: list[Chunk], fingerprint: str) -> DocumentReport:
+        """Embed (batch by batch) and store one parsed document."""
+        name = source.display_name
         if not chunks:
             raise ParseError(name, "no content could be extracted")
+        doc_id = source.document_id
         existing = self.store.chunk_ids(doc_id)
-        new_chunks = [c for c in chunks if c.id not in existing]
-        try:
-            vectors = self._embed(new_chunks)
-        except RagnestError:
-            raise
-        except Exception as err:
-            raise ParseError(name, f"embedding failed: {type(err).__name__}: {err}") from err
-        result = self.store.write_document(doc_id, chunks, vectors, fingerprint=fingerprint)
+
+        def embed(batch: Sequence[Chunk]) -> dict[str, dict[str, Vector]]:
+            try:
+                return self._embed(batch)
+            except RagnestError:
+                raise
+            except Exception as err:
+                raise ParseError(name, f"embedding failed: {type(err).__name__}: {err}") from err
+
+        result = self.store.write_document(doc_id, chunks, embed, fingerprint=fingerprint,
+                                           batch_size=self.ingest_config.batch_size)
         pages = len({p for c in chunks for p in (c.pages or ((c.page,) if c.page else ()))})
         status = "added" if not existing else "updated"
         if result.added == 0 and result.removed == 0:
@@ -340,6 +354,14 @@ class Pipeline:
         return DocumentReport(
             name, doc_id, pages, result.added, result.unchanged, result.removed, status
         )
+
+    def ingest_source(self, source: Source) -> DocumentReport:
+        """Ingest one source in this process; raises :class:`ParseError` (naming the file)."""
+        prepared = self._prepare(source)
+        if isinstance(prepared, DocumentReport):
+            return prepared
+        parser, fingerprint = prepared
+        return self._write(source, parse_all(parser, source), fingerprint)
 
     def _stored_pages(self, ids: set[str]) -> int:
         getter = getattr(self.store, "get", None)
@@ -356,11 +378,15 @@ class Pipeline:
         *,
         progress: bool = True,
         on_file: ProgressCallback | None = None,
+        workers: int | None = None,
     ) -> IngestReport:
         """Ingest files and folders; one bad file never stops the others.
 
         Re-ingesting an unchanged file is a no-op; a changed file replaces its old
-        chunks (new ones are written before stale ones are removed).
+        chunks (new ones are written before stale ones are removed). ``workers``
+        parser processes (default: ``pipeline.ingest.workers``; 0 = one per CPU)
+        parse files, and page ranges of big PDFs, in parallel; embedding and writing
+        stay in this process, in file order.
         """
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
@@ -373,29 +399,63 @@ class Pipeline:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(files), desc="ingest", unit="file")
-        try:
+
+        def done(path: str, status: str) -> None:
+            if on_file is not None:
+                on_file(path, status)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(pages=report.pages, chunks=report.chunks_added, refresh=False)
+
+        def skip(path: str, reason: str, exc_info: bool = False) -> None:
+            report.skipped.append(SkippedFile(path, reason))
+            logger.warning("skipped %s: %s", path, reason, exc_info=exc_info)
+            done(path, "skipped")
+
+        fingerprints: dict[str, str] = {}
+
+        def jobs() -> Iterator[tuple[Source, Parser]]:
             for path in files:
                 source = Source.from_path(path)
                 try:
-                    doc = self.ingest_source(source)
+                    prepared = self._prepare(source)
                 except ParseError as err:
-                    report.skipped.append(SkippedFile(str(path), err.reason))
-                    logger.warning("skipped %s: %s", path, err.reason)
-                    status = "skipped"
+                    skip(str(path), err.reason)
+                    continue
+                except (RagnestError, KeyboardInterrupt):
+                    raise
+                except Exception as err:
+                    skip(str(path), f"{type(err).__name__}: {err}", exc_info=True)
+                    continue
+                if isinstance(prepared, DocumentReport):
+                    report.documents.append(prepared)
+                    done(str(path), prepared.status)
+                    continue
+                fingerprints[source.document_id] = prepared[1]
+                yield source, prepared[0]
+
+        config = self.ingest_config
+        pool = ParsePool(workers=config.workers if workers is None else workers,
+                         split_pages=config.split_pages)
+        try:
+            for source, chunks, error in pool.map(jobs()):
+                path = source.path or source.display_name
+                if error is not None:
+                    skip(path, error.reason)
+                    continue
+                try:
+                    doc = self._write(source, chunks, fingerprints.pop(source.document_id))
+                except ParseError as err:
+                    skip(path, err.reason)
                 except (StoreLockedError, KeyboardInterrupt):
                     raise
                 except Exception as err:
-                    report.skipped.append(SkippedFile(str(path), f"{type(err).__name__}: {err}"))
-                    logger.warning("skipped %s", path, exc_info=True)
-                    status = "skipped"
+                    skip(path, f"{type(err).__name__}: {err}", exc_info=True)
                 else:
                     report.documents.append(doc)
-                    status = doc.status
-                if on_file is not None:
-                    on_file(str(path), status)
-                if bar is not None:
-                    bar.update(1)
+                    done(path, doc.status)
         finally:
+            pool.close()
             if bar is not None:
                 bar.close()
             optimize = getattr(self.store, "optimize", None)
@@ -440,6 +500,36 @@ class Pipeline:
             return Query(text=query, filters=dict(filters) if filters else None)
         raise TypeError(f"query must be a str or a ragnest.Query, not {type(query).__name__}")
 
+    def _routes(self, q: Query, last: int, budgets: Mapping[str, int],
+                using: Sequence[str] | None) -> list[Route]:
+        routes: list[Route] = []
+        for key, emb in self.embedders.items():
+            if using is not None and key not in using:
+                continue
+            qvecs = emb.embed_query(q)
+            if not qvecs:
+                continue
+            specs = [s for s in emb.vector_specs() if s.name in qvecs]
+            limits = self._stage_limits(key, specs, last, budgets)
+            stages = tuple(
+                Stage(vector=f"{key}-{s.name}", query=qvecs[s.name], limit=lim)
+                for s, lim in zip(specs, limits)
+            )
+            routes.append(Route(name=key, stages=stages, weight=self.retrieval.weights.get(key, 1.0)))
+        return routes
+
+    @staticmethod
+    def _ocr_query(image: ImageRef) -> str:
+        """The text in a query image (RapidOCR), for pipelines that only read text."""
+        from ragnest.images import render_array
+        from ragnest.parsers.ocr import get_engine
+
+        engine = get_engine()
+        engine.warm_up()
+        text = engine.text(render_array(image, max_pixels=16_000_000))
+        logger.debug("image query read by OCR: %r", text[:200])
+        return text
+
     def retrieve(
         self,
         query: str | Query,
@@ -461,20 +551,15 @@ class Pipeline:
         budgets = {**self.retrieval.budgets, **(budgets or {})}
         pool = max(k, self.retrieval.rerank_k or 0) if self.reranker else k
         last = max(pool, self.retrieval.candidates)
-        routes: list[Route] = []
-        for key, emb in self.embedders.items():
-            if using is not None and key not in using:
-                continue
-            qvecs = emb.embed_query(q)
-            if not qvecs:
-                continue
-            specs = [s for s in emb.vector_specs() if s.name in qvecs]
-            limits = self._stage_limits(key, specs, last, budgets)
-            stages = tuple(
-                Stage(vector=f"{key}-{s.name}", query=qvecs[s.name], limit=lim)
-                for s, lim in zip(specs, limits)
-            )
-            routes.append(Route(name=key, stages=stages, weight=self.retrieval.weights.get(key, 1.0)))
+        routes = self._routes(q, last, budgets, using)
+        if not routes and q.image is not None and self.retrieval.image_ocr:
+            text = self._ocr_query(q.image)
+            if text:
+                q = replace(q, text=f"{q.text}\n{text}" if q.text else text)
+                routes = self._routes(q, last, budgets, using)
+            elif not q.text:
+                logger.info("image query: OCR found no text and no embedder reads images")
+                return []
         if not routes:
             what = "image" if q.image is not None and not q.text else "this"
             raise RagnestError(

@@ -20,7 +20,7 @@ no inheritance needed. ``ragnest.testing.contracts`` checks the contract::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ragnest.types import Answer, Chunk, Hit, Query, SearchRequest, Source, Vector, VectorSpec
@@ -106,11 +106,17 @@ class Store(Component, Protocol):
         self,
         document_id: str,
         chunks: Sequence[Chunk],
-        vectors: Mapping[str, Mapping[str, Vector]],
+        vectors: Mapping[str, Mapping[str, Vector]]
+        | Callable[[Sequence[Chunk]], Mapping[str, Mapping[str, Vector]]],
         *,
         fingerprint: str,
     ) -> WriteResult:
-        """Make the stored document equal ``chunks``: add new ones, drop stale ones."""
+        """Make the stored document equal ``chunks``: add new ones, drop stale ones.
+
+        ``vectors`` holds the new chunks' vectors, or is a callable embedding a batch
+        of new chunks (the store calls it batch by batch). A failure part-way leaves
+        the previously stored version intact.
+        """
         ...
 
     def delete_document(self, document_id: str) -> int:

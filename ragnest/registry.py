@@ -62,7 +62,19 @@ class ComponentEntry:
 
 _BUILTINS: dict[str, ComponentEntry] = {
     "parser/pdf": ComponentEntry(
-        "ragnest.parsers.pdf:PdfParser", None, "PDF pages: text layer + lazy screenshot (PyMuPDF)"
+        "ragnest.parsers.pdf:PdfParser",
+        None,
+        "PDF (PyMuPDF): page screenshots or interleaved text/figure/table chunks, OCR fallback",
+    ),
+    "parser/image": ComponentEntry(
+        "ragnest.parsers.image:ImageParser",
+        "lite",
+        "PNG/JPEG/TIFF/WebP/BMP/GIF images as image chunks with OCR text (RapidOCR)",
+    ),
+    "parser/office": ComponentEntry(
+        "ragnest.parsers.office:OfficeParser",
+        "office",
+        "DOCX/PPTX/XLSX/HTML/Markdown/EML/EPUB/ODT via unstructured; pages via LibreOffice",
     ),
     "parser/text": ComponentEntry(
         "ragnest.parsers.text:TextParser", None, "Plain text and Markdown, split by headings"

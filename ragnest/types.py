@@ -172,13 +172,21 @@ class ImageRef:
 
 @dataclass(frozen=True, kw_only=True)
 class Segment:
-    """One ordered piece of an interleaved chunk: text, an image, or a table."""
+    """One ordered piece of an interleaved chunk: text, an image, or a table.
+
+    ``role`` refines text segments (``"heading"``, ``"caption"``, ``"title"``,
+    ``"list"``, ``"code"``, ``"ocr"``); for images, ``text`` holds alt text or the
+    text OCR found in it and ``role`` may say ``"figure"`` (vector drawing) or
+    ``"picture"`` (embedded raster). Tables carry Markdown in ``text``.
+    ``bbox`` is in PDF points of ``page`` (pixels for standalone images).
+    """
 
     kind: Literal["text", "image", "table"]
     text: str = ""
     image: ImageRef | None = None
     bbox: tuple[float, float, float, float] | None = None
     page: int | None = None
+    role: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -187,6 +195,7 @@ class Segment:
             "image": self.image.to_dict() if self.image else None,
             "bbox": list(self.bbox) if self.bbox else None,
             "page": self.page,
+            "role": self.role,
         }
 
     @classmethod
@@ -198,6 +207,7 @@ class Segment:
             image=ImageRef.from_dict(d.get("image")),
             bbox=tuple(bbox) if bbox else None,  # type: ignore[arg-type]
             page=d.get("page"),
+            role=d.get("role"),
         )
 
 

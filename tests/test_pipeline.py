@@ -122,13 +122,30 @@ def test_single_retrievers_and_budgets(ingested):
     assert all(h.scores_by_stage for h in hits)
 
 
-def test_image_query_needs_an_image_embedder(ingested, tmp_path):
+def test_image_query_without_ocr_needs_an_image_embedder(ingested, tmp_path, monkeypatch):
     rag, _, _ = ingested
     img = tmp_path / "crop.png"
     pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 8, 8), False)
     pix.save(img)
+    monkeypatch.setattr(rag.retrieval, "image_ocr", False)
     with pytest.raises(RagnestError, match="image query"):
         rag.retrieve(Pipeline.image_query(img))
+
+
+def test_image_query_crop_of_a_table_finds_its_page(ingested, tmp_path):
+    """A screenshot of the error-code table (page 6) is read by OCR and found."""
+    pytest.importorskip("rapidocr")
+    rag, _, _ = ingested
+    doc = pymupdf.open(EXAMPLES / "nimbus3_handbook.pdf")
+    table = doc[5].find_tables().tables[0]
+    crop = tmp_path / "table.png"
+    doc[5].get_pixmap(dpi=110, clip=table.bbox).save(crop)
+    hits = rag.retrieve(Pipeline.image_query(crop), k=5)
+    assert hits and hits[0].chunk.page == 6
+    assert hits[0].chunk.source.endswith("nimbus3_handbook.pdf")
+    blank = tmp_path / "blank.png"
+    pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 64, 64), False).save(blank)
+    assert rag.retrieve(Pipeline.image_query(blank)) == []
 
 
 def test_bad_files_do_not_stop_the_ingest(tmp_path):

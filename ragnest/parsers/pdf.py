@@ -1,17 +1,36 @@
-"""PDF pages into ``page`` chunks with PyMuPDF (the only parser module importing it).
+"""PDF pages into chunks with PyMuPDF (the only parser module importing it).
 
-One chunk per page: the page's text layer in reading order plus a lazy
-:class:`~ragnest.types.ImageRef` to its pixels (rendered later, only when an embedder,
-reranker or generator needs them)::
+Every page is read as a layout: text blocks with bounding boxes in reading order
+(columns detected), headings and captions marked, embedded pictures and vector-figure
+regions (clusters of drawings) as image segments, ruled tables (PyMuPDF's table
+finder) as Markdown table segments, captions moved next to their figure or table.
+Two chunking modes:
+
+* ``chunking="page"`` (default): one ``page`` chunk per page: the whole text layer
+  plus a lazy :class:`~ragnest.types.ImageRef` to the page screenshot, with the
+  layout kept as segments (so an answer can point to a region);
+* ``chunking="interleaved"``: ordered text/image/table segments split at headings
+  or ``max_chars`` (with ``overlap``), each figure/table cropped lazily from the page
+  at ``crop_dpi``; chunks never span pages.
+
+Pages whose text layer is unusable (missing on a scanned page, or garbled as with CID
+fonts lacking a Unicode map) are read with RapidOCR when it is installed
+(``ocr="auto"``); ``chunk.metadata["text_source"]`` records the path each page took
+("text-layer", "ocr" or "none")::
 
     >>> from ragnest.parsers.pdf import PdfParser
     >>> from ragnest.types import Source
-    >>> parser = PdfParser(dpi=96)
-    >>> for chunk in parser.parse(Source.from_path("examples/docs/nimbus3_handbook.pdf")):
-    ...     print(chunk.page, chunk.text[:40])  # doctest: +SKIP
+    >>> parser = PdfParser(chunking="interleaved")
+    >>> chunks = list(parser.parse(Source.from_path("examples/docs/nimbus3_handbook.pdf")))
+    >>> figure = next(c for c in chunks if any(s.role == "figure" for s in c.segments))
+    >>> roles = [s.role for s in figure.segments]
+    >>> figure.page, roles[roles.index("figure") + 1]
+    (3, 'caption')
 
-Pages are streamed: the document is opened once and only the current page's text is
-held, so a 2,000-page manual parses in bounded memory.
+Pages are streamed: the document is opened once and only the current page is held,
+so a 10,000-page file parses in bounded memory; :meth:`PdfParser.parse_pages` parses
+a page range (the pipeline uses it to spread one big file over several processes).
+Pixels are never rendered here except for pages that need OCR.
 """
 
 from __future__ import annotations
@@ -19,20 +38,27 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pymupdf
 
-from ragnest.errors import ParseError
+from ragnest.errors import MissingDependencyError, ParseError
+from ragnest.parsers import layout
+from ragnest.parsers.chunking import chunk_segments
+from ragnest.parsers.layout import Box
 from ragnest.parsers.sniff import sniff_bytes
-from ragnest.types import Chunk, ImageRef, Source, make_chunk_id
+from ragnest.types import Chunk, ImageRef, Segment, Source, make_chunk_id
 
-__all__ = ["PdfParser", "page_text", "open_pdf"]
+__all__ = ["PdfParser", "page_text", "page_boxes", "open_pdf"]
 
 logger = logging.getLogger(__name__)
+
+if hasattr(pymupdf, "no_recommend_layout"):  # silence the pymupdf_layout advert on stdout
+    pymupdf.no_recommend_layout()
 
 # Text blocks only: no image blocks (faster).
 _FLAGS = (
@@ -45,45 +71,6 @@ _HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])-\n(?=[^\W\d_A-Z])")
 _DOT_LEADER = re.compile(r"(?:\s*\.){4,}")  # ". . . . ." in tables of contents and indexes
 # Free MuPDF's object cache every so many pages, so long documents stay bounded.
 _SHRINK_EVERY = 200
-
-
-def page_text(page: pymupdf.Page) -> str:
-    """A page's text layer in reading order: blocks separated by blank lines.
-
-    Blocks are ordered top to bottom; blocks whose tops align (table cells, side by
-    side boxes) are read left to right. Lines inside a block are joined with spaces
-    (hyphenated line ends are joined), runs of whitespace collapse to one space.
-    Two-column layouts read row by row, not column by column (a known limit).
-    """
-    blocks = [b for b in page.get_text("blocks", flags=_FLAGS) if b[6] == 0]
-    parts: list[str] = []
-    for block in _reading_order(blocks):
-        text = block[4]
-        if "-\n" in text:
-            text = _HYPHEN_BREAK.sub("", text)
-        text = _DOT_LEADER.sub(" ... ", text)
-        text = " ".join(text.split())  # joins lines, collapses all whitespace
-        if text:
-            parts.append(text)
-    return "\n\n".join(parts)
-
-
-def _reading_order(blocks: list[tuple]) -> list[tuple]:
-    """Sort blocks top to bottom; blocks overlapping the row's first block by at least
-    half their height (table cells, side-by-side boxes) are read left to right."""
-    blocks = sorted(blocks, key=lambda b: (b[1], b[0]))
-    ordered: list[tuple] = []
-    row: list[tuple] = []
-    for block in blocks:
-        if row:
-            first = row[0]
-            overlap = min(first[3], block[3]) - block[1]
-            if overlap < 0.5 * min(first[3] - first[1], block[3] - block[1]):
-                ordered.extend(sorted(row, key=lambda b: b[0]))
-                row = []
-        row.append(block)
-    ordered.extend(sorted(row, key=lambda b: b[0]))
-    return ordered
 
 
 def open_pdf(source: Source, password: str | None = None) -> pymupdf.Document:
@@ -136,83 +123,364 @@ def open_pdf(source: Source, password: str | None = None) -> pymupdf.Document:
     return doc
 
 
+_BOLD = 1 << 4  # span flag
+_MIN_PICTURE_SIDE = 24.0  # points: smaller pictures are icons, bullets, rules
+
+
+def _clean(text: str) -> str:
+    if "-\n" in text:
+        text = _HYPHEN_BREAK.sub("", text)
+    text = _DOT_LEADER.sub(" ... ", text)
+    return " ".join(text.split())
+
+
+def _text_boxes(page: pymupdf.Page) -> list[Box]:
+    """Text blocks with their dominant font size, bold share and line count."""
+    boxes: list[Box] = []
+    for block in page.get_text("dict", flags=_FLAGS)["blocks"]:
+        if block.get("type") != 0:
+            continue
+        lines: list[str] = []
+        sizes: Counter[float] = Counter()
+        bold = chars = 0
+        for line in block["lines"]:
+            parts = []
+            for span in line["spans"]:
+                t = span["text"]
+                parts.append(t)
+                n = len(t.strip())
+                if n:
+                    sizes[round(span["size"], 1)] += n
+                    chars += n
+                    if span["flags"] & _BOLD or "bold" in span.get("font", "").lower():
+                        bold += n
+            lines.append("".join(parts))
+        text = _clean("\n".join(lines))
+        if not text:
+            continue
+        boxes.append(Box("text", tuple(block["bbox"]), text,
+                         size=sizes.most_common(1)[0][0] if sizes else 0.0,
+                         bold=bold / chars if chars else 0.0, lines=len(lines)))
+    return boxes
+
+
+def _pictures(page: pymupdf.Page, page_rect: layout.Rect) -> list[Box]:
+    """Embedded raster images placed on the page (one box per placement)."""
+    out: list[Box] = []
+    seen: set[layout.Rect] = set()
+    for info in page.get_images(full=True):
+        try:
+            rects = page.get_image_rects(info[0])
+        except Exception:  # a broken image object must not lose the page's text
+            logger.debug("page %d: cannot place image xref %s", page.number + 1, info[0])
+            continue
+        for rect in rects:
+            r = rect & pymupdf.Rect(page_rect)
+            box = (float(r.x0), float(r.y0), float(r.x1), float(r.y1))
+            if r.is_empty or box in seen:
+                continue
+            if r.width < _MIN_PICTURE_SIDE or r.height < _MIN_PICTURE_SIDE:
+                continue
+            seen.add(box)
+            out.append(Box("picture", box, extra={"width": info[2], "height": info[3]}))
+    return out
+
+
+def _tables(page: pymupdf.Page, strategy: str) -> list[Box]:
+    """Ruled tables found by PyMuPDF's table finder, as Markdown."""
+    try:
+        found = page.find_tables(strategy=strategy)
+    except Exception:  # the finder is heuristic; never lose a page to it
+        logger.debug("page %d: table finder failed", page.number + 1, exc_info=True)
+        return []
+    out = []
+    for table in found.tables:
+        if table.row_count < 2 or table.col_count < 2:
+            continue
+        markdown = table.to_markdown(clean=False, fill_empty=True).strip()
+        markdown = markdown.replace("<br>", " ")
+        if markdown:
+            out.append(Box("table", tuple(float(v) for v in table.bbox), markdown))
+    return out
+
+
+def page_boxes(page: pymupdf.Page, *, tables: bool = True, figures: bool = True,
+               table_strategy: str = "lines") -> list[Box]:
+    """The layout of one page: text, picture, figure and table boxes in reading order,
+    headings and captions marked (see :mod:`ragnest.parsers.layout`)."""
+    rect = page.rect
+    page_rect = (float(rect.x0), float(rect.y0), float(rect.x1), float(rect.y1))
+    texts = _text_boxes(page)
+    visuals: list[Box] = _pictures(page, page_rect)
+    table_boxes: list[Box] = []
+    if tables or figures:
+        paths = page.get_drawings()
+        if tables and len(paths) >= 4:
+            table_boxes = _tables(page, table_strategy)
+        if figures and paths:
+            clusters = [tuple(float(v) for v in r) for r in page.cluster_drawings(drawings=paths)]
+            regions = layout.figure_regions(clusters, page=page_rect,
+                                            tables=[t.bbox for t in table_boxes])
+            visuals += [Box("figure", r) for r in regions]
+    # Text inside a table is the table; text in or beside a figure is its labels.
+    kept = [b for b in texts
+            if not any(layout.overlap_ratio(b.bbox, t.bbox) > 0.5 for t in table_boxes)]
+    grown: list[Box] = []
+    for visual in visuals:
+        if visual.kind == "figure":
+            visual, kept = layout.absorb_labels(visual, kept)
+        grown.append(visual)
+    visuals = grown
+    body = layout.body_font_size(kept)
+    kept = [replace(b, role="heading") if layout.is_heading(b, body) else b for b in kept]
+    ordered = layout.reading_order([*kept, *visuals, *table_boxes])
+    return layout.attach_captions(ordered)
+
+
+def page_text(page: pymupdf.Page) -> str:
+    """A page's text in reading order (text, table Markdown, figure labels), blank-line
+    separated; lines inside a block are joined, hyphenated line ends rejoined."""
+    return "\n\n".join(b.text for b in page_boxes(page) if b.text)
+
+
+def _segment(box: Box, number: int, image_source: str, crop_dpi: int) -> Segment:
+    if box.kind == "text":
+        return Segment(kind="text", text=box.text, bbox=box.bbox, page=number, role=box.role)
+    ref = ImageRef(source=image_source, page=number, clip=box.bbox, dpi=crop_dpi)
+    if box.kind == "table":
+        return Segment(kind="table", text=box.text, image=ref, bbox=box.bbox, page=number)
+    return Segment(kind="image", text=box.text, image=ref, bbox=box.bbox, page=number,
+                   role=box.kind)
+
+
 @dataclass(kw_only=True)
 class PdfParser:
-    """Parser for ``.pdf``: one ``page`` chunk per page.
+    """Parser for ``.pdf`` in ``page`` or ``interleaved`` chunking mode.
 
-    ``dpi`` is the resolution recorded in each page's ImageRef (pixels are not
-    rendered here). ``password_env`` names an environment variable holding the
-    password of encrypted PDFs (secrets never go in YAML). ``max_pages`` stops after
-    that many pages.
+    ``dpi`` is the page-screenshot resolution recorded in page ImageRefs and
+    ``crop_dpi`` that of figure/table crops (nothing is rendered while parsing).
+    ``max_chars``/``overlap`` size interleaved chunks. ``tables``/``figures`` switch
+    the table finder and drawing clustering (both cheap on text pages);
+    ``table_strategy`` is PyMuPDF's (``"lines"`` finds ruled tables,
+    ``"lines_strict"`` ignores filled boxes). ``ocr`` is ``"auto"`` (OCR pages whose
+    text layer is unusable, when RapidOCR is installed), ``"always"`` or ``"never"``;
+    ``ocr_dpi`` is the resolution pages are rendered at for OCR.
+    ``password_env`` names an environment variable holding the password of encrypted
+    PDFs (secrets never go in YAML). ``max_pages`` stops after that many pages.
 
     For :class:`Source` objects made from bytes the ImageRef's ``source`` is the
     display name, so the pages cannot be rendered later unless a file by that name
     exists; ingest from paths when page images are needed.
 
-    >>> PdfParser(dpi=144, max_pages=10).extensions
+    >>> PdfParser(chunking="interleaved", max_chars=1200).extensions
     ('.pdf',)
     """
 
+    chunking: str = "page"
     dpi: int = 96
+    crop_dpi: int = 144
+    max_chars: int = 1500
+    overlap: int = 200
+    tables: bool = True
+    figures: bool = True
+    table_strategy: str = "lines"
+    ocr: str = "auto"
+    ocr_dpi: int = 150
     password_env: str | None = None
     max_pages: int | None = None
     extensions: ClassVar[tuple[str, ...]] = (".pdf",)
 
+    def __post_init__(self) -> None:
+        if self.chunking not in ("page", "interleaved"):
+            raise ValueError(f"chunking must be 'page' or 'interleaved', not {self.chunking!r}")
+        if self.ocr not in ("auto", "always", "never"):
+            raise ValueError(f"ocr must be 'auto', 'always' or 'never', not {self.ocr!r}")
+        if not 0 <= self.overlap < self.max_chars:
+            raise ValueError("overlap must be >= 0 and smaller than max_chars")
+        for name in ("dpi", "crop_dpi", "ocr_dpi"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        self._ocr_engine: Any = None
+        self._ocr_missing = False
+
     def warm_up(self) -> None:
-        """Nothing to load."""
+        """Load the OCR engine when ``ocr="always"`` (``"auto"`` loads it on first need)."""
+        if self.ocr == "always":
+            self._engine()
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Drop the reference to the OCR engine."""
+        self._ocr_engine = None
+
+    def __getstate__(self) -> dict[str, Any]:  # picklable for worker processes
+        state = dict(self.__dict__)
+        state["_ocr_engine"] = None
+        return state
 
     def _password(self) -> str | None:
         return os.environ.get(self.password_env) if self.password_env else None
 
-    def parse(self, source: Source) -> Iterator[Chunk]:
-        """Yield one chunk per page of ``source`` (raises :class:`ParseError`)."""
+    def _engine(self) -> Any:
+        if self._ocr_engine is None:
+            from ragnest.parsers.ocr import get_engine
+
+            engine = get_engine()
+            engine.warm_up()
+            self._ocr_engine = engine
+        return self._ocr_engine
+
+    # ---------------------------------------------------------------- parsing
+    def page_count(self, source: Source) -> int:
+        """How many pages :meth:`parse` would read (raises :class:`ParseError`)."""
         doc = open_pdf(source, self._password())
         try:
-            yield from self._pages(doc, source)
+            n = doc.page_count
+        finally:
+            doc.close()
+        return n if self.max_pages is None else min(n, self.max_pages)
+
+    def parse(self, source: Source) -> Iterator[Chunk]:
+        """Yield the chunks of ``source`` page by page (raises :class:`ParseError`)."""
+        yield from self.parse_pages(source, 0, None)
+
+    def parse_pages(self, source: Source, start: int, stop: int | None) -> Iterator[Chunk]:
+        """Yield the chunks of pages ``start`` (0-based) up to ``stop`` (exclusive).
+
+        Chunk ids depend only on the page, never on the range, so parsing a file in
+        ranges gives exactly the chunks of parsing it whole.
+        """
+        doc = open_pdf(source, self._password())
+        try:
+            yield from self._pages(doc, source, start, stop)
         finally:
             doc.close()
 
-    def _pages(self, doc: pymupdf.Document, source: Source) -> Iterator[Chunk]:
+    def _pages(self, doc: pymupdf.Document, source: Source, start: int,
+               stop: int | None) -> Iterator[Chunk]:
         name = source.display_name
-        document_id = source.document_id
-        image_source = source.path or name
         page_count = doc.page_count
         title = (doc.metadata or {}).get("title") or None
         last = page_count if self.max_pages is None else min(page_count, self.max_pages)
-        empty = 0
-        for index in range(last):
+        if stop is not None:
+            last = min(last, stop)
+        for index in range(max(start, 0), last):
             number = index + 1
             try:
                 page = doc.load_page(index)
-                text = page_text(page)
-                rect = page.rect
+                chunks = self._page(page, number, source, page_count, title)
+            except ParseError:
+                raise
+            except MissingDependencyError:
+                raise
             except Exception as err:  # a broken page object: report it, don't hide it
                 raise ParseError(name, f"cannot read page {number}: {err}") from err
-            bbox = (float(rect.x0), float(rect.y0), float(rect.x1), float(rect.y1))
-            metadata: dict[str, Any] = {
-                "page_count": page_count,
-                "title": title,
-                "width": float(rect.width),
-                "height": float(rect.height),
-                "text_layer": "present" if text else "empty",
-            }
-            if not text:
-                empty += 1
-            yield Chunk(
-                id=make_chunk_id(document_id, index, f"{text}|page|{number}"),
-                document_id=document_id,
-                kind="page",
-                text=text,
-                source=name,
-                page=number,
-                bbox=bbox,
-                image=ImageRef(source=image_source, page=number, dpi=self.dpi),
-                metadata=metadata,
-            )
+            yield from chunks
             del page
             if number % _SHRINK_EVERY == 0:
                 pymupdf.TOOLS.store_shrink(100)
-        logger.debug("parsed %s: %d of %d pages, %d without text", name, last, page_count, empty)
+
+    def _page(self, page: pymupdf.Page, number: int, source: Source, page_count: int,
+              title: str | None) -> list[Chunk]:
+        name = source.display_name
+        document_id = source.document_id
+        image_source = source.path or name
+        rect = page.rect
+        bbox = (float(rect.x0), float(rect.y0), float(rect.x1), float(rect.y1))
+        boxes = page_boxes(page, tables=self.tables, figures=self.figures,
+                           table_strategy=self.table_strategy)
+        text_source, reason = self._text_source(page, boxes, bbox)
+        if text_source == "ocr":
+            boxes = self._ocr_boxes(page, boxes)
+        segments = [_segment(b, number, image_source, self.crop_dpi) for b in boxes]
+        text = "\n\n".join(s.text for s in segments if s.text)
+        metadata: dict[str, Any] = {
+            "page_count": page_count,
+            "title": title,
+            "width": float(rect.width),
+            "height": float(rect.height),
+            "text_source": text_source if text else "none",
+        }
+        if reason != "ok":
+            metadata["text_layer"] = reason
+        page_ref = ImageRef(source=image_source, page=number, dpi=self.dpi)
+        if self.chunking == "interleaved":
+            chunks = chunk_segments(segments, document_id=document_id, source=name, page=number,
+                                    max_chars=self.max_chars, overlap=self.overlap,
+                                    first_position=index_base(number),
+                                    image=ImageRef(source=image_source, page=number,
+                                                   dpi=self.crop_dpi),
+                                    metadata=metadata)
+            if chunks:
+                return chunks
+            # A page with nothing on it still gets a chunk: its screenshot.
+        return [Chunk(
+            id=make_chunk_id(document_id, number - 1, f"{text}|page|{number}"),
+            document_id=document_id,
+            kind="page",
+            text=text,
+            source=name,
+            segments=tuple(segments),
+            page=number,
+            bbox=bbox,
+            image=page_ref,
+            metadata=metadata,
+        )]
+
+    # -------------------------------------------------------------------- OCR
+    def _text_source(self, page: pymupdf.Page, boxes: list[Box],
+                     page_rect: layout.Rect) -> tuple[str, str]:
+        """("text-layer" | "ocr" | "none", verdict reason) for one page."""
+        text = " ".join(b.text for b in boxes if b.kind in ("text", "table"))
+        if self.ocr == "never":
+            return ("text-layer" if text else "none"), "ok"
+        from ragnest.parsers.text_quality import assess_text_layer
+
+        image_area = sum(layout.area(b.bbox) for b in boxes if b.kind == "picture")
+        verdict = assess_text_layer(text, page_area=layout.area(page_rect),
+                                    image_area=image_area)
+        if self.ocr == "auto" and verdict.usable:
+            return ("text-layer" if text else "none"), verdict.reason
+        if self.ocr == "auto" and verdict.reason == "missing" and not image_area:
+            # Blank, or a few words and drawings: nothing an OCR pass would add.
+            return ("text-layer" if text else "none"), verdict.reason
+        if self._ocr_missing:
+            return ("text-layer" if text else "none"), verdict.reason
+        try:
+            self._engine()
+        except MissingDependencyError:
+            if self.ocr == "always":
+                raise
+            self._ocr_missing = True
+            logger.warning("%s: some pages need OCR but RapidOCR is not installed "
+                           "(pip install 'ragnest[lite]'); their text layer is used as is",
+                           page.parent.name if page.parent else "PDF")
+            return ("text-layer" if text else "none"), verdict.reason
+        return "ocr", verdict.reason
+
+    def _ocr_boxes(self, page: pymupdf.Page, boxes: list[Box]) -> list[Box]:
+        """Replace the page's text with OCR lines (pictures, figures, tables stay)."""
+        from ragnest.images import DEFAULT_MAX_PIXELS, effective_dpi
+
+        rect = page.rect
+        dpi = effective_dpi(rect.width, rect.height, float(self.ocr_dpi), DEFAULT_MAX_PIXELS)
+        pix = page.get_pixmap(dpi=int(dpi), alpha=False, colorspace=pymupdf.csRGB)
+        import numpy as np
+
+        arr = np.frombuffer(pix.samples_mv, dtype=np.uint8)
+        arr = arr.reshape(pix.height, pix.stride)[:, : pix.width * 3].reshape(
+            pix.height, pix.width, 3)
+        sx, sy = rect.width / pix.width, rect.height / pix.height
+        lines = self._engine().read(arr)
+        ocr = [Box("text", (rect.x0 + ln.bbox[0] * sx, rect.y0 + ln.bbox[1] * sy,
+                            rect.x0 + ln.bbox[2] * sx, rect.y0 + ln.bbox[3] * sy),
+                   " ".join(ln.text.split()), role="ocr") for ln in lines if ln.text.strip()]
+        page_area = layout.area((rect.x0, rect.y0, rect.x1, rect.y1))
+        # The scan itself is no picture worth keeping as a segment.
+        visuals = [b for b in boxes if b.kind != "text"
+                   and not (b.kind == "picture" and layout.area(b.bbox) > 0.7 * page_area)]
+        return layout.attach_captions(layout.reading_order([*ocr, *visuals]))
+
+
+def index_base(page_number: int) -> int:
+    """The first chunk position of a page in interleaved mode (unique per page)."""
+    return (page_number - 1) * 1000

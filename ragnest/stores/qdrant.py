@@ -32,7 +32,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,12 +44,15 @@ from ragnest.stores._filters import Condition, parse_filters
 from ragnest.stores._fusion import relative_fusion
 from ragnest.types import Chunk, Hit, SearchRequest, SparseVector, Vector, VectorSpec
 
-__all__ = ["BATCH_SIZE", "QdrantStore", "WriteResult"]
+__all__ = ["BATCH_SIZE", "QdrantStore", "VectorSource", "WriteResult"]
 
 log = logging.getLogger(__name__)
 
 #: Points per upsert call.
 BATCH_SIZE = 256
+
+#: Embeds a batch of new chunks: returns {chunk id: {vector name: vector}} for them.
+VectorSource = Callable[[Sequence[Chunk]], Mapping[str, Mapping[str, Vector]]]
 _COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _FUSIONS = ("rrf", "dbsf", "relative")
 
@@ -242,16 +245,23 @@ class QdrantStore:
         self,
         document_id: str,
         chunks: Sequence[Chunk],
-        vectors: Mapping[str, Mapping[str, Vector]],
+        vectors: Mapping[str, Mapping[str, Vector]] | VectorSource,
         *,
         fingerprint: str,
+        batch_size: int = BATCH_SIZE,
     ) -> WriteResult:
         """Make the stored document equal ``chunks``.
 
-        ``vectors`` maps chunk id -> {vector name: vector} for chunks not stored yet.
+        ``vectors`` maps chunk id -> {vector name: vector} for chunks not stored yet,
+        or is a callable that embeds a batch of new chunks and returns that mapping
+        for them: the store then embeds and writes ``batch_size`` chunks at a time, so
+        a 10,000-page document never holds all its vectors in memory.
+
         New points are upserted first, kept ones get the new fingerprint, and only
         then are stale chunks deleted, so an interrupted write never loses the old
-        version's chunks before the new ones exist.
+        version's chunks before the new ones exist. If embedding or writing fails
+        part-way, the points this call added are removed again before the error
+        propagates: the stored document stays the old version.
         """
         backend = self._require()
         ids = [c.id for c in chunks]
@@ -259,8 +269,10 @@ class QdrantStore:
         stored = dict(backend.payloads_where(_doc(document_id), RESERVED_KEYS))
         total = len(chunks)
         new = [c for c in chunks if c.id not in stored]
-        for chunk in new:
-            self._check_vectors(chunk.id, vectors.get(chunk.id))
+        embed = vectors if callable(vectors) else None
+        if embed is None:
+            for chunk in new:
+                self._check_vectors(chunk.id, vectors.get(chunk.id))  # type: ignore[union-attr]
         wanted = set(ids)
         kept = [cid for cid in ids if cid in stored]
         stale = [cid for cid in stored if cid not in wanted]
@@ -271,13 +283,29 @@ class QdrantStore:
             or stored[cid].get("doc_chunks") != total
         ]
         extra = {"doc_fingerprint": fingerprint, "doc_chunks": total}
-        for start in range(0, len(new), BATCH_SIZE):
-            backend.upsert(
-                [
-                    PointData(id=c.id, vectors=vectors[c.id], payload={**c.to_payload(), **extra})
-                    for c in new[start : start + BATCH_SIZE]
-                ]
-            )
+        written: list[str] = []
+        try:
+            for start in range(0, len(new), max(1, batch_size)):
+                batch = new[start : start + max(1, batch_size)]
+                named = embed(batch) if embed is not None else vectors
+                if embed is not None:
+                    for chunk in batch:
+                        self._check_vectors(chunk.id, named.get(chunk.id))  # type: ignore[union-attr]
+                backend.upsert(
+                    [
+                        PointData(id=c.id, vectors=named[c.id],  # type: ignore[index]
+                                  payload={**c.to_payload(), **extra})
+                        for c in batch
+                    ]
+                )
+                written += [c.id for c in batch]
+        except BaseException:
+            if written:
+                log.warning("%s: document %s: write failed after %d new chunks; removing them",
+                            self._where(), document_id, len(written))
+                backend.delete_ids(written)
+                backend.flush()
+            raise
         backend.set_payload(to_mark, extra)
         backend.delete_ids(stale)
         if new or to_mark or stale:

@@ -50,7 +50,7 @@ def test_one_chunk_per_page(pdf_factory) -> None:
         assert chunk.image.clip is None
         assert chunk.metadata == {
             "page_count": 3, "title": "Pump manual", "width": 595.0, "height": 842.0,
-            "text_layer": "present",
+            "text_source": "text-layer",
         }
     assert len({c.id for c in chunks}) == 3
 
@@ -107,8 +107,8 @@ def test_max_pages(pdf_factory) -> None:
 def test_page_without_text_still_yields_a_chunk(pdf_factory) -> None:
     chunks = parse(Source.from_path(pdf_factory(["words here", ""])))
     assert len(chunks) == 2
-    assert chunks[1].text == "" and chunks[1].metadata["text_layer"] == "empty"
-    assert chunks[0].metadata["text_layer"] == "present"
+    assert chunks[1].text == "" and chunks[1].metadata["text_source"] == "none"
+    assert chunks[0].metadata["text_source"] == "text-layer"
 
 
 def test_parse_is_lazy(pdf_factory) -> None:
