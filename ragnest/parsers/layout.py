@@ -134,8 +134,9 @@ def _gutter(boxes: Sequence[Box], x0: float, x1: float) -> float | None:
             left = [b for b in boxes if b.bbox[2] <= gap]
             right = [b for b in boxes if b.bbox[0] >= gap]
             tall = lambda bs: sum(b.bbox[3] - b.bbox[1] for b in bs)  # noqa: E731
-            # Table rows align across the gap; text columns do not.
-            aligned = sum(1 for a in left if any(abs(a.bbox[1] - b.bbox[1]) < 3 for b in right))
+            # Short boxes aligned across the gap are table rows, not text columns.
+            aligned = sum(1 for a in left if a.bbox[3] - a.bbox[1] < 30 and any(
+                abs(a.bbox[1] - b.bbox[1]) < 3 for b in right))
             if (len(left) >= 2 and len(right) >= 2 and min(tall(left), tall(right)) > 60
                     and aligned < 0.5 * len(left)):
                 return gap

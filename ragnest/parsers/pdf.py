@@ -204,6 +204,33 @@ def _tables(page: pymupdf.Page, strategy: str) -> list[Box]:
     return out
 
 
+def _may_hold_table(paths: list[dict]) -> bool:
+    """Cheap gate before the (slow) table finder: a ruled table needs at least three
+    horizontal and three vertical rules (a framed code box has two of each)."""
+    ys: set[int] = set()
+    xs: set[int] = set()
+    for path in paths:
+        for item in path.get("items", ()):
+            if item[0] == "l":
+                p, q = item[1], item[2]
+                if abs(p.y - q.y) < 1 and abs(p.x - q.x) > 5:
+                    ys.add(round(p.y))
+                elif abs(p.x - q.x) < 1 and abs(p.y - q.y) > 5:
+                    xs.add(round(p.x))
+            elif item[0] == "re":
+                r = item[1]
+                if r.height < 3 and r.width > 5:
+                    ys.add(round(r.y0))
+                elif r.width < 3 and r.height > 5:
+                    xs.add(round(r.x0))
+                elif r.width > 5 and r.height > 5:
+                    ys.update((round(r.y0), round(r.y1)))
+                    xs.update((round(r.x0), round(r.x1)))
+        if len(ys) >= 3 and len(xs) >= 3:
+            return True
+    return False
+
+
 def page_boxes(page: pymupdf.Page, *, tables: bool = True, figures: bool = True,
                table_strategy: str = "lines") -> list[Box]:
     """The layout of one page: text, picture, figure and table boxes in reading order,
@@ -215,7 +242,7 @@ def page_boxes(page: pymupdf.Page, *, tables: bool = True, figures: bool = True,
     table_boxes: list[Box] = []
     if tables or figures:
         paths = page.get_drawings()
-        if tables and len(paths) >= 4:
+        if tables and _may_hold_table(paths):
             table_boxes = _tables(page, table_strategy)
         if figures and paths:
             clusters = [tuple(float(v) for v in r) for r in page.cluster_drawings(drawings=paths)]
@@ -264,7 +291,8 @@ class PdfParser:
     ``table_strategy`` is PyMuPDF's (``"lines"`` finds ruled tables,
     ``"lines_strict"`` ignores filled boxes). ``ocr`` is ``"auto"`` (OCR pages whose
     text layer is unusable, when RapidOCR is installed), ``"always"`` or ``"never"``;
-    ``ocr_dpi`` is the resolution pages are rendered at for OCR.
+    ``ocr_dpi`` is the resolution pages are rendered at for OCR, lowered for huge
+    pages so the render stays under ``ocr_max_pixels``.
     ``password_env`` names an environment variable holding the password of encrypted
     PDFs (secrets never go in YAML). ``max_pages`` stops after that many pages.
 
@@ -286,6 +314,7 @@ class PdfParser:
     table_strategy: str = "lines"
     ocr: str = "auto"
     ocr_dpi: int = 150
+    ocr_max_pixels: int = 12_000_000
     password_env: str | None = None
     max_pages: int | None = None
     extensions: ClassVar[tuple[str, ...]] = (".pdf",)
@@ -389,8 +418,9 @@ class PdfParser:
         boxes = page_boxes(page, tables=self.tables, figures=self.figures,
                            table_strategy=self.table_strategy)
         text_source, reason = self._text_source(page, boxes, bbox)
+        ocr_dpi = None
         if text_source == "ocr":
-            boxes = self._ocr_boxes(page, boxes)
+            boxes, ocr_dpi = self._ocr_boxes(page, boxes)
         segments = [_segment(b, number, image_source, self.crop_dpi) for b in boxes]
         text = "\n\n".join(s.text for s in segments if s.text)
         metadata: dict[str, Any] = {
@@ -402,6 +432,8 @@ class PdfParser:
         }
         if reason != "ok":
             metadata["text_layer"] = reason
+        if ocr_dpi is not None:
+            metadata["ocr_dpi"] = round(ocr_dpi, 1)
         page_ref = ImageRef(source=image_source, page=number, dpi=self.dpi)
         if self.chunking == "interleaved":
             chunks = chunk_segments(segments, document_id=document_id, source=name, page=number,
@@ -438,10 +470,8 @@ class PdfParser:
         image_area = sum(layout.area(b.bbox) for b in boxes if b.kind == "picture")
         verdict = assess_text_layer(text, page_area=layout.area(page_rect),
                                     image_area=image_area)
-        if self.ocr == "auto" and verdict.usable:
-            return ("text-layer" if text else "none"), verdict.reason
-        if self.ocr == "auto" and verdict.reason == "missing" and not image_area:
-            # Blank, or a few words and drawings: nothing an OCR pass would add.
+        if self.ocr == "auto" and not verdict.needs_ocr:
+            # Usable, or blank / a few words and drawings: nothing OCR would add.
             return ("text-layer" if text else "none"), verdict.reason
         if self._ocr_missing:
             return ("text-layer" if text else "none"), verdict.reason
@@ -457,13 +487,16 @@ class PdfParser:
             return ("text-layer" if text else "none"), verdict.reason
         return "ocr", verdict.reason
 
-    def _ocr_boxes(self, page: pymupdf.Page, boxes: list[Box]) -> list[Box]:
-        """Replace the page's text with OCR lines (pictures, figures, tables stay)."""
-        from ragnest.images import DEFAULT_MAX_PIXELS, effective_dpi
+    def _ocr_boxes(self, page: pymupdf.Page, boxes: list[Box]) -> tuple[list[Box], float]:
+        """Replace the page's text with OCR lines (pictures, figures, tables stay);
+        returns the boxes and the dpi the page was rendered at."""
+        from ragnest.images import effective_dpi
 
         rect = page.rect
-        dpi = effective_dpi(rect.width, rect.height, float(self.ocr_dpi), DEFAULT_MAX_PIXELS)
-        pix = page.get_pixmap(dpi=int(dpi), alpha=False, colorspace=pymupdf.csRGB)
+        dpi = effective_dpi(rect.width, rect.height, float(self.ocr_dpi), self.ocr_max_pixels)
+        zoom = dpi / 72.0
+        pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False,
+                              colorspace=pymupdf.csRGB)
         import numpy as np
 
         arr = np.frombuffer(pix.samples_mv, dtype=np.uint8)
@@ -478,7 +511,7 @@ class PdfParser:
         # The scan itself is no picture worth keeping as a segment.
         visuals = [b for b in boxes if b.kind != "text"
                    and not (b.kind == "picture" and layout.area(b.bbox) > 0.7 * page_area)]
-        return layout.attach_captions(layout.reading_order([*ocr, *visuals]))
+        return layout.attach_captions(layout.reading_order([*ocr, *visuals])), dpi
 
 
 def index_base(page_number: int) -> int:
