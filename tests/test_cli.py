@@ -68,6 +68,30 @@ def test_query_text_output_and_filter(store):
     assert "lab_safety_guide.pdf" in result.output
 
 
+def test_query_with_an_image_crop(store, tmp_path):
+    """`ragnest query --image`: a screenshot of the specifications table finds page 7."""
+    pytest.importorskip("rapidocr")
+    import pymupdf
+
+    path, _ = store
+    with pymupdf.open(EXAMPLES / "nimbus3_handbook.pdf") as doc:
+        page = doc[6]
+        crop = tmp_path / "specs.png"
+        page.get_pixmap(dpi=110, clip=page.find_tables().tables[0].bbox).save(crop)
+    result = run("query", "--image", str(crop), "--store", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    hit = json.loads(result.stdout)["hits"][0]
+    assert Path(hit["source"]).name == "nimbus3_handbook.pdf" and hit["page"] == 7
+
+
+def test_ingest_with_worker_processes(tmp_path):
+    result = run("ingest", str(EXAMPLES), "--store", str(tmp_path / "s"), "--json",
+                 "--workers", "2")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["files"] == 3 and data["skipped"] == []
+
+
 def test_query_needs_something(store):
     path, _ = store
     assert run("query", "--store", str(path)).exit_code != 0

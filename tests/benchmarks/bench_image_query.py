@@ -1,0 +1,182 @@
+"""Screenshot crops of figures and tables as image queries, on the offline (lite) profile.
+
+What a user does: screenshot a table or a figure out of a manual and ask "where is
+this from?" (``ragnest query --image crop.png``). The lite pipeline has no image
+embedder, so the crop is read with RapidOCR and searched as text (dense ladder +
+BM25). A crop counts as found when its source page is in the top 1 / top 5.
+
+Crops come from the layout ragnest's own PDF parser finds (figure, picture and table
+segments at least ``--min-side`` points on each side), rendered at ``--crop-dpi``
+straight from the PDF (as a screenshot at that zoom would be), sampled at random.
+
+    python tests/benchmarks/bench_image_query.py                    # default corpus
+    python tests/benchmarks/bench_image_query.py --crops 200 --chunking interleaved
+
+Default corpus (Debian packages, ``apt-get install r-doc-pdf asymptote-doc
+gnuplot-doc octave-doc``): the R manuals (677 pages, few figures), the Asymptote
+manual (vector figures), the gnuplot manual and the Octave manual (plots, tables).
+Writes tests/benchmarks/results/image_query.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from ragnest import Pipeline, Source
+from ragnest.parsers.pdf import PdfParser
+
+RESULTS = Path(__file__).parent / "results"
+R_MANUALS = Path("/usr/share/R/doc/manual")
+EXTRA = [
+    Path("/usr/share/doc/asymptote/asymptote.pdf"),
+    Path("/usr/share/doc/gnuplot/gnuplot.pdf"),
+    Path("/usr/share/doc/octave/octave.pdf"),
+]
+
+
+def default_corpus() -> list[Path]:
+    files = sorted(p for p in R_MANUALS.glob("*.pdf") if "refman" not in p.name)
+    return files + [p for p in EXTRA if p.is_file()]
+
+
+def find_crops(files: list[Path], n: int, min_side: float, seed: int = 11) -> list[dict]:
+    """Figure/picture/table regions found by ragnest's layout, sampled at random."""
+    parser = PdfParser(chunking="page", ocr="never")
+    regions = []
+    for f in files:
+        for chunk in parser.parse(Source.from_path(f)):
+            for seg in chunk.segments:
+                if seg.kind == "text" or not seg.bbox:
+                    continue
+                x0, y0, x1, y1 = seg.bbox
+                if x1 - x0 < min_side or y1 - y0 < min_side:
+                    continue
+                regions.append({"source": chunk.source, "page": chunk.page,
+                                "kind": seg.role or seg.kind, "bbox": [x0, y0, x1, y1]})
+    rng = random.Random(seed)
+    return rng.sample(regions, min(n, len(regions)))
+
+
+def render_crops(crops: list[dict], out: Path, dpi: int) -> None:
+    for i, crop in enumerate(crops):
+        with pymupdf.open(crop["source"]) as doc:
+            page = doc[crop["page"] - 1]
+            path = out / f"crop{i:04d}.png"
+            page.get_pixmap(dpi=dpi, clip=pymupdf.Rect(crop["bbox"])).save(path)
+            crop["png"] = str(path)
+
+
+def evaluate(rag: Pipeline, crops: list[dict]) -> dict:
+    per_kind: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    latency = []
+    for crop in crops:
+        t0 = time.perf_counter()
+        hits = rag.retrieve(Pipeline.image_query(crop["png"]), k=5)
+        latency.append((time.perf_counter() - t0) * 1000)
+        ranks = [i for i, h in enumerate(hits)
+                 if h.chunk.source == crop["source"] and h.chunk.page == crop["page"]]
+        found = (bool(ranks) and ranks[0] == 0, bool(ranks))
+        crop["found_top1"], crop["found_top5"] = found
+        crop["no_hits"] = not hits
+        per_kind[crop["kind"]].append(found)
+        per_kind["all"].append(found)
+    rows = []
+    for kind, results in sorted(per_kind.items(), key=lambda kv: (kv[0] == "all", kv[0])):
+        rows.append({
+            "kind": kind,
+            "crops": len(results),
+            "top1": sum(a for a, _ in results) / len(results),
+            "top5": sum(b for _, b in results) / len(results),
+        })
+    return {
+        "rows": rows,
+        "median_ms": statistics.median(latency),
+        "p95_ms": sorted(latency)[int(0.95 * (len(latency) - 1))],
+        "no_text_found": sum(c["no_hits"] for c in crops),
+    }
+
+
+def run(files: list[Path], n_crops: int, crop_dpi: int, min_side: float, chunking: str,
+        store: Path, crop_dir: Path) -> dict:
+    crops = find_crops(files, n_crops, min_side)
+    render_crops(crops, crop_dir, crop_dpi)
+    overrides = {"components": {"pdf": {"params": {"chunking": chunking}}}}
+    with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)},
+                            overrides=overrides) as rag:
+        t0 = time.perf_counter()
+        report = rag.ingest([str(f) for f in files], progress=False)
+        ingest_s = time.perf_counter() - t0
+        result = evaluate(rag, crops)
+    return {
+        "docs": [f.name for f in files],
+        "pages": report.pages,
+        "chunking": chunking,
+        "crop_dpi": crop_dpi,
+        "ingest_seconds": round(ingest_s, 1),
+        **result,
+        "crops": [{k: v for k, v in c.items() if k != "png"} for c in crops],
+    }
+
+
+def print_table(result: dict) -> None:
+    print(f"\n{len(result['docs'])} PDFs, {result['pages']} pages, chunking={result['chunking']}, "
+          f"crops at {result['crop_dpi']} dpi; ingest {result['ingest_seconds']} s")
+    print(f"{'crop kind':12} {'crops':>6} {'top1':>6} {'top5':>6}")
+    for r in result["rows"]:
+        print(f"{r['kind']:12} {r['crops']:6d} {r['top1']:6.3f} {r['top5']:6.3f}")
+    print(f"OCR + search per crop: median {result['median_ms']:.0f} ms, "
+          f"p95 {result['p95_ms']:.0f} ms; crops where OCR found no text: "
+          f"{result['no_text_found']}")
+
+
+@pytest.mark.benchmark
+def test_image_crops_find_their_page(tmp_path):
+    files = default_corpus()
+    if not files:
+        pytest.skip("no corpus (apt-get install r-doc-pdf asymptote-doc gnuplot-doc octave-doc)")
+    crop_dir = tmp_path / "crops"
+    crop_dir.mkdir()
+    result = run(files, 100, 110, 40.0, "page", tmp_path / "store", crop_dir)
+    assert result["rows"][-1]["top5"] >= 0.70
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=Path, nargs="*", help="PDF files (default: see above)")
+    ap.add_argument("--crops", type=int, default=150)
+    ap.add_argument("--crop-dpi", type=int, default=110, help="screenshot resolution")
+    ap.add_argument("--min-side", type=float, default=40.0, help="points")
+    ap.add_argument("--chunking", choices=["page", "interleaved"], default="page")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    files = args.docs or default_corpus()
+    if not files:
+        raise SystemExit("no PDFs: apt-get install r-doc-pdf asymptote-doc gnuplot-doc octave-doc")
+    with tempfile.TemporaryDirectory() as tmp:
+        crop_dir = Path(tmp) / "crops"
+        crop_dir.mkdir()
+        result = run(files, args.crops, args.crop_dpi, args.min_side, args.chunking,
+                     Path(tmp) / "store", crop_dir)
+    print_table(result)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "image_query.json" if args.chunking == "page" else f"image_query_{args.chunking}.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {RESULTS / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
