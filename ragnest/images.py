@@ -205,12 +205,33 @@ def _load_blob(ref: ImageRef, max_pixels: int) -> pymupdf.Pixmap:
     import pymupdf
 
     path = str(ref.blob)
-    if not Path(path).is_file():
+    if "::" in path and not Path(path).is_file():
+        # "/abs/report.docx::word/media/image1.png": a member of a ZIP container
+        # (DOCX/PPTX/ODT/EPUB), read only now (ragnest.parsers.office makes these).
+        archive, member = path.split("::", 1)
+        if not Path(archive).is_file():
+            raise _missing(archive, f"load image {member}")
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                data = zf.read(member)
+        except KeyError as err:
+            raise ParseError(archive, f"image {member} is not in this file "
+                                      "(was the file changed since it was parsed?)") from err
+        except (zipfile.BadZipFile, OSError) as err:
+            raise ParseError(archive, f"cannot read image {member}: {err}") from err
+        try:
+            pix = pymupdf.Pixmap(data)
+        except Exception as err:
+            raise ParseError(archive, f"image {member} is not a readable image: {err}") from err
+    elif not Path(path).is_file():
         raise _missing(path, "load image")
-    try:
-        pix = pymupdf.Pixmap(path)
-    except Exception as err:
-        raise ParseError(path, f"not a readable image: {err}") from err
+    else:
+        try:
+            pix = pymupdf.Pixmap(path)
+        except Exception as err:
+            raise ParseError(path, f"not a readable image: {err}") from err
     if pix.alpha:
         pix = pymupdf.Pixmap(pix, 0)
     if pix.colorspace is None or pix.colorspace.n != 3:
