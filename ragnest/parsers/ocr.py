@@ -1,0 +1,280 @@
+"""Optical character recognition with RapidOCR (the only ragnest module importing it).
+
+RapidOCR runs PaddleOCR's detection and recognition models on onnxruntime; the ONNX
+models ship inside the ``rapidocr`` wheel, so OCR works offline. Importing this
+module is cheap: RapidOCR is imported and its models loaded on :meth:`OcrEngine.warm_up`
+(or the first :meth:`OcrEngine.read`)::
+
+    >>> from ragnest.parsers.ocr import OcrEngine, get_engine
+    >>> engine = OcrEngine(min_confidence=0.6, max_side=2000)  # cheap: nothing loaded
+    >>> import numpy as np
+    >>> engine.read(np.full((64, 64, 3), 255, dtype=np.uint8))  # doctest: +SKIP
+    []
+    >>> get_engine().text(page_pixels)  # doctest: +SKIP
+    'Descaling\\nRun the cleaning cycle every 8 weeks.'
+
+The loaded model is shared by every :class:`OcrEngine` in the process (engines differ
+only in ``min_confidence`` and ``max_side``, applied around the model), and calls into
+it are serialised: onnxruntime already uses every core for one image.
+
+Only detection and recognition run: the 180-degree text-direction classifier is
+skipped (on an upright A4 page it turned a fifth of the lines upside down into
+garbage, and it did not rescue an upside-down page). Detection runs at the image's own
+resolution (PaddleOCR 3's default) rather than RapidOCR's upscaling of the shortest
+side to 736 px, which made a 420x110 label ten times slower for the same text; images
+whose longest side is under 800 px are upscaled up to 2x instead, which keeps small
+text (7-9 px) readable for little time.
+RapidOCR's own logger (``RapidOCR``, which has its own stderr handler and does not
+propagate) is set to ERROR, so it stays quiet; the root logger is never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ragnest.errors import MissingDependencyError
+
+__all__ = ["OcrLine", "OcrEngine", "get_engine", "join_lines", "reading_order"]
+
+logger = logging.getLogger(__name__)
+
+_INSTALL_HINT = "pip install 'ragnest[lite]'"
+# RapidOCR's own downscale limit: ours (max_side) runs first, so keep RapidOCR's off.
+_RAPIDOCR_MAX_SIDE = 100_000
+_RAPIDOCR_PARAMS: dict[str, Any] = {
+    "Global.log_level": "error",
+    "Global.use_cls": False,
+    "Global.text_score": 0.0,  # OcrEngine filters by its own min_confidence
+    "Global.max_side_len": _RAPIDOCR_MAX_SIDE,
+    "Det.limit_type": "min",
+    "Det.limit_side_len": 64,  # detect at native resolution (only tiny images grow)
+}
+# Images whose longest side is under this are upscaled (at most 2x) before OCR.
+_SMALL_SIDE = 800
+_MAX_UPSCALE = 2.0
+
+_model_lock = threading.Lock()  # guards creation of the shared model
+_run_lock = threading.Lock()  # serialises inference
+_model: Any = None
+_shared_lock = threading.Lock()
+_shared: OcrEngine | None = None
+
+
+@dataclass(frozen=True)
+class OcrLine:
+    """One recognised line: its text, its box and the recogniser's confidence.
+
+    ``bbox`` is ``(x0, y0, x1, y1)`` in pixels of the image given to
+    :meth:`OcrEngine.read` (axis-aligned, around the detected quadrilateral).
+    """
+
+    text: str
+    bbox: tuple[float, float, float, float]
+    confidence: float
+
+
+def _load_model() -> Any:
+    """The process-wide RapidOCR instance, created on first use (thread-safe)."""
+    global _model
+    if _model is not None:
+        return _model
+    with _model_lock:
+        if _model is None:
+            _model = _create_model()
+    return _model
+
+
+def _create_model() -> Any:
+    try:
+        import onnxruntime  # noqa: F401  (RapidOCR imports it only when loading a model)
+        from rapidocr import RapidOCR
+    except ImportError as err:
+        raise MissingDependencyError(
+            f"OCR needs the 'rapidocr' and 'onnxruntime' packages: {_INSTALL_HINT}"
+        ) from err
+    try:
+        model = RapidOCR(params=dict(_RAPIDOCR_PARAMS))
+        # RapidOCR loads each model on its first use; load them now (warm-up).
+        for loader in ("_load_det_model", "_load_rec_model"):
+            load = getattr(model, loader, None)
+            if load is not None:
+                load()
+    except Exception as err:  # a broken install: models missing from the wheel, ...
+        raise MissingDependencyError(
+            f"RapidOCR could not load its bundled ONNX models ({err}); "
+            f"reinstall it: {_INSTALL_HINT}"
+        ) from err
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    logger.debug("RapidOCR loaded (detection + recognition, no angle classifier)")
+    return model
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"expected a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"expected an HxWx3 RGB image, got shape {image.shape}")
+    if image.shape[2] == 4:  # composite RGBA on white
+        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
+        rgb = image[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    return image
+
+
+def _same_row(first: OcrLine, line: OcrLine) -> bool:
+    """Whether ``line`` overlaps ``first`` vertically by half the smaller height."""
+    overlap = min(first.bbox[3], line.bbox[3]) - max(first.bbox[1], line.bbox[1])
+    smaller = min(first.bbox[3] - first.bbox[1], line.bbox[3] - line.bbox[1])
+    return overlap >= 0.5 * max(smaller, 1e-6)
+
+
+def _rows(lines: Sequence[OcrLine]) -> list[list[OcrLine]]:
+    rows: list[list[OcrLine]] = []
+    for line in lines:
+        if rows and _same_row(rows[-1][0], line):
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return rows
+
+
+def reading_order(lines: Sequence[OcrLine]) -> list[OcrLine]:
+    """Lines top to bottom; lines sharing a visual row left to right.
+
+    A line belongs to the row of the line above it when they overlap vertically by at
+    least half the smaller height (a row's first line anchors it).
+
+    >>> a = OcrLine("right", (300.0, 10.0, 400.0, 30.0), 0.9)
+    >>> b = OcrLine("left", (10.0, 12.0, 100.0, 31.0), 0.9)
+    >>> c = OcrLine("below", (10.0, 50.0, 100.0, 70.0), 0.9)
+    >>> [line.text for line in reading_order([c, a, b])]
+    ['left', 'right', 'below']
+    """
+    ordered = sorted(lines, key=lambda ln: (ln.bbox[1], ln.bbox[0]))
+    return [ln for row in _rows(ordered) for ln in sorted(row, key=lambda ln: ln.bbox[0])]
+
+
+def join_lines(lines: Sequence[OcrLine]) -> str:
+    """Text of lines in reading order: same visual row -> space, new row -> newline.
+
+    >>> join_lines([OcrLine("Total:", (0, 0, 50, 10), 1.0),
+    ...             OcrLine("42", (80, 1, 100, 11), 1.0),
+    ...             OcrLine("Thanks", (0, 20, 60, 30), 1.0)])
+    'Total: 42\\nThanks'
+    """
+    return "\n".join(" ".join(ln.text for ln in row) for row in _rows(list(lines)))
+
+
+class OcrEngine:
+    """Reads text lines from RGB images.
+
+    ``min_confidence`` drops lines the recogniser is less sure of (0..1).
+    ``max_side`` downscales larger images (longest side, in pixels) before OCR; images
+    under 800 px are upscaled up to 2x. Boxes are always mapped back to the input's
+    pixel coordinates. Construction is cheap;
+    :meth:`warm_up` loads the shared model (a second or two, once per process).
+    """
+
+    def __init__(self, *, min_confidence: float = 0.5, max_side: int = 2500) -> None:
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError("min_confidence must be between 0 and 1")
+        if max_side < 32:
+            raise ValueError("max_side must be at least 32 pixels")
+        self.min_confidence = float(min_confidence)
+        self.max_side = int(max_side)
+        self._model: Any = None
+
+    def __repr__(self) -> str:
+        return f"OcrEngine(min_confidence={self.min_confidence}, max_side={self.max_side})"
+
+    def warm_up(self) -> None:
+        """Import RapidOCR and load its models (idempotent; shared across engines).
+
+        Raises :class:`~ragnest.errors.MissingDependencyError` if rapidocr or
+        onnxruntime is not installed.
+        """
+        if self._model is None:
+            self._model = _load_model()
+
+    def close(self) -> None:
+        """Drop this engine's handle. The process-wide model stays loaded for reuse."""
+        self._model = None
+
+    def read(self, image: np.ndarray) -> list[OcrLine]:
+        """OCR an ``HxWx3`` uint8 RGB image (``HxW`` gray and ``HxWx4`` RGBA accepted).
+
+        Returns lines in reading order (see :func:`reading_order`) with boxes in the
+        input's pixel coordinates; an image without text gives ``[]``.
+        """
+        rgb = _as_rgb(image)
+        height, width = rgb.shape[:2]
+        if height == 0 or width == 0:
+            return []
+        self.warm_up()
+        longest = max(height, width)
+        scale = 1.0
+        if longest > self.max_side:
+            scale = self.max_side / longest
+        elif longest < min(_SMALL_SIDE, self.max_side):
+            scale = min(_MAX_UPSCALE, min(_SMALL_SIDE, self.max_side) / longest)
+        if scale != 1.0:
+            import cv2
+
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
+            rgb = cv2.resize(rgb, size, interpolation=interpolation)
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # RapidOCR takes arrays as BGR
+        with _run_lock:
+            result = self._model(bgr)
+        boxes = getattr(result, "boxes", None)
+        txts = getattr(result, "txts", None)
+        scores = getattr(result, "scores", None)
+        if boxes is None or txts is None or scores is None:
+            return []
+        sx = width / rgb.shape[1]
+        sy = height / rgb.shape[0]
+        lines: list[OcrLine] = []
+        for box, txt, score in zip(boxes, txts, scores):
+            text = " ".join(str(txt).split())
+            if not text or float(score) < self.min_confidence:
+                continue
+            quad = np.asarray(box, dtype=np.float64).reshape(-1, 2)
+            x0 = min(max(float(quad[:, 0].min()) * sx, 0.0), float(width))
+            x1 = min(max(float(quad[:, 0].max()) * sx, 0.0), float(width))
+            y0 = min(max(float(quad[:, 1].min()) * sy, 0.0), float(height))
+            y1 = min(max(float(quad[:, 1].max()) * sy, 0.0), float(height))
+            lines.append(OcrLine(text=text, bbox=(x0, y0, x1, y1), confidence=float(score)))
+        if scale != 1.0:
+            logger.debug("OCR on %dx%d image rescaled by %.3f", width, height, scale)
+        return reading_order(lines)
+
+    def text(self, image: np.ndarray) -> str:
+        """The image's text: lines on one visual row joined by spaces, rows by newlines."""
+        return join_lines(self.read(image))
+
+
+def get_engine() -> OcrEngine:
+    """The process's shared :class:`OcrEngine` (default settings).
+
+    Created on the first call (thread-safe) without loading anything; the model loads
+    on its first :meth:`~OcrEngine.read` or :meth:`~OcrEngine.warm_up`.
+
+    >>> get_engine() is get_engine()
+    True
+    """
+    global _shared
+    if _shared is None:
+        with _shared_lock:
+            if _shared is None:
+                _shared = OcrEngine()
+    return _shared
