@@ -152,7 +152,8 @@ def _answer_dict(answer: Answer) -> dict[str, Any]:
         "answer": answer.text,
         "found": answer.found,
         "citations": [
-            {"n": i + 1, "source": c.source, "page": c.page, "chunk_id": c.chunk_id, "quote": c.quote}
+            {"n": i + 1, "source": c.source, "page": c.page, "chunk_id": c.chunk_id,
+             "quote": c.quote, "bbox": list(c.bbox) if c.bbox else None}
             for i, c in enumerate(answer.citations)
         ],
         "hits": [

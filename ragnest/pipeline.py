@@ -551,14 +551,15 @@ class Pipeline:
         budgets = {**self.retrieval.budgets, **(budgets or {})}
         pool = max(k, self.retrieval.rerank_k or 0) if self.reranker else k
         last = max(pool, self.retrieval.candidates)
-        routes = self._routes(q, last, budgets, using)
-        if not routes and q.image is not None and self.retrieval.image_ocr:
+        if q.image is not None and not q.text and self.retrieval.image_ocr:
+            # Text embedders read the words in the image; image embedders read its pixels.
             text = self._ocr_query(q.image)
             if text:
-                q = replace(q, text=f"{q.text}\n{text}" if q.text else text)
-                routes = self._routes(q, last, budgets, using)
-            elif not q.text:
-                logger.info("image query: OCR found no text and no embedder reads images")
+                q = replace(q, text=text)
+        routes = self._routes(q, last, budgets, using)
+        if not routes and q.image is not None and not q.text:
+            logger.info("image query: no text found in it and no embedder reads its pixels")
+            if self.retrieval.image_ocr:
                 return []
         if not routes:
             what = "image" if q.image is not None and not q.text else "this"

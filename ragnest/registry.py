@@ -87,6 +87,11 @@ _BUILTINS: dict[str, ComponentEntry] = {
     "embedder/bm25": ComponentEntry(
         "ragnest.embedders.bm25:Bm25Embedder", None, "BM25 sparse vectors (Qdrant's built-in model)"
     ),
+    "embedder/thumbnail": ComponentEntry(
+        "ragnest.embedders.thumbnail:ThumbnailEmbedder",
+        None,
+        "Visual fingerprints of figures/tables/images: finds screenshots of them (no model)",
+    ),
     "store/qdrant": ComponentEntry(
         "ragnest.stores.qdrant:QdrantStore",
         None,

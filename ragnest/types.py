@@ -423,13 +423,15 @@ class Hit:
 
 @dataclass(frozen=True, kw_only=True)
 class Citation:
-    """Where a statement in an answer comes from."""
+    """Where a statement in an answer comes from: file, page and, when the layout is
+    known, the region of the page (``bbox`` in PDF points) the quote was taken from."""
 
     chunk_id: str
     document_id: str
     source: str
     page: int | None
     quote: str = ""
+    bbox: tuple[float, float, float, float] | None = None
 
     def label(self) -> str:
         """Human-readable ``file p. N`` label."""

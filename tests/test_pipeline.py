@@ -69,6 +69,13 @@ def test_answer_cites_expected_page_first(ingested):
     first = answer.citations[0]
     assert Path(first.source).name == "nimbus3_handbook.pdf" and first.page == 5
     assert "8 weeks" in answer.text
+    # The citation points at the region of the page the quote comes from.
+    assert first.bbox is not None
+    x0, y0, x1, y1 = first.bbox
+    assert 0 <= x0 < x1 <= 595 and 0 <= y0 < y1 <= 842 and (y1 - y0) < 300
+    chunk = rag.store.get([first.chunk_id])[0]
+    seg = next(s for s in chunk.segments if s.bbox == first.bbox)
+    assert first.quote.rstrip("\u2026")[:40] in " ".join(seg.text.split())
 
 
 def test_unanswerable_question_says_so(ingested):
@@ -126,6 +133,7 @@ def test_image_query_without_ocr_needs_an_image_embedder(ingested, tmp_path, mon
     rag, _, _ = ingested
     img = tmp_path / "crop.png"
     pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 8, 8), False)
+    pix.clear_with(255)  # blank: nothing for the visual fingerprint either
     pix.save(img)
     monkeypatch.setattr(rag.retrieval, "image_ocr", False)
     with pytest.raises(RagnestError, match="image query"):
@@ -144,7 +152,9 @@ def test_image_query_crop_of_a_table_finds_its_page(ingested, tmp_path):
     assert hits and hits[0].chunk.page == 6
     assert hits[0].chunk.source.endswith("nimbus3_handbook.pdf")
     blank = tmp_path / "blank.png"
-    pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 64, 64), False).save(blank)
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 64, 64), False)
+    pix.clear_with(255)
+    pix.save(blank)
     assert rag.retrieve(Pipeline.image_query(blank)) == []
 
 
@@ -208,7 +218,7 @@ def test_to_config_round_trips(tmp_path):
     again = Pipeline.from_config(cfg).to_config()
     assert again == cfg
     assert cfg.components["store"].params["path"] == str(tmp_path / "s")
-    assert cfg.embedders == ["dense", "bm25"]
+    assert cfg.embedders == ["dense", "bm25", "visual"]
 
 
 def test_shipped_pipelines_are_valid():

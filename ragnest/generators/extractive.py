@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragnest.errors import ConfigError
-from ragnest.types import Answer, Citation, Hit, Query
+from ragnest.types import Answer, Chunk, Citation, Hit, Query
 
 __all__ = ["NOT_FOUND", "ExtractiveGenerator", "content_terms", "split_sentences"]
 
@@ -301,8 +301,19 @@ def _hit_text(hit: Hit) -> str:
 def _citation(hit: Hit, quote: str) -> Citation:
     c = hit.chunk
     return Citation(
-        chunk_id=c.id, document_id=c.document_id, source=c.source, page=c.page, quote=quote
+        chunk_id=c.id, document_id=c.document_id, source=c.source, page=c.page, quote=quote,
+        bbox=_region(c, quote),
     )
+
+
+def _region(chunk: Chunk, quote: str) -> tuple[float, float, float, float] | None:
+    """The box of the segment the quote comes from (else the chunk's own region)."""
+    probe = " ".join(quote.rstrip("\u2026").split())[:60]
+    if probe:
+        for seg in chunk.segments:
+            if seg.bbox and seg.role != "overlap" and probe in " ".join(seg.text.split()):
+                return seg.bbox
+    return chunk.bbox if chunk.kind != "page" else None
 
 
 def _clip(text: str, limit: int) -> str:

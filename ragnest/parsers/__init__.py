@@ -17,12 +17,19 @@ from typing import TYPE_CHECKING, Any
 from ragnest.parsers.sniff import extension_for, sniff
 
 if TYPE_CHECKING:
+    from ragnest.parsers.image import ImageParser
+    from ragnest.parsers.office import OfficeParser
     from ragnest.parsers.pdf import PdfParser
     from ragnest.parsers.text import TextParser
 
-__all__ = ["PdfParser", "TextParser", "sniff", "extension_for"]
+__all__ = ["PdfParser", "TextParser", "ImageParser", "OfficeParser", "sniff", "extension_for"]
 
-_LAZY = {"PdfParser": "ragnest.parsers.pdf", "TextParser": "ragnest.parsers.text"}
+_LAZY = {
+    "PdfParser": "ragnest.parsers.pdf",
+    "TextParser": "ragnest.parsers.text",
+    "ImageParser": "ragnest.parsers.image",
+    "OfficeParser": "ragnest.parsers.office",
+}
 
 
 def __getattr__(name: str) -> Any:
