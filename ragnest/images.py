@@ -39,8 +39,11 @@ if TYPE_CHECKING:
     import pymupdf
 
 __all__ = [
+    "encode",
+    "MIME_TYPES",
     "render_png",
     "render_jpeg",
+    "render_webp",
     "render_array",
     "effective_dpi",
     "clear_cache",
@@ -87,6 +90,55 @@ def render_jpeg(ref: ImageRef, quality: int = 85, *, max_pixels: int = DEFAULT_M
     if not 1 <= quality <= 100:
         raise ValueError("JPEG quality must be between 1 and 100")
     return _pixmap(ref, max_pixels, password).tobytes("jpeg", jpg_quality=quality)
+
+
+def render_webp(ref: ImageRef, quality: int = 80, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                password: str | None = None) -> bytes:
+    """WebP bytes for ``ref`` (needs Pillow, which the ``lite`` and ``hf`` extras bring).
+
+    >>> webp = render_webp(ImageRef(source="doc.pdf", page=1))  # doctest: +SKIP
+    """
+    if not 1 <= quality <= 100:
+        raise ValueError("WebP quality must be between 1 and 100")
+    try:
+        from PIL import Image
+    except ImportError as err:
+        from ragnest.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            "WebP encoding needs Pillow: pip install 'ragnest[lite]' (or use format='jpeg')"
+        ) from err
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(render_array(ref, max_pixels=max_pixels, password=password)).save(
+        buf, format="WEBP", quality=quality, method=4)
+    return buf.getvalue()
+
+
+#: The MIME type of each format :func:`encode` writes.
+MIME_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp", "png": "image/png"}
+
+
+def encode(ref: ImageRef, format: str = "jpeg", *, quality: int | None = None,
+           max_pixels: int = DEFAULT_MAX_PIXELS, password: str | None = None) -> bytes:
+    """Encoded bytes for ``ref``, for pixels that must leave the process (an API call,
+    a UI): ``"jpeg"`` (default, smallest for page screenshots), ``"webp"`` or
+    ``"png"`` (lossless, on request). Models in this process should use
+    :func:`render_array` and skip encoding altogether.
+
+    >>> data = encode(ImageRef(source="doc.pdf", page=1), "webp")  # doctest: +SKIP
+    >>> sorted(MIME_TYPES)
+    ['jpeg', 'png', 'webp']
+    """
+    fmt = format.lower().replace("jpg", "jpeg")
+    if fmt == "jpeg":
+        return render_jpeg(ref, quality or 85, max_pixels=max_pixels, password=password)
+    if fmt == "webp":
+        return render_webp(ref, quality or 80, max_pixels=max_pixels, password=password)
+    if fmt == "png":
+        return render_png(ref, max_pixels=max_pixels, password=password)
+    raise ValueError(f"image format must be one of jpeg, webp, png; not {format!r}")
 
 
 def render_array(ref: ImageRef, *, max_pixels: int = DEFAULT_MAX_PIXELS,

@@ -197,3 +197,19 @@ def test_cached_authenticated_doc_still_needs_password(tmp_path: Path) -> None:
     assert render_png(ref, password="pw").startswith(PNG_MAGIC)
     with pytest.raises(ParseError, match="encrypted"):
         render_png(ref)
+
+
+def test_encode_formats(pdf: Path) -> None:
+    from ragnest.images import MIME_TYPES, encode
+
+    ref = ImageRef(source=str(pdf), page=2, dpi=96)
+    jpeg, png = encode(ref), encode(ref, "png")
+    assert jpeg.startswith(JPEG_MAGIC) and png.startswith(PNG_MAGIC)
+    assert encode(ref, "JPG").startswith(JPEG_MAGIC)
+    pytest.importorskip("PIL")
+    webp = encode(ref, "webp")
+    assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP"
+    assert len(webp) < len(png)
+    assert MIME_TYPES["webp"] == "image/webp"
+    with pytest.raises(ValueError, match="jpeg, webp, png"):
+        encode(ref, "gif")
