@@ -253,10 +253,8 @@ def _render_page(ref: ImageRef, max_pixels: int, password: str | None) -> pymupd
                                colorspace=pymupdf.csRGB)
 
 
-def _load_blob(ref: ImageRef, max_pixels: int) -> pymupdf.Pixmap:
-    import pymupdf
-
-    path = str(ref.blob)
+def _blob_bytes(path: str) -> tuple[str, bytes | None]:
+    """(name for errors, bytes of an archive member or ``None`` for a plain file)."""
     if "::" in path and not Path(path).is_file():
         # "/abs/report.docx::word/media/image1.png": a member of a ZIP container
         # (DOCX/PPTX/ODT/EPUB), read only now (ragnest.parsers.office makes these).
@@ -267,27 +265,59 @@ def _load_blob(ref: ImageRef, max_pixels: int) -> pymupdf.Pixmap:
 
         try:
             with zipfile.ZipFile(archive) as zf:
-                data = zf.read(member)
+                return archive, zf.read(member)
         except KeyError as err:
             raise ParseError(archive, f"image {member} is not in this file "
                                       "(was the file changed since it was parsed?)") from err
         except (zipfile.BadZipFile, OSError) as err:
             raise ParseError(archive, f"cannot read image {member}: {err}") from err
-        try:
-            pix = pymupdf.Pixmap(data)
-        except Exception as err:
-            raise ParseError(archive, f"image {member} is not a readable image: {err}") from err
-    elif not Path(path).is_file():
+    if not Path(path).is_file():
         raise _missing(path, "load image")
+    return path, None
+
+
+def _decode_with_pillow(path: str, data: bytes | None, frame: int | None,
+                        max_pixels: int) -> np.ndarray | None:
+    """RGB pixels via Pillow (alpha on white, EXIF rotation, TIFF frames, WebP), or
+    ``None`` when Pillow is not installed."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    import io
+
+    from ragnest.parsers.image import decode_rgb
+
+    try:
+        with Image.open(io.BytesIO(data) if data is not None else path) as im:
+            if frame and frame > 1:
+                im.seek(frame - 1)
+            if im.format == "JPEG" and im.width * im.height > 4 * max_pixels:
+                im.draft("RGB", (im.width // 2, im.height // 2))  # decode at reduced size
+            return decode_rgb(im)
+    except (EOFError, ValueError) as err:
+        raise ParseError(path, f"image has no frame {frame}: {err}") from err
+    except Exception as err:
+        raise ParseError(path, f"not a readable image: {err}") from err
+
+
+def _load_blob(ref: ImageRef, max_pixels: int) -> pymupdf.Pixmap:
+    import pymupdf
+
+    path = str(ref.blob)
+    name, data = _blob_bytes(path)
+    arr = _decode_with_pillow(name, data, ref.page, max_pixels)
+    if arr is not None:
+        pix = _from_array(arr)
     else:
         try:
-            pix = pymupdf.Pixmap(path)
+            pix = pymupdf.Pixmap(data) if data is not None else pymupdf.Pixmap(path)
         except Exception as err:
-            raise ParseError(path, f"not a readable image: {err}") from err
-    if pix.alpha:
-        pix = pymupdf.Pixmap(pix, 0)
-    if pix.colorspace is None or pix.colorspace.n != 3:
-        pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
+            raise ParseError(name, f"not a readable image: {err}") from err
+        if pix.alpha:
+            pix = pymupdf.Pixmap(pix, 0)
+        if pix.colorspace is None or pix.colorspace.n != 3:
+            pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
     if ref.clip is not None:
         x0, y0, x1, y1 = (int(round(v)) for v in ref.clip)
         arr = _to_array(pix)[max(y0, 0): max(y1, 0), max(x0, 0): max(x1, 0)]

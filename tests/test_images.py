@@ -151,7 +151,8 @@ def test_blob_png_to_rgb(blob: Path) -> None:
 def test_blob_clip_and_cap(blob: Path) -> None:
     arr = render_array(ImageRef(blob=str(blob), clip=(150, 0, 300, 100)))
     assert arr.shape == (100, 150, 3)
-    assert (arr[..., 1] > 0).all() and (arr[..., 2] == 0).all()
+    # Half-transparent green over white (alpha is composited, not dropped).
+    assert (arr[..., 1] > 250).all() and (abs(arr[..., 2].astype(int) - 127) <= 2).all()
     small = render_array(ImageRef(blob=str(blob)), max_pixels=6_000)
     assert small.shape[0] * small.shape[1] <= 6_000
 
@@ -213,3 +214,23 @@ def test_encode_formats(pdf: Path) -> None:
     assert MIME_TYPES["webp"] == "image/webp"
     with pytest.raises(ValueError, match="jpeg, webp, png"):
         encode(ref, "gif")
+
+
+def test_blob_formats_render_like_the_image_parser_reads_them(tmp_path: Path) -> None:
+    """WebP, TIFF frames, transparency and EXIF rotation (all decoded through Pillow)."""
+    Image = pytest.importorskip("PIL.Image")
+    red = Image.new("RGB", (40, 20), (255, 0, 0))
+    red.save(tmp_path / "a.webp", lossless=True)
+    assert tuple(render_array(ImageRef(blob=str(tmp_path / "a.webp")))[5, 5]) == (255, 0, 0)
+    blue = Image.new("RGB", (40, 20), (0, 0, 255))
+    red.save(tmp_path / "two.tiff", save_all=True, append_images=[blue])
+    second = render_array(ImageRef(blob=str(tmp_path / "two.tiff"), page=2))
+    assert tuple(second[5, 5]) == (0, 0, 255)
+    Image.new("RGBA", (10, 10), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    assert tuple(render_array(ImageRef(blob=str(tmp_path / "clear.png")))[5, 5]) == (255,) * 3
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    Image.new("RGB", (60, 20), (0, 128, 0)).save(tmp_path / "rot.jpg", exif=exif)
+    assert render_array(ImageRef(blob=str(tmp_path / "rot.jpg"))).shape[:2] == (60, 20)
+    with pytest.raises(ParseError, match="frame 3"):
+        render_array(ImageRef(blob=str(tmp_path / "two.tiff"), page=3))
