@@ -154,7 +154,8 @@ def reading_order(boxes: Sequence[Box]) -> list[Box]:
     # Full-width boxes (more than 60% of the text width) cut the page into bands.
     wide = [b for b in boxes if (b.bbox[2] - b.bbox[0]) > 0.6 * width]
     out: list[Box] = []
-    rest = sorted((b for b in boxes if b not in wide), key=lambda b: b.bbox[1])
+    wide_ids = {id(b) for b in wide}
+    rest = sorted((b for b in boxes if id(b) not in wide_ids), key=lambda b: b.bbox[1])
     cuts = sorted(wide, key=lambda b: b.bbox[1])
     band: list[Box] = []
 
@@ -270,8 +271,8 @@ def attach_captions(boxes: list[Box], *, max_gap: float = 48.0) -> list[Box]:
                 best, best_gap = vis, gap
         if best is None:
             continue
-        out.remove(cap)
-        at = next(i for i, b in enumerate(out) if b is best or b == best)
+        out = [b for b in out if b is not cap]
+        at = next(i for i, b in enumerate(out) if b is best)
         out.insert(at + 1, cap)
     return out
 

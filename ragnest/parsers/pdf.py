@@ -38,7 +38,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -135,31 +134,35 @@ def _clean(text: str) -> str:
 
 
 def _text_boxes(page: pymupdf.Page) -> list[Box]:
-    """Text blocks with their dominant font size, bold share and line count."""
+    """Text blocks with their dominant font size, bold share and line count.
+
+    This loop runs over every span of every page, so it is kept lean: sizes are
+    weighted by span length (spaces included), bold comes from the span flags.
+    """
     boxes: list[Box] = []
     for block in page.get_text("dict", flags=_FLAGS)["blocks"]:
-        if block.get("type") != 0:
+        if block["type"] != 0:
             continue
         lines: list[str] = []
-        sizes: Counter[float] = Counter()
+        sizes: dict[float, int] = {}
         bold = chars = 0
         for line in block["lines"]:
             parts = []
             for span in line["spans"]:
                 t = span["text"]
                 parts.append(t)
-                n = len(t.strip())
-                if n:
-                    sizes[round(span["size"], 1)] += n
-                    chars += n
-                    if span["flags"] & _BOLD or "bold" in span.get("font", "").lower():
-                        bold += n
+                n = len(t)
+                size = span["size"]
+                sizes[size] = sizes.get(size, 0) + n
+                chars += n
+                if span["flags"] & _BOLD:
+                    bold += n
             lines.append("".join(parts))
         text = _clean("\n".join(lines))
         if not text:
             continue
-        boxes.append(Box("text", tuple(block["bbox"]), text,
-                         size=sizes.most_common(1)[0][0] if sizes else 0.0,
+        size = round(max(sizes, key=sizes.__getitem__), 1) if sizes else 0.0
+        boxes.append(Box("text", tuple(block["bbox"]), text, size=size,
                          bold=bold / chars if chars else 0.0, lines=len(lines)))
     return boxes
 
