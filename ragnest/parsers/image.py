@@ -127,7 +127,7 @@ def decode_rgb(im: Any) -> np.ndarray:
         im = ImageOps.exif_transpose(im)
     mode = im.mode
     if mode.startswith("I") or mode == "F":
-        arr = np.asarray(im, dtype=np.float64)
+        arr = np.asarray(im, dtype=np.float32)
         if mode.startswith("I;16"):
             arr = arr / 257.0
         else:
@@ -159,6 +159,9 @@ class ImageParser:
     Chunk metadata: ``width``/``height`` (pixels, after EXIF orientation), ``format``
     (``png``, ``jpeg``, ``tiff``, ...), ``text_source`` (``"ocr"`` when OCR ran, even
     if it found nothing; ``"none"`` with ``ocr=False``) and ``ocr_lines``.
+
+    Pixels are decoded even with ``ocr=False``, so a corrupt or truncated file fails
+    here, not later when an embedder loads it.
 
     For sources made from bytes the ImageRef's ``blob`` is the display name, so the
     pixels cannot be loaded later unless a file by that name exists.
