@@ -207,6 +207,11 @@ def query(
     filter_: Annotated[
         Optional[list[str]], typer.Option("--filter", help="Payload filter key=value (repeatable).")
     ] = None,
+    budget: Annotated[
+        Optional[list[str]],
+        typer.Option("--budget", help="Candidates kept at a funnel stage, e.g. coarse=2000 or "
+                                      "dense-mid=300 (repeatable; overrides the YAML budgets)."),
+    ] = None,
     pipeline: PipelineOpt = DEFAULT_PIPELINE,
     store: StoreOpt = None,
     profile: ProfileOpt = None,
@@ -218,14 +223,28 @@ def query(
     if not text and image is None:
         raise typer.BadParameter("give a question, --image PATH, or both")
     filters = _parse_filters(filter_)
+    budgets = _parse_budgets(budget)
     with _errors_exit():
         with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
             q = Pipeline.image_query(image, text) if image is not None else Query(text=text)
-            answer = rag.query(q, k=k, filters=filters)
+            answer = rag.query(q, k=k, filters=filters, budgets=budgets)
     if as_json:
         out.print_json(json.dumps(_answer_dict(answer)))
     else:
         _print_answer(answer)
+
+
+def _parse_budgets(items: Optional[list[str]]) -> dict[str, int] | None:
+    if not items:
+        return None
+    budgets: dict[str, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip().isdigit() or int(value) < 1:
+            raise typer.BadParameter(f"--budget {item!r}: use STAGE=N with N >= 1, "
+                                     "e.g. coarse=2000")
+        budgets[name.strip()] = int(value)
+    return budgets
 
 
 @app.command()

@@ -403,6 +403,8 @@ class SearchRequest:
 
     ``fusion``: ``rrf`` (weighted reciprocal rank), ``dbsf`` (distribution-based score
     fusion), or ``relative`` (per-route score normalisation, weighted sum).
+    ``stage_scores``: give every hit its score at each dense or multi-vector stage
+    (``Hit.scores_by_stage``), recomputed from the stored vectors of the final hits.
     """
 
     routes: tuple[Route, ...]
@@ -410,11 +412,18 @@ class SearchRequest:
     filters: Mapping[str, Any] | None = None
     fusion: Literal["rrf", "dbsf", "relative"] = "rrf"
     fusion_k: int = 60
+    stage_scores: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
 class Hit:
-    """A retrieved chunk with its final score and the score it got at each stage."""
+    """A retrieved chunk with its final score and the score it got at each stage.
+
+    ``scores_by_stage`` holds ``final``, each route's own score where the fusion
+    exposes it (``dense``, ``bm25``) and each dense/multi-vector stage's similarity
+    by vector name (``dense-coarse``, ``dense-mid``, ``dense-fine``): how the hit
+    looked to every rung of the funnel.
+    """
 
     chunk: Chunk
     score: float

@@ -92,6 +92,17 @@ def test_ingest_with_worker_processes(tmp_path):
     assert data["files"] == 3 and data["skipped"] == []
 
 
+def test_query_budgets_and_stage_scores(store):
+    path, _ = store
+    result = run("query", "descale", "--store", str(path), "--json", "--budget", "coarse=1",
+                 "--budget", "dense-mid=1")
+    assert result.exit_code == 0, result.output
+    hit = json.loads(result.stdout)["hits"][0]
+    assert {"dense-coarse", "dense-mid", "dense-fine"} <= set(hit["scores_by_stage"])
+    bad = run("query", "descale", "--store", str(path), "--budget", "coarse")
+    assert bad.exit_code != 0 and "STAGE=N" in bad.output
+
+
 def test_query_needs_something(store):
     path, _ = store
     assert run("query", "--store", str(path)).exit_code != 0

@@ -127,6 +127,21 @@ def test_single_retrievers_and_budgets(ingested):
     hits = rag.retrieve("descaling every 8 weeks", k=3, budgets={"coarse": 5, "mid": 3})
     assert hits and len(hits) <= 3
     assert all(h.scores_by_stage for h in hits)
+    # A budget of one candidate at the coarse stage leaves the dense funnel one hit.
+    assert len(rag.retrieve("descaling", k=5, using=["dense"], budgets={"coarse": 1})) == 1
+
+
+def test_hits_carry_every_stage_score(ingested):
+    rag, _, _ = ingested
+    hits = rag.retrieve("How often should I descale the machine?", k=5)
+    for hit in hits:
+        stages = hit.scores_by_stage
+        assert {"final", "dense-coarse", "dense-mid", "dense-fine"} <= set(stages)
+        assert -1.01 <= stages["dense-coarse"] <= 1.01  # one normalised vector: a cosine
+    # With one route the final score is the last stage's: the recomputation matches it.
+    dense = rag.retrieve("How often should I descale the machine?", k=5, using=["dense"])
+    for hit in dense:
+        assert abs(hit.scores_by_stage["dense-fine"] - hit.score) < 1e-2 * max(1, abs(hit.score))
 
 
 def test_image_query_without_ocr_needs_an_image_embedder(ingested, tmp_path, monkeypatch):

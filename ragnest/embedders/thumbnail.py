@@ -39,7 +39,7 @@ __all__ = ["ThumbnailEmbedder", "fingerprint"]
 
 logger = logging.getLogger(__name__)
 
-_LEVEL = "visual"
+_LEVEL = "crops"
 _INK = 235  # grey levels above this count as paper
 
 
@@ -145,7 +145,7 @@ class ThumbnailEmbedder:
         return np.stack(rows) if rows else None
 
     def embed_documents(self, chunks: Sequence[Chunk]) -> list[dict[str, Vector]]:
-        """``{"visual": rows}`` for chunks with visuals, ``{}`` for the others."""
+        """``{"crops": rows}`` for chunks with visuals, ``{}`` for the others."""
         out: list[dict[str, Vector]] = []
         for chunk in chunks:
             refs = _visual_refs(chunk)

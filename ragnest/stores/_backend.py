@@ -111,6 +111,10 @@ class Backend(Protocol):
 
     def retrieve(self, ids: Sequence[str]) -> list[tuple[str, dict[str, Any]]]: ...
 
+    def vectors(self, ids: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """{point id: {vector name: stored value}} for ``names`` (missing ones left out)."""
+        ...
+
     def query(
         self,
         routes: Sequence[Route],

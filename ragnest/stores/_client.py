@@ -318,6 +318,14 @@ class ClientBackend:
         )
         return [(str(r.id), dict(r.payload or {})) for r in records]
 
+    def vectors(self, ids: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not ids or not names:
+            return {}
+        records = self.client.retrieve(
+            self.collection, list(ids), with_payload=False, with_vectors=list(names)
+        )
+        return {str(r.id): dict(r.vector or {}) for r in records}
+
     # ------------------------------------------------------------------ search
     def _params(self, stage: Stage) -> models.SearchParams | None:
         if self.kind == "memory":  # local mode is brute force and warns about search params

@@ -343,6 +343,15 @@ class EdgeBackend:
             (str(r.id), dict(r.payload or {})) for r in self.shard.retrieve(list(ids), True, False)
         ]
 
+    def vectors(self, ids: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        wanted = set(names)
+        return {
+            str(r.id): {k: v for k, v in (r.vector or {}).items() if k in wanted}
+            for r in self.shard.retrieve(list(ids), False, True)
+        }
+
     # ------------------------------------------------------------------ search
     def _nearest(self, stage: Stage) -> Any:
         return Query.Nearest(self._vector(stage.vector, stage.query), using=stage.vector)

@@ -42,7 +42,8 @@ from ragnest.errors import ConfigError, StoreError
 from ragnest.stores._backend import RESERVED_KEYS, Backend, PointData, Row
 from ragnest.stores._filters import Condition, parse_filters
 from ragnest.stores._fusion import relative_fusion
-from ragnest.types import Chunk, Hit, SearchRequest, SparseVector, Vector, VectorSpec
+from ragnest.stores._stage_scores import scored_kinds, stage_score
+from ragnest.types import Chunk, Hit, Route, SearchRequest, SparseVector, Vector, VectorSpec
 
 __all__ = ["BATCH_SIZE", "QdrantStore", "VectorSource", "WriteResult"]
 
@@ -420,12 +421,13 @@ class QdrantStore:
                 weights=[r.weight for r in routes],
                 limit=request.limit,
             )
-            return [
+            hits = [
                 Hit(
                     chunk=_chunk(pid, payload), score=score, scores_by_stage={"final": score, **raw}
                 )
                 for pid, score, payload, raw in fused
             ]
+            return self._with_stage_scores(hits, routes) if request.stage_scores else hits
         if request.fusion == "dbsf" and any(r.weight != 1.0 for r in routes):
             log.debug("dbsf fusion ignores route weights %s", [r.weight for r in routes])
         rows: list[Row] = backend.query(
@@ -436,7 +438,7 @@ class QdrantStore:
             fusion_k=request.fusion_k,
         )
         single = routes[0].name if len(routes) == 1 else None
-        return [
+        hits = [
             Hit(
                 chunk=_chunk(pid, payload),
                 score=score,
@@ -444,6 +446,26 @@ class QdrantStore:
             )
             for pid, score, payload in rows
         ]
+        return self._with_stage_scores(hits, routes) if request.stage_scores else hits
+
+    def _with_stage_scores(self, hits: list[Hit], routes: Sequence[Route]) -> list[Hit]:
+        """Add each dense/multi stage's score (by vector name) to every hit."""
+        specs = {s.name: s for s in self._specs}
+        stages = [st for r in routes for st in r.stages if scored_kinds(specs[st.vector])]
+        if not hits or not stages:
+            return hits
+        stored = self._require().vectors([h.chunk.id for h in hits],
+                                         sorted({st.vector for st in stages}))
+        out = []
+        for hit in hits:
+            scores = dict(hit.scores_by_stage)
+            vecs = stored.get(hit.chunk.id, {})
+            for st in stages:
+                value = stage_score(specs[st.vector], st.query, vecs.get(st.vector))
+                if value is not None:
+                    scores[st.vector] = value
+            out.append(Hit(chunk=hit.chunk, score=hit.score, scores_by_stage=scores))
+        return out
 
 
 # ---------------------------------------------------------------------- helpers

@@ -28,7 +28,7 @@ def test_contract() -> None:
     assert isinstance(emb, Embedder)
     assert ThumbnailEmbedder(**dataclasses.asdict(emb)) == emb
     (spec,) = emb.vector_specs()
-    assert (spec.name, spec.kind, spec.dim) == ("visual", "multi", 256)
+    assert (spec.name, spec.kind, spec.dim) == ("crops", "multi", 256)
     assert emb.identity()["grid"] == 16
     with pytest.raises(ConfigError):
         ThumbnailEmbedder(grid=4)
@@ -54,7 +54,7 @@ def test_documents_and_queries(pages, tmp_path: Path) -> None:
     out = emb.embed_documents(pages)
     with_visuals = [c.page for c, v in zip(pages, out) if v]
     assert with_visuals == [3, 6, 7]  # the figure and the two tables
-    assert out[2]["visual"].shape == (1, 1024) and out[5]["visual"].dtype == np.float32
+    assert out[2]["crops"].shape == (1, 1024) and out[5]["crops"].dtype == np.float32
     assert emb.embed_query(Query(text="descaling")) is None
     # A screenshot of the figure, at another zoom and with extra margin, matches page 3.
     figure = next(s for s in pages[2].segments if s.role == "figure")
@@ -62,6 +62,6 @@ def test_documents_and_queries(pages, tmp_path: Path) -> None:
     shot = tmp_path / "shot.png"
     with pymupdf.open(HANDBOOK) as doc:
         doc[2].get_pixmap(dpi=100, clip=(x0 - 15, y0 - 10, x1 + 8, y1 + 12)).save(shot)
-    q = emb.embed_query(Query(image=ImageRef(blob=str(shot))))["visual"]
-    scores = {c.page: float((v["visual"] @ q.T).max()) for c, v in zip(pages, out) if v}
+    q = emb.embed_query(Query(image=ImageRef(blob=str(shot))))["crops"]
+    scores = {c.page: float((v["crops"] @ q.T).max()) for c, v in zip(pages, out) if v}
     assert max(scores, key=scores.get) == 3 and scores[3] > 0.9

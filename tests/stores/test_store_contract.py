@@ -68,6 +68,18 @@ class TestStoreContract:
                 assert len(hits) == 3
                 assert hits[0].score >= hits[1].score >= hits[2].score
 
+    def test_hits_carry_each_stage_score(self, store: QdrantStore, corpus: dict) -> None:
+        _, chunks, vectors = corpus["a.pdf"]
+        route = dense_route(vectors[chunks[0].id])
+        hits = store.search(SearchRequest(routes=(route,), limit=3))
+        for hit in hits:
+            stages = hit.scores_by_stage
+            assert {"coarse", "mid", "fine"} <= set(stages)
+            # The last stage's recomputed score is the engine's final score.
+            assert stages["fine"] == pytest.approx(hit.score, rel=1e-2, abs=1e-2)
+        plain = store.search(SearchRequest(routes=(route,), limit=3, stage_scores=False))
+        assert set(plain[0].scores_by_stage) == {"final", "dense"}
+
     def test_filter_applies_at_every_stage(self, store: QdrantStore, corpus: dict) -> None:
         _, chunks_a, vectors_a = corpus["a.pdf"]
         doc_b, _, _ = corpus["b.pdf"]
