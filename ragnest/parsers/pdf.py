@@ -136,34 +136,38 @@ def _clean(text: str) -> str:
 def _text_boxes(page: pymupdf.Page) -> list[Box]:
     """Text blocks with their dominant font size, bold share and line count.
 
-    This loop runs over every span of every page, so it is kept lean: sizes are
-    weighted by span length (spaces included), bold comes from the span flags.
+    This loop runs over every span of every page, so it is kept lean: only blocks
+    short enough to be headings (3 lines at most) get exact size and bold statistics;
+    longer blocks take the size of their first span (they are body text either way,
+    and only feed the page's body-size estimate).
     """
     boxes: list[Box] = []
     for block in page.get_text("dict", flags=_FLAGS)["blocks"]:
         if block["type"] != 0:
             continue
-        lines: list[str] = []
-        sizes: dict[float, int] = {}
-        bold = chars = 0
-        for line in block["lines"]:
-            parts = []
-            for span in line["spans"]:
-                t = span["text"]
-                parts.append(t)
-                n = len(t)
-                size = span["size"]
-                sizes[size] = sizes.get(size, 0) + n
-                chars += n
-                if span["flags"] & _BOLD:
-                    bold += n
-            lines.append("".join(parts))
-        text = _clean("\n".join(lines))
+        lines = block["lines"]
+        texts = ["".join([span["text"] for span in line["spans"]]) for line in lines]
+        text = _clean("\n".join(texts))
         if not text:
             continue
-        size = round(max(sizes, key=sizes.__getitem__), 1) if sizes else 0.0
-        boxes.append(Box("text", tuple(block["bbox"]), text, size=size,
-                         bold=bold / chars if chars else 0.0, lines=len(lines)))
+        bold = 0.0
+        if len(lines) <= 3:
+            sizes: dict[float, int] = {}
+            heavy = chars = 0
+            for line in lines:
+                for span in line["spans"]:
+                    n = len(span["text"])
+                    sizes[span["size"]] = sizes.get(span["size"], 0) + n
+                    chars += n
+                    if span["flags"] & _BOLD:
+                        heavy += n
+            size = max(sizes, key=sizes.__getitem__) if sizes else 0.0
+            bold = heavy / chars if chars else 0.0
+        else:
+            first = next((ln["spans"][0] for ln in lines if ln["spans"]), None)
+            size = first["size"] if first else 0.0
+        boxes.append(Box("text", tuple(block["bbox"]), text, size=round(size, 1),
+                         bold=bold, lines=len(lines)))
     return boxes
 
 
