@@ -87,6 +87,31 @@ _BUILTINS: dict[str, ComponentEntry] = {
     "embedder/bm25": ComponentEntry(
         "ragnest.embedders.bm25:Bm25Embedder", None, "BM25 sparse vectors (Qdrant's built-in model)"
     ),
+    "embedder/colqwen2": ComponentEntry(
+        "ragnest.embedders.hf:ColQwen2Embedder",
+        "hf",
+        "ColQwen2 late interaction over page screenshots (multi-vector ladder; transformers)",
+    ),
+    "embedder/colpali": ComponentEntry(
+        "ragnest.embedders.hf:ColPaliEmbedder",
+        "hf",
+        "ColPali (PaliGemma) late interaction over page screenshots (multi-vector ladder)",
+    ),
+    "embedder/dse": ComponentEntry(
+        "ragnest.embedders.hf:DseEmbedder",
+        "hf",
+        "DSE: Qwen2-VL page-screenshot embeddings, one Matryoshka vector (last-token pooling)",
+    ),
+    "embedder/clip": ComponentEntry(
+        "ragnest.embedders.hf:ClipEmbedder",
+        "hf",
+        "CLIP image/text embeddings: image queries find figures and pages",
+    ),
+    "embedder/siglip": ComponentEntry(
+        "ragnest.embedders.hf:SiglipEmbedder",
+        "hf",
+        "SigLIP image/text embeddings: image queries find figures and pages",
+    ),
     "embedder/thumbnail": ComponentEntry(
         "ragnest.embedders.thumbnail:ThumbnailEmbedder",
         None,

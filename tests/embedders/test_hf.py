@@ -1,0 +1,285 @@
+"""hf embedders with tiny random-weight models built offline (tiny_models.py).
+
+They prove the plumbing (loading through from_pretrained, batching, padding, the
+ladder), never quality: assert shapes, norms and consistency, not scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("PIL")
+
+from PIL import Image  # noqa: E402
+
+from ragnest.embedders import hf  # noqa: E402
+from ragnest.errors import ConfigError, MissingDependencyError  # noqa: E402
+from ragnest.protocols import Embedder  # noqa: E402
+from ragnest.types import Chunk, ImageRef, Query, Segment  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import tiny_models  # noqa: E402
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+CLASSES = {
+    "colqwen2": hf.ColQwen2Embedder,
+    "colpali": hf.ColPaliEmbedder,
+    "dse": hf.DseEmbedder,
+    "clip": hf.ClipEmbedder,
+    "siglip": hf.SiglipEmbedder,
+}
+LADDERS = {
+    "colqwen2": [
+        {"name": "coarse", "dim": 64, "vectors": 1, "index": "hnsw"},
+        {"name": "mid", "dim": 128, "vectors": 4, "datatype": "float16"},
+        {"name": "fine", "dim": 32, "vectors": "all"},
+    ],
+    "colpali": [
+        {"name": "coarse", "dim": 128, "vectors": 1, "index": "hnsw"},
+        {"name": "mid", "dim": 64, "vectors": 3},
+        {"name": "fine", "dim": 128, "vectors": "all", "datatype": "float16"},
+    ],
+    "dse": [{"name": "coarse", "dim": 16, "index": "hnsw"}, {"name": "full", "dim": 64}],
+    "clip": [{"name": "coarse", "dim": 24, "index": "hnsw"}],
+    "siglip": [{"name": "coarse", "dim": 16, "index": "hnsw"}, {"name": "full", "dim": 32}],
+}
+IMAGE_FAMILIES = ("clip", "siglip")  # read image queries
+TEXT_DOCS = ("dse", "clip", "siglip")  # embed chunks without an image from their text
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Three images of different sizes and aspect ratios (different token counts)."""
+    d = tmp_path_factory.mktemp("imgs")
+    rng = np.random.default_rng(0)
+    out = []
+    for i, (h, w) in enumerate([(300, 90), (100, 100), (90, 320)]):
+        arr = (rng.random((h, w, 3)) * 255).astype(np.uint8)
+        arr[: h // 2] = 255 - 60 * i
+        path = d / f"im{i}.png"
+        Image.fromarray(arr).save(path)
+        out.append(str(path))
+    return out
+
+
+@pytest.fixture(scope="session")
+def chunks(images: list[str]) -> list[Chunk]:
+    out = [
+        Chunk(id="p0", document_id="d", kind="page", text="descaling the espresso machine",
+              image=ImageRef(blob=images[0]), page=1),
+        Chunk(id="i1", document_id="d", kind="interleaved", text="",
+              segments=(Segment(kind="text", text="see the figure"),
+                        Segment(kind="image", image=ImageRef(blob=images[1]))), page=2),
+        Chunk(id="x2", document_id="d", kind="image", text="a chart",
+              image=ImageRef(blob=images[2])),
+        Chunk(id="t3", document_id="d", kind="text", text="warranty covers repair of the pump"),
+    ]
+    return out
+
+
+_MODELS: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("tiny-hf")
+
+    def get(family: str) -> Path:
+        if family not in _MODELS:
+            _MODELS[family] = tiny_models.BUILDERS[family](base / family)
+        return _MODELS[family]
+
+    return get
+
+
+_EMB: dict[str, hf.HfEmbedder] = {}
+
+
+@pytest.fixture(params=list(CLASSES))
+def emb(request: pytest.FixtureRequest, model_dir) -> hf.HfEmbedder:
+    fam = request.param
+    if fam not in _EMB:
+        e = CLASSES[fam](model=str(model_dir(fam)), ladder=LADDERS[fam], batch_size=3,
+                         device="cpu")
+        e.warm_up()
+        _EMB[fam] = e
+    return _EMB[fam]
+
+
+def _check_vectors(e: hf.HfEmbedder, vecs: dict, *, query: bool = False) -> None:
+    specs = {s.name: s for s in e.vector_specs()}
+    assert set(vecs) == set(specs)
+    for lv in e.levels:
+        v = vecs[lv.name]
+        assert v.dtype == (np.float16 if lv.datatype == "float16" else np.float32)
+        v = v.astype(np.float32)
+        assert np.isfinite(v).all()
+        if lv.is_multi:
+            assert v.ndim == 2 and v.shape[1] == lv.dim and v.shape[0] >= 1
+            if lv.vectors is not None and not query:
+                assert v.shape[0] <= lv.vectors
+            np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=2e-3)
+        else:
+            assert v.shape == (lv.dim,)
+            assert abs(float(np.linalg.norm(v)) - 1.0) < 2e-3
+
+
+def test_import_does_not_load_torch() -> None:
+    code = "import sys, ragnest.embedders.hf; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_missing_transformers_names_extra() -> None:
+    code = textwrap.dedent("""
+        import sys
+        sys.modules['transformers'] = None
+        from ragnest.embedders.hf import ClipEmbedder
+        from ragnest.errors import MissingDependencyError
+        try:
+            ClipEmbedder(model='x').warm_up()
+        except MissingDependencyError as err:
+            print('MDE', err)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("MDE") and "pip install 'ragnest[hf]'" in out.stdout
+    assert issubclass(MissingDependencyError, ImportError)
+
+
+def test_cheap_init_contract_and_specs() -> None:
+    for fam, cls in CLASSES.items():
+        e = cls(model="/nonexistent/path")  # default ladder; nothing loaded
+        assert e._state is None and isinstance(e, Embedder)
+        again = type(e)(**dataclasses.asdict(e))
+        assert again.identity() == e.identity()
+        ident = e.identity()
+        assert ident["family"] == fam and ident["model"] == "/nonexistent/path"
+        assert ident["version"] >= 1 and ident["ladder"]
+        specs = e.vector_specs()
+        assert specs[0].index == "hnsw" and specs[0].kind == "dense"
+    assert [s.kind for s in hf.ColQwen2Embedder().vector_specs()] == ["dense", "multi", "multi"]
+
+
+def test_bad_params() -> None:
+    with pytest.raises(ConfigError):
+        hf.DseEmbedder(ladder=[{"name": "c", "dim": 8, "vectors": 4, "index": "hnsw"}])
+    with pytest.raises(ConfigError):
+        hf.ClipEmbedder(documents="video")
+    with pytest.raises(ConfigError):
+        hf.ColPaliEmbedder(device="tpu")
+    with pytest.raises(ConfigError):
+        hf.LateInteractionEmbedder(model="x")  # abstract: pick a family class
+
+
+def test_ladder_dim_checked_against_model(model_dir) -> None:
+    e = hf.ClipEmbedder(model=str(model_dir("clip")),
+                        ladder=[{"name": "c", "dim": 4096, "index": "hnsw"}])
+    with pytest.raises(ConfigError, match="exceeds"):
+        e.warm_up()
+
+
+def test_documents_shapes_norms_and_skips(emb: hf.HfEmbedder, chunks: list[Chunk]) -> None:
+    docs = emb.embed_documents(chunks)
+    assert len(docs) == len(chunks)
+    for chunk, vecs in zip(chunks, docs):
+        if chunk.kind == "text" and emb.family not in TEXT_DOCS:
+            assert vecs == {}  # late interaction skips chunks without an image
+        else:
+            _check_vectors(emb, vecs)
+
+
+def test_padded_rows_stripped(emb: hf.HfEmbedder, chunks: list[Chunk]) -> None:
+    """Pages of different sizes in one batch: each keeps exactly its own rows."""
+    if emb.family not in ("colqwen2", "colpali"):
+        pytest.skip("single-vector model")
+    fine = [lv.name for lv in emb.levels if lv.vectors is None][0]
+    batch = emb.embed_documents(chunks[:3])
+    for chunk, vecs in zip(chunks[:3], batch):
+        alone = emb.embed_documents([chunk])[0]
+        assert vecs[fine].shape == alone[fine].shape
+    qs = emb.embed_queries(["short", "a much longer query about descaling the espresso machine"])
+    q0 = emb.embed_query(Query(text="short"))
+    assert qs[0][fine].shape == q0[fine].shape  # padding of the batch stripped
+    assert qs[0][fine].shape[0] < qs[1][fine].shape[0]
+    np.testing.assert_allclose(qs[0][fine].astype(np.float32), q0[fine].astype(np.float32),
+                               atol=2e-3)
+    if emb.family == "colqwen2":  # dynamic resolution: different pages, different lengths
+        assert len({v[fine].shape[0] for v in batch}) > 1
+
+
+def test_batching_matches_one_by_one(emb: hf.HfEmbedder, chunks: list[Chunk]) -> None:
+    batched = emb.embed_documents(chunks)
+    for chunk, vecs in zip(chunks, batched):
+        alone = emb.embed_documents([chunk])[0]
+        assert set(alone) == set(vecs)
+        for name in vecs:
+            np.testing.assert_allclose(vecs[name].astype(np.float32),
+                                       alone[name].astype(np.float32), atol=3e-3)
+
+
+def test_query_paths(emb: hf.HfEmbedder, images: list[str]) -> None:
+    q = emb.embed_query(Query(text="how do I descale the espresso machine?"))
+    assert q is not None
+    _check_vectors(emb, q, query=True)
+    img_q = emb.embed_query(Query(image=ImageRef(blob=images[1])))
+    if emb.family in IMAGE_FAMILIES:
+        assert img_q is not None
+        _check_vectors(emb, img_q, query=True)
+        # an image query lands on the same vector as that image stored as a document
+        doc = emb.embed_documents([Chunk(id="x", document_id="d", kind="image",
+                                         image=ImageRef(blob=images[1]))])[0]
+        for name in doc:
+            assert float(doc[name] @ img_q[name]) > 0.999
+        both = emb.embed_query(Query(text="a chart", image=ImageRef(blob=images[1])))
+        assert both is not None
+        _check_vectors(emb, both, query=True)
+    else:
+        assert img_q is None
+
+
+def test_query_and_document_paths_differ(emb: hf.HfEmbedder, chunks: list[Chunk]) -> None:
+    """Text embedded as a query and as a document take different prompts (DSE) or
+    towers; the late-interaction query gets every token row at every multi level."""
+    q = emb.embed_query(Query(text=chunks[3].text))
+    d = emb.embed_documents([chunks[3]])[0]
+    if emb.family in ("colqwen2", "colpali"):
+        assert d == {}
+        multi = [lv.name for lv in emb.levels if lv.is_multi]
+        assert len({q[n].shape[0] for n in multi}) == 1  # queries are never pooled
+    elif emb.family == "dse":
+        assert float(q["full"] @ d["full"]) < 0.9999
+    else:  # dual encoders: the same text tower for both
+        assert float(q["coarse"] @ d["coarse"]) > 0.999
+
+
+def test_matryoshka_prefix(emb: hf.HfEmbedder, chunks: list[Chunk]) -> None:
+    """A shorter single-vector level is the re-normalised prefix of the longer one."""
+    single = [lv for lv in emb.levels if not lv.is_multi]
+    if len(single) < 2:
+        pytest.skip("one single-vector level")
+    small, big = sorted(single, key=lambda lv: lv.dim)[:2]
+    vecs = emb.embed_documents(chunks[:1])[0]
+    prefix = vecs[big.name][: small.dim]
+    np.testing.assert_allclose(vecs[small.name], prefix / np.linalg.norm(prefix), atol=1e-5)
+
+
+def test_close_and_warm_again(model_dir, chunks: list[Chunk]) -> None:
+    e = hf.ClipEmbedder(model=str(model_dir("clip")),
+                        ladder=[{"name": "coarse", "dim": 24, "index": "hnsw"}])
+    a = e.embed_documents(chunks[:1])[0]["coarse"]
+    e.close()
+    e.close()
+    assert e._state is None
+    b = e.embed_documents(chunks[:1])[0]["coarse"]
+    np.testing.assert_allclose(a, b, atol=1e-6)

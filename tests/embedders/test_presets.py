@@ -1,0 +1,61 @@
+"""configs/models/*.yaml presets parse and name real families and transformers classes.
+
+Nothing is downloaded: presets are checked against the hf module's family table and,
+when transformers is installed, against its exported classes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ragnest.embedders import hf
+from ragnest.ladder import parse_ladder
+
+PRESETS = sorted((Path(__file__).resolve().parents[2] / "configs" / "models").glob("*.yaml"))
+CLASSES = {
+    "embedder/colqwen2": hf.ColQwen2Embedder,
+    "embedder/colpali": hf.ColPaliEmbedder,
+    "embedder/dse": hf.DseEmbedder,
+    "embedder/clip": hf.ClipEmbedder,
+    "embedder/siglip": hf.SiglipEmbedder,
+}
+EXPECTED_MODELS = {
+    "vidore/colqwen2-v1.0-hf",
+    "vidore/colpali-v1.3-hf",
+    "MrLight/dse-qwen2-2b-mrl-v1",
+    "google/siglip-so400m-patch14-384",
+    "openai/clip-vit-base-patch32",
+}
+
+
+def _load(path: Path) -> dict:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict) and set(data) <= {"type", "params"}, path.name
+    return data
+
+
+def test_every_expected_checkpoint_has_a_preset() -> None:
+    assert {_load(p)["params"]["model"] for p in PRESETS} >= EXPECTED_MODELS
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=[p.stem for p in PRESETS])
+def test_preset_builds_its_component(path: Path) -> None:
+    data = _load(path)
+    cls = CLASSES[data["type"]]  # a known family
+    emb = cls(**data["params"])  # cheap: nothing loaded
+    assert emb._state is None
+    assert emb.family in hf.FAMILIES
+    levels = parse_ladder(data["params"]["ladder"])
+    assert levels[0].index == "hnsw"
+    assert [s.name for s in emb.vector_specs()] == [lv.name for lv in levels]
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=[p.stem for p in PRESETS])
+def test_family_classes_exist_in_transformers(path: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    family = CLASSES[_load(path)["type"]].family
+    for name in hf.FAMILIES[family]:
+        assert hasattr(transformers, name), name
