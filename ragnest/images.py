@@ -45,6 +45,7 @@ __all__ = [
     "render_jpeg",
     "render_webp",
     "render_array",
+    "pixmap_to_array",
     "effective_dpi",
     "clear_cache",
     "DEFAULT_MAX_PIXELS",
@@ -148,10 +149,11 @@ def render_array(ref: ImageRef, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     >>> render_array(ImageRef(blob="photo.jpg")).dtype  # doctest: +SKIP
     dtype('uint8')
     """
-    return _to_array(_pixmap(ref, max_pixels, password))
+    return pixmap_to_array(_pixmap(ref, max_pixels, password))
 
 
-def _to_array(pix: pymupdf.Pixmap) -> np.ndarray:
+def pixmap_to_array(pix: pymupdf.Pixmap) -> np.ndarray:
+    """A PyMuPDF pixmap's samples as an ``(height, width, n)`` uint8 array (a copy)."""
     rows = np.frombuffer(pix.samples_mv, dtype=np.uint8)
     rows = rows.reshape(pix.height, pix.stride)[:, : pix.width * pix.n]
     return rows.reshape(pix.height, pix.width, pix.n).copy()
@@ -320,7 +322,7 @@ def _load_blob(ref: ImageRef, max_pixels: int) -> pymupdf.Pixmap:
             pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
     if ref.clip is not None:
         x0, y0, x1, y1 = (int(round(v)) for v in ref.clip)
-        arr = _to_array(pix)[max(y0, 0): max(y1, 0), max(x0, 0): max(x1, 0)]
+        arr = pixmap_to_array(pix)[max(y0, 0): max(y1, 0), max(x0, 0): max(x1, 0)]
         if arr.size == 0:
             raise ParseError(path, f"clip {ref.clip} lies outside the image")
         pix = _from_array(arr)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ragnest.errors import ConfigError, ParseError
+from ragnest.parsers.layout import area
 from ragnest.types import Chunk, ImageRef, Query, Vector, VectorSpec
 
 __all__ = ["ThumbnailEmbedder", "fingerprint"]
@@ -150,7 +151,8 @@ class ThumbnailEmbedder:
         for chunk in chunks:
             refs = _visual_refs(chunk)
             if len(refs) > self.max_visuals:
-                by_area = {id(s.image): _area(s.bbox) for s in chunk.segments if s.image}
+                by_area = {id(s.image): area(s.bbox) if s.bbox else 0.0
+                           for s in chunk.segments if s.image}
                 refs = sorted(refs, key=lambda r: -by_area.get(id(r), 0.0))[: self.max_visuals]
             vecs = self._vectors(refs, f"{chunk.source} p.{chunk.page}") if refs else None
             out.append({_LEVEL: vecs} if vecs is not None else {})
@@ -163,8 +165,3 @@ class ThumbnailEmbedder:
         vecs = self._vectors([query.image], "query image")
         return {_LEVEL: vecs} if vecs is not None else None
 
-
-def _area(bbox: Any) -> float:
-    if not bbox:
-        return 0.0
-    return max(0.0, bbox[2] - bbox[0]) * max(0.0, bbox[3] - bbox[1])

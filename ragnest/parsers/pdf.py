@@ -50,6 +50,7 @@ from ragnest.parsers import layout
 from ragnest.parsers.chunking import chunk_segments
 from ragnest.parsers.layout import Box
 from ragnest.parsers.sniff import sniff_bytes
+from ragnest.parsers.text_quality import assess_text_layer
 from ragnest.types import Chunk, ImageRef, Segment, Source, make_chunk_id
 
 __all__ = ["PdfParser", "page_text", "page_boxes", "open_pdf"]
@@ -472,8 +473,6 @@ class PdfParser:
         text = " ".join(b.text for b in boxes if b.kind in ("text", "table"))
         if self.ocr == "never":
             return ("text-layer" if text else "none"), "ok"
-        from ragnest.parsers.text_quality import assess_text_layer
-
         image_area = sum(layout.area(b.bbox) for b in boxes if b.kind == "picture")
         verdict = assess_text_layer(text, page_area=layout.area(page_rect),
                                     image_area=image_area)
@@ -497,18 +496,14 @@ class PdfParser:
     def _ocr_boxes(self, page: pymupdf.Page, boxes: list[Box]) -> tuple[list[Box], float]:
         """Replace the page's text with OCR lines (pictures, figures, tables stay);
         returns the boxes and the dpi the page was rendered at."""
-        from ragnest.images import effective_dpi
+        from ragnest.images import effective_dpi, pixmap_to_array
 
         rect = page.rect
         dpi = effective_dpi(rect.width, rect.height, float(self.ocr_dpi), self.ocr_max_pixels)
         zoom = dpi / 72.0
         pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False,
                               colorspace=pymupdf.csRGB)
-        import numpy as np
-
-        arr = np.frombuffer(pix.samples_mv, dtype=np.uint8)
-        arr = arr.reshape(pix.height, pix.stride)[:, : pix.width * 3].reshape(
-            pix.height, pix.width, 3)
+        arr = pixmap_to_array(pix)
         sx, sy = rect.width / pix.width, rect.height / pix.height
         lines = self._engine().read(arr)
         ocr = [Box("text", (rect.x0 + ln.bbox[0] * sx, rect.y0 + ln.bbox[1] * sy,

@@ -76,7 +76,8 @@ SOUP_WORD_SHARE = 0.25
 
 _CID = re.compile(r"\(cid:\d+\)")
 _RUN = re.compile(r"(\S)\1{2,}")  # ----, ====, ...., ____: collapsed unless letters/digits
-# The same classes as _is_broken / _is_pua, counted at C speed (this runs on every page).
+# Broken characters (U+FFFD, C0/C1 controls other than whitespace) and private-use code
+# points, counted at C speed (this runs on every page).
 _BROKEN = re.compile("[\ufffd\x00-\x08\x0e-\x1f\x7f-\x9f]")
 _PUA = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
 _SPACE_CONTROLS = re.compile("[\x1c-\x1f\x85]")  # whitespace to str.split, broken to us
@@ -114,18 +115,6 @@ class TextLayerVerdict:
         if self.reason == "missing":
             return self.image_coverage >= MISSING_OCR_MIN_COVERAGE
         return False
-
-
-def _is_broken(ch: str) -> bool:
-    if ch == "\ufffd":
-        return True
-    code = ord(ch)
-    return (code < 32 and ch not in "\t\n\r\f\v") or 0x7F <= code <= 0x9F
-
-
-def _is_pua(ch: str) -> bool:
-    code = ord(ch)
-    return 0xE000 <= code <= 0xF8FF or code >= 0xF0000
 
 
 def _token_is_wordlike(token: str) -> bool:
