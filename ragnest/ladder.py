@@ -1,7 +1,9 @@
-"""Matryoshka ladder maths: prefix truncation, token pooling, MaxSim, PCA rotation.
+"""The Matryoshka ladder: level parsing, store specs, prefix truncation, MaxSim.
 
 Pure numpy. An embedder's ladder is declared as a list of dicts (YAML) and parsed
-into :class:`~ragnest.types.Level` objects; each level becomes one store vector::
+into :class:`~ragnest.types.Level` objects; each level becomes one store vector.
+:class:`~ragnest.ladder_layer.LadderBuilder` turns any embedder's rows into those
+vectors (pooling from :mod:`ragnest.pooling`, PCA from :mod:`ragnest.rotation`)::
 
     >>> import numpy as np
     >>> from ragnest.ladder import parse_ladder, ladder_to_specs, truncate, pool_tokens
@@ -25,7 +27,9 @@ from typing import Any, Literal
 import numpy as np
 
 from ragnest.errors import ConfigError
-from ragnest.types import Level, VectorSpec
+from ragnest.pooling import l2_normalize, pool_tokens
+from ragnest.rotation import apply_pca, fit_pca
+from ragnest.types import DATATYPES, POOL_METHODS, Level, VectorSpec
 
 __all__ = [
     "apply_pca",
@@ -41,18 +45,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _EPS = 1e-12
-_LEVEL_KEYS = {"name", "dim", "vectors", "index", "quantization", "datatype"}
-
-
-def l2_normalize(x: np.ndarray, *, axis: int = -1) -> np.ndarray:
-    """Unit-normalise along ``axis`` (float32); all-zero rows stay zero.
-
-    >>> [round(float(v), 4) for v in l2_normalize(np.array([3.0, 4.0]))]
-    [0.6, 0.8]
-    """
-    x = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(x, axis=axis, keepdims=True)
-    return x / np.maximum(norm, _EPS)
+_LEVEL_KEYS = {"name", "dim", "vectors", "index", "quantization", "datatype", "pool", "pool_factor"}
+_FACTOR_POOLS = ("kmeans", "hierarchical", "grid", "prefix")
 
 
 def truncate(x: np.ndarray, dim: int) -> np.ndarray:
@@ -69,72 +63,6 @@ def truncate(x: np.ndarray, dim: int) -> np.ndarray:
     if dim > x.shape[-1]:
         raise ValueError(f"cannot truncate {x.shape[-1]}-d vectors to {dim} dims")
     return l2_normalize(x[..., :dim])
-
-
-def _kmeanspp_init(x: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k-means++ seeding on unit rows (cosine distance), weighted by ``w``."""
-    n = x.shape[0]
-    first = int(np.argmax(w))  # deterministic start: the heaviest row
-    chosen = [first]
-    dist = np.maximum(1.0 - x @ x[first], 0.0)
-    for _ in range(1, k):
-        p = dist * w
-        total = float(p.sum())
-        if total <= _EPS:  # every row already coincides with a centre
-            break
-        idx = min(int(np.searchsorted(np.cumsum(p), rng.random() * total)), n - 1)
-        chosen.append(idx)
-        dist = np.minimum(dist, np.maximum(1.0 - x @ x[idx], 0.0))
-    return x[chosen].copy()
-
-
-def pool_tokens(
-    vectors: np.ndarray,
-    n: int,
-    *,
-    weights: np.ndarray | None = None,
-    seed: int = 0,
-    iterations: int = 8,
-) -> np.ndarray:
-    """Pool token vectors into at most ``n`` unit vectors by spherical k-means.
-
-    Deterministic (k-means++ seeding from ``seed``); each output row is the
-    ``weights``-weighted mean of its cluster, re-normalised. With ``n`` or fewer
-    rows the (normalised) input comes back unchanged; identical rows collapse.
-
-    >>> x = np.ones((5, 4), dtype=np.float32)
-    >>> pool_tokens(x, 3).shape
-    (1, 4)
-    """
-    x = l2_normalize(np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1))
-    if n <= 0:
-        raise ValueError(f"n must be positive, got {n}")
-    if x.shape[0] <= n:
-        return x
-    w = (
-        np.ones(x.shape[0], dtype=np.float32)
-        if weights is None
-        else np.asarray(weights, dtype=np.float32).reshape(-1)
-    )
-    if w.shape[0] != x.shape[0]:
-        raise ValueError("weights must have one entry per row")
-    w = np.maximum(w, _EPS)
-    rng = np.random.default_rng(seed)
-    centres = _kmeanspp_init(x, w, n, rng)
-    assign = np.full(x.shape[0], -1)
-    for _ in range(max(1, iterations)):
-        new_assign = np.argmax(x @ centres.T, axis=1)
-        if np.array_equal(new_assign, assign):
-            break
-        assign = new_assign
-        k = centres.shape[0]
-        member = np.zeros((k, x.shape[0]), dtype=np.float32)
-        member[assign, np.arange(x.shape[0])] = w
-        used = member.any(axis=1)
-        centres = l2_normalize(member[used] @ x)
-        if not used.all():  # drop empty clusters, re-index
-            assign = np.argmax(x @ centres.T, axis=1)
-    return np.ascontiguousarray(centres, dtype=np.float32)
 
 
 def maxsim(q_rows: np.ndarray, d_rows: np.ndarray) -> float:
@@ -186,7 +114,8 @@ def parse_ladder(
             raise ConfigError(f"{where}: 'dim' must be a positive integer, got {dim!r}")
         if model_dim is not None and dim > model_dim:
             raise ConfigError(f"{where}: dim {dim} exceeds the model's {model_dim} dimensions")
-        vectors = raw.get("vectors", 1)
+        factor = raw.get("pool_factor")
+        vectors = raw.get("vectors", 1 if factor is None else "all")
         if vectors != "all" and (
             isinstance(vectors, bool) or not isinstance(vectors, int) or vectors <= 0
         ):
@@ -195,7 +124,9 @@ def parse_ladder(
             )
         _check_choice(where, raw, "index", ("hnsw", "none"), "none")
         _check_choice(where, raw, "quantization", ("binary", "scalar", None), None)
-        _check_choice(where, raw, "datatype", ("float32", "float16"), "float32")
+        _check_choice(where, raw, "datatype", DATATYPES, "float32")
+        _check_choice(where, raw, "pool", POOL_METHODS, "kmeans")
+        _check_pooling(where, raw, vectors, factor)
         levels.append(Level.from_dict(raw))
     hnsw = [lv.name for lv in levels if lv.index == "hnsw"]
     if len(hnsw) != 1:
@@ -217,6 +148,22 @@ def _check_choice(
         raise ConfigError(f"{where}: {key!r} must be one of {list(allowed)}, got {value!r}")
 
 
+def _check_pooling(where: str, raw: Mapping[str, Any], vectors: Any, factor: Any) -> None:
+    pool = raw.get("pool", "kmeans")
+    if factor is not None:
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 1:
+            raise ConfigError(f"{where}: 'pool_factor' must be a number >= 1, got {factor!r}")
+        if pool not in _FACTOR_POOLS:
+            raise ConfigError(
+                f"{where}: 'pool_factor' works with pool {list(_FACTOR_POOLS)}, not {pool!r}"
+            )
+    if vectors == 1 and factor is None and "pool" in raw:
+        raise ConfigError(
+            f"{where}: a one-vector level is the mean of the rows; 'pool' applies to "
+            "levels with vectors > 1, 'all' or a pool_factor"
+        )
+
+
 def ladder_to_specs(
     levels: Sequence[Level], *, distance: Literal["cosine", "dot"] = "dot"
 ) -> list[VectorSpec]:
@@ -233,34 +180,3 @@ def ladder_to_specs(
         )
         for lv in levels
     ]
-
-
-def fit_pca(sample: np.ndarray, *, center: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Fit a PCA rotation on sample rows: returns ``(mean, components)``.
-
-    ``components`` is ``(d, d)`` with rows ordered by explained variance, so after
-    :func:`apply_pca` prefixes carry the most variance (Matryoshka-like truncation for
-    models that were not trained for it). Store both with the collection.
-
-    >>> x = np.random.default_rng(0).normal(size=(50, 8)) * np.arange(1, 9)
-    >>> mean, comps = fit_pca(x)
-    >>> apply_pca(x, mean, comps).shape
-    (50, 8)
-    """
-    x = np.asarray(sample, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError("fit_pca needs a 2-d sample with at least 2 rows")
-    mean = x.mean(axis=0) if center else np.zeros(x.shape[1])
-    _, _, vt = np.linalg.svd(x - mean, full_matrices=True)
-    return mean.astype(np.float32), vt.astype(np.float32)
-
-
-def apply_pca(
-    x: np.ndarray, mean: np.ndarray, components: np.ndarray, *, normalize: bool = True
-) -> np.ndarray:
-    """Rotate rows (1-d or 2-d) into the PCA basis; re-normalise unless ``normalize=False``.
-
-    The mean is subtracted before rotating, as at fit time.
-    """
-    y = (np.asarray(x, dtype=np.float32) - mean) @ components.T
-    return l2_normalize(y) if normalize else y

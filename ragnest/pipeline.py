@@ -32,7 +32,7 @@ from ragnest.config import (
 from ragnest.errors import ConfigError, ParseError, RagnestError, StoreLockedError
 from ragnest.ingest import DocumentReport, IngestReport, SkippedFile, discover
 from ragnest.parse_pool import ParsePool, parse_all
-from ragnest.protocols import Embedder, Generator, Parser, Reranker, Store
+from ragnest.protocols import Embedder, FittedEmbedder, Generator, Parser, Reranker, Store
 from ragnest.types import (
     Answer,
     Chunk,
@@ -122,6 +122,7 @@ class Pipeline:
         self._names = dict(names or {})
         self._meta: dict[str, Any] = {}
         self._store_open = False
+        self._fitted_saved: set[str] = set()
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -271,10 +272,29 @@ class Pipeline:
         """What the store records to refuse a different embedder later."""
         return {key: emb.identity() for key, emb in self.embedders.items()}
 
+    def _fitted(self) -> dict[str, FittedEmbedder]:
+        return {k: e for k, e in self.embedders.items() if isinstance(e, FittedEmbedder)}
+
     def _open_store(self) -> None:
         if not self._store_open:
             self.store.open(self.vector_specs(), self.identity())
+            self._fitted_saved = set()
+            for key, emb in self._fitted().items():
+                state = self.store.fitted_state(key)
+                emb.load_fitted_state(state)
+                if state is not None:
+                    self._fitted_saved.add(key)
             self._store_open = True
+
+    def _save_fitted(self) -> None:
+        """Store state an embedder fitted, before any vector made with it is written."""
+        for key, emb in self._fitted().items():
+            if key in self._fitted_saved:
+                continue
+            state = emb.fitted_state()
+            if state is not None:
+                self.store.save_fitted_state(key, state)
+                self._fitted_saved.add(key)
 
     # ------------------------------------------------------------------ ingest
     def _pick_parser(self, source: Source) -> Parser | None:
@@ -300,6 +320,8 @@ class Pipeline:
             return vectors
         for key, emb in self.embedders.items():
             out = emb.embed_documents(chunks)
+            if isinstance(emb, FittedEmbedder):
+                self._save_fitted()
             if len(out) != len(chunks):
                 raise RagnestError(
                     f"embedder {key!r} returned {len(out)} results for {len(chunks)} chunks"

@@ -25,7 +25,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from ragnest.types import Answer, Chunk, Hit, Query, SearchRequest, Source, Vector, VectorSpec
 
-__all__ = ["Component", "Parser", "Embedder", "Store", "Reranker", "Generator", "WriteResult"]
+__all__ = [
+    "Component",
+    "Parser",
+    "Embedder",
+    "FittedEmbedder",
+    "Store",
+    "Reranker",
+    "Generator",
+    "WriteResult",
+]
 
 
 @runtime_checkable
@@ -80,6 +89,23 @@ class Embedder(Component, Protocol):
         ...
 
 
+@runtime_checkable
+class FittedEmbedder(Embedder, Protocol):
+    """An embedder with state fitted on the corpus (e.g. a PCA rotation of its ladder).
+
+    The pipeline loads the stored state after opening the store, and stores the state
+    the first ``embed_documents`` call fitted before any vector made with it is written.
+    """
+
+    def fitted_state(self) -> dict[str, Any] | None:
+        """JSON-ready fitted state, or ``None`` when nothing is fitted (yet)."""
+        ...
+
+    def load_fitted_state(self, state: Mapping[str, Any] | None) -> None:
+        """Restore state read back from the store (``None``: nothing stored yet)."""
+        ...
+
+
 class WriteResult(Protocol):
     added: int
     unchanged: int
@@ -96,6 +122,14 @@ class Store(Component, Protocol):
 
     def chunk_ids(self, document_id: str) -> set[str]:
         """Ids of the chunks stored for a document."""
+        ...
+
+    def fitted_state(self, key: str) -> dict[str, Any] | None:
+        """State an embedder fitted on the corpus, stored with the collection."""
+        ...
+
+    def save_fitted_state(self, key: str, state: Mapping[str, Any]) -> None:
+        """Store fitted state once (a different state under ``key`` is an error)."""
         ...
 
     def document_fingerprint(self, document_id: str) -> str | None:

@@ -282,12 +282,28 @@ class SparseVector:
 Vector = Union[np.ndarray, SparseVector]
 
 
+#: How a named vector's originals are stored: float32, float16, or TurboQuant codes
+#: (``turbo4``/``turbo8``/``turbo16``: the engine keeps only 4/8/16-bit rotated codes,
+#: never the floats; ``turbo4`` is about 1/8 of float32).
+Datatype = Literal["float32", "float16", "turbo4", "turbo8", "turbo16"]
+DATATYPES: tuple[str, ...] = ("float32", "float16", "turbo4", "turbo8", "turbo16")
+
+
+#: How a multi-vector level gets fewer rows than the model emits (see :mod:`ragnest.pooling`).
+PoolMethod = Literal["kmeans", "hierarchical", "grid", "rows", "columns", "prefix"]
+POOL_METHODS: tuple[str, ...] = ("kmeans", "hierarchical", "grid", "rows", "columns", "prefix")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Level:
     """One rung of a Matryoshka ladder, as declared in YAML.
 
-    ``vectors`` is 1 for a single dense vector, N to pool to at most N vectors, or
-    ``None`` ("all") for every token/patch vector. ``dim`` is the prefix dimension kept.
+    ``vectors`` is 1 for a single dense vector (the mean of the rows), N to pool to at
+    most N vectors, or ``None`` ("all") for every token/patch vector. ``dim`` is the
+    prefix dimension kept. ``pool`` says how rows are reduced: ``kmeans`` (default),
+    ``hierarchical`` (Ward token pooling; with ``pool_factor`` F it keeps ``ceil(L/F)``
+    rows), ``grid`` / ``rows`` / ``columns`` (spatial pooling of a page's patch grid),
+    ``prefix`` (the first N rows, for models that emit nested vector sets).
     """
 
     name: str
@@ -295,17 +311,20 @@ class Level:
     vectors: int | None = 1
     index: Literal["hnsw", "none"] = "none"
     quantization: Literal["binary", "scalar"] | None = None
-    datatype: Literal["float32", "float16"] = "float32"
+    datatype: Datatype = "float32"
+    pool: PoolMethod = "kmeans"
+    pool_factor: float | None = None
 
     @property
     def is_multi(self) -> bool:
-        return self.vectors != 1
+        return self.vectors != 1 or self.pool_factor is not None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Level:
-        vectors = d.get("vectors", 1)
+        vectors = d.get("vectors", 1 if d.get("pool_factor") is None else "all")
         if vectors == "all":
             vectors = None
+        factor = d.get("pool_factor")
         return cls(
             name=str(d["name"]),
             dim=int(d["dim"]),
@@ -313,10 +332,12 @@ class Level:
             index=d.get("index", "none"),
             quantization=d.get("quantization"),
             datatype=d.get("datatype", "float32"),
+            pool=d.get("pool", "kmeans"),
+            pool_factor=None if factor is None else float(factor),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "dim": self.dim,
             "vectors": "all" if self.vectors is None else self.vectors,
@@ -324,6 +345,11 @@ class Level:
             "quantization": self.quantization,
             "datatype": self.datatype,
         }
+        if self.pool != "kmeans":  # defaults left out: identities of older stores still match
+            out["pool"] = self.pool
+        if self.pool_factor is not None:
+            out["pool_factor"] = self.pool_factor
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -339,7 +365,7 @@ class VectorSpec:
     dim: int = 0
     index: Literal["hnsw", "none"] = "none"
     quantization: Literal["binary", "scalar"] | None = None
-    datatype: Literal["float32", "float16"] = "float32"
+    datatype: Datatype = "float32"
     distance: Literal["cosine", "dot"] = "dot"
     modifier: Literal["idf"] | None = None
 

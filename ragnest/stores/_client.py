@@ -147,7 +147,7 @@ class ClientBackend:
                     if s.kind == "multi"
                     else None
                 ),
-                datatype=models.Datatype.FLOAT16 if s.datatype == "float16" else None,
+                datatype=None if s.datatype == "float32" else models.Datatype(s.datatype),
                 quantization_config=quant,
                 hnsw_config=self._hnsw(self.hnsw_m if s.index == "hnsw" else 0),
             )
@@ -166,6 +166,18 @@ class ClientBackend:
                     else models.PayloadSchemaType.KEYWORD
                 )
                 client.create_payload_index(self.collection, field, field_schema=schema, wait=True)
+
+    def _record(self) -> dict[str, Any]:
+        info = self._connect().get_collection(self.collection)
+        return dict((info.config.metadata or {}).get(META_KEY) or {})
+
+    def fitted(self, key: str) -> dict[str, Any] | None:
+        return (self._record().get("fitted") or {}).get(key)
+
+    def save_fitted(self, key: str, state: Mapping[str, Any]) -> None:
+        record = self._record()
+        record.setdefault("fitted", {})[key] = dict(state)
+        self._connect().update_collection(self.collection, metadata={META_KEY: record})
 
     def close(self) -> None:
         client, self._client = self._client, None

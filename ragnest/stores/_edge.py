@@ -76,6 +76,12 @@ log = logging.getLogger(__name__)
 #: Qdrant's default full-scan threshold (KB of vectors below which search is exact).
 DEFAULT_FULL_SCAN_THRESHOLD = 10_000
 _SCROLL_PAGE = 1024
+_EDGE_DATATYPES = {
+    "float16": VectorStorageDatatype.Float16,
+    "turbo4": VectorStorageDatatype.Turbo4,
+    "turbo8": VectorStorageDatatype.Turbo8,
+    "turbo16": VectorStorageDatatype.Turbo16,
+}
 
 
 class EdgeBackend:
@@ -194,7 +200,7 @@ class EdgeBackend:
                 multivector_config=(
                     MultiVectorConfig(MultiVectorComparator.MaxSim) if s.kind == "multi" else None
                 ),
-                datatype=VectorStorageDatatype.Float16 if s.datatype == "float16" else None,
+                datatype=_EDGE_DATATYPES.get(s.datatype),
                 quantization_config=quant,
                 hnsw_config=self._hnsw(self.hnsw_m if s.index == "hnsw" else 0),
             )
@@ -231,6 +237,16 @@ class EdgeBackend:
             self.meta_path.unlink(missing_ok=True)
         finally:
             self._lock.release()
+
+    def fitted(self, key: str) -> dict[str, Any] | None:
+        record = read_json(self.meta_path) if self.meta_path.exists() else {}
+        return (record.get("fitted") or {}).get(key)
+
+    def save_fitted(self, key: str, state: Mapping[str, Any]) -> None:
+        self.shard  # noqa: B018 - raises when not open (the lock is ours while open)
+        record = read_json(self.meta_path)
+        record.setdefault("fitted", {})[key] = dict(state)
+        write_json_atomic(self.meta_path, record)
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "edge", "path": str(self.root), "collection": self.collection}

@@ -42,6 +42,7 @@ from ragnest.errors import ConfigError, StoreError
 from ragnest.stores._backend import RESERVED_KEYS, Backend, PointData, Row
 from ragnest.stores._filters import Condition, parse_filters
 from ragnest.stores._fusion import relative_fusion
+from ragnest.stores._meta import jsonable
 from ragnest.stores._stage_scores import scored_kinds, stage_score
 from ragnest.types import Chunk, Hit, Route, SearchRequest, SparseVector, Vector, VectorSpec
 
@@ -172,6 +173,37 @@ class QdrantStore:
         self._backend = backend
         self._specs = specs
         self._identity = dict(identity)
+
+    def fitted_state(self, key: str) -> dict[str, Any] | None:
+        """State fitted on the corpus and stored with the collection (e.g. a PCA rotation).
+
+        ``key`` names the owner (the pipeline uses the embedder's key). ``None`` when
+        nothing was stored under it.
+        """
+        return self._require().fitted(key)
+
+    def save_fitted_state(self, key: str, state: Mapping[str, Any]) -> None:
+        """Store fitted state with the collection, once: vectors depend on it.
+
+        Raises :class:`StoreError` when a different state is already stored under ``key``
+        (replacing it would silently change what the stored vectors mean).
+
+        >>> store = QdrantStore(location=":memory:")
+        >>> store.open([VectorSpec(name="v", kind="dense", dim=2)], {"model": "m"})
+        >>> store.save_fitted_state("dense", {"kind": "pca", "dim": 2})
+        >>> store.fitted_state("dense")["kind"]
+        'pca'
+        """
+        backend = self._require()
+        old = backend.fitted(key)
+        if old is not None:
+            if jsonable(old) == jsonable(dict(state)):
+                return
+            raise StoreError(
+                f"{self._where()} already stores fitted state for {key!r}; vectors were made "
+                "with it, so it is never replaced (use a new collection to refit)"
+            )
+        backend.save_fitted(key, jsonable(dict(state)))
 
     def warm_up(self) -> None:
         """Reopen with the last ``open`` arguments after a :meth:`close`; no-op otherwise."""

@@ -140,3 +140,52 @@ def test_lock_holds_against_another_process(tmp_path: Path) -> None:
         assert store.stats()["chunks"] == 6
         assert store.document_fingerprint(doc_a) == "fa"
         assert store.document_fingerprint(doc_b) == "fb"
+
+
+@pytest.mark.parametrize("datatype", ["turbo4", "turbo8"])
+def test_turbo_datatype_keeps_only_codes_and_ranks_like_float(
+    tmp_path: Path, datatype: str
+) -> None:
+    """``datatype: turbo4`` maps to Qdrant's TurboQuant storage: no float originals kept."""
+    import numpy as np
+
+    from ragnest.pooling import l2_normalize
+    from ragnest.types import Chunk, Route, Stage, VectorSpec, make_chunk_id
+
+    rng = np.random.default_rng(0)
+    specs = [
+        VectorSpec(name="coarse", kind="dense", dim=32, index="hnsw"),
+        VectorSpec(name="fine", kind="multi", dim=32, datatype=datatype),
+    ]
+    pages = l2_normalize(rng.normal(size=(40, 12, 32)))
+    with QdrantStore(path=str(tmp_path / "db")) as store:
+        store.open(specs, {"model": "turbo-test"})
+        assert store.vector_config()["fine"]["datatype"].lower() == datatype
+        chunks, vectors = [], {}
+        for p in range(40):
+            cid = make_chunk_id("doc", p, f"page {p}")
+            chunks.append(
+                Chunk(
+                    id=cid,
+                    document_id="doc",
+                    kind="page",
+                    text=f"page {p}",
+                    source="doc.pdf",
+                    page=p + 1,
+                )
+            )
+            vectors[cid] = {"coarse": pages[p].mean(0), "fine": pages[p]}
+        store.write_document("doc", chunks, vectors, fingerprint="fp")
+        hits = 0
+        for p in range(0, 40, 4):
+            q = l2_normalize(pages[p, :4] + 0.3 * rng.normal(size=(4, 32)) / np.sqrt(32))
+            route = Route(
+                name="r",
+                stages=(
+                    Stage(vector="coarse", query=q.mean(0), limit=40),
+                    Stage(vector="fine", query=q, limit=3),
+                ),
+            )
+            top = store.search(SearchRequest(routes=(route,), limit=3))
+            hits += top[0].chunk.page == p + 1
+        assert hits == 10

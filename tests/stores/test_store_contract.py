@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from _storedata import IDENTITY, SPECS, dense_route, make_doc, sparse_route
 
-from ragnest.errors import ConfigError, StoreMismatchError
+from ragnest.errors import ConfigError, StoreError, StoreMismatchError
 from ragnest.protocols import Store
 from ragnest.stores import QdrantStore, WriteResult
 from ragnest.types import Route, SearchRequest, Stage, VectorSpec
@@ -226,6 +226,26 @@ class TestStoreContract:
         assert "embedder identity differs" in msg
         assert "test-embedder" in msg and "other-embedder" in msg
         assert store.stats()["chunks"] == 15  # still usable
+
+    def test_fitted_state_is_stored_once_and_survives_reopen(
+        self, store: QdrantStore, make_store: Factory, corpus: dict
+    ) -> None:
+        assert store.fitted_state("dense") is None
+        state = {"kind": "pca", "dim": 2, "components": "AAAA"}
+        store.save_fitted_state("dense", state)
+        store.save_fitted_state("dense", dict(state))  # the same state again: a no-op
+        with pytest.raises(StoreError, match="'dense'.*never replaced"):
+            store.save_fitted_state("dense", {**state, "components": "BBBB"})
+        assert store.fitted_state("dense") == state
+        assert store.fitted_state("other") is None
+        store.open(SPECS, IDENTITY)  # re-checking the setup keeps it
+        assert store.fitted_state("dense") == state
+        if store.backend == "edge":  # a new process: close, then reopen from disk
+            store.close()
+            again = make_store()
+            again.open(SPECS, IDENTITY)
+            assert again.fitted_state("dense") == state
+            assert again.stats()["chunks"] == 15
 
     def test_stats_documents_get(self, store: QdrantStore, corpus: dict) -> None:
         stats = store.stats()

@@ -1,0 +1,236 @@
+"""The ladder as a layer over any embedder: model rows in, one vector per level out.
+
+An embedder hands over each item's rows (:class:`TokenRows`: unit ``(L, d)`` token or
+patch vectors, optionally the patch grid of a page image); :class:`LadderBuilder`
+applies the ladder declared in YAML:
+
+1. an optional PCA rotation (``rotation: pca``), fitted once on a corpus sample and
+   stored with the collection, so prefixes are meaningful for models not trained with
+   Matryoshka dimensions;
+2. per level, prefix truncation to ``dim`` and re-normalisation;
+3. per multi-vector level, pooling to fewer rows (``pool``: kmeans, hierarchical,
+   grid/rows/columns over the patch grid, or prefix for native nested vector sets);
+   a one-vector level is the mean of the rows;
+4. the level's storage dtype (``float16`` levels come out as float16).
+
+Queries are never pooled: every level gets all query rows (or their mean).
+
+    >>> import numpy as np
+    >>> from ragnest.ladder import parse_ladder
+    >>> levels = parse_ladder([
+    ...     {"name": "coarse", "dim": 32, "index": "hnsw"},
+    ...     {"name": "mid", "dim": 64, "vectors": 6, "pool": "grid"},
+    ...     {"name": "fine", "dim": 64, "pool": "hierarchical", "pool_factor": 2},
+    ... ])
+    >>> builder = LadderBuilder(levels, rotation="pca")
+    >>> rng = np.random.default_rng(0)
+    >>> page = TokenRows(rng.normal(size=(26, 64)), grid=(4, 6), grid_rows=np.arange(2, 26))
+    >>> _ = builder.fit([page.rows, rng.normal(size=(200, 64))])
+    >>> {k: v.shape for k, v in builder.document(page).items()}
+    {'coarse': (32,), 'mid': (6, 64), 'fine': (13, 64)}
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from ragnest.errors import EmbeddingError
+from ragnest.pooling import (
+    l2_normalize,
+    pool_grid,
+    pool_hierarchical,
+    pool_tokens,
+    pooled_count,
+)
+from ragnest.rotation import PcaRotation
+from ragnest.types import Level
+
+__all__ = ["LadderBuilder", "TokenRows"]
+
+logger = logging.getLogger(__name__)
+
+Rotation = Literal["none", "pca"]
+_GRID_POOLS = ("grid", "rows", "columns")
+
+
+@dataclass(frozen=True)
+class TokenRows:
+    """One item's model output before the ladder.
+
+    ``rows``: ``(L, d)`` vectors (unit-normalised by the builder). ``grid``: ``(h, w)``
+    of the page's patch grid, with ``grid_rows`` the ``h * w`` row indices of those
+    patches in row-major order (the other rows, e.g. prompt tokens, are kept apart).
+    ``weights``: optional per-row weights for pooled means.
+    """
+
+    rows: np.ndarray
+    grid: tuple[int, int] | None = None
+    grid_rows: np.ndarray | None = None
+    weights: np.ndarray | None = None
+
+
+def _as_rows(item: TokenRows | np.ndarray) -> TokenRows:
+    if isinstance(item, TokenRows):
+        return item
+    return TokenRows(np.atleast_2d(np.asarray(item, dtype=np.float32)))
+
+
+def _cast(x: np.ndarray, lv: Level) -> np.ndarray:
+    dtype = np.float16 if lv.datatype == "float16" else np.float32
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+class LadderBuilder:
+    """Turns model rows into ``{level name: vector}`` for one embedder's ladder.
+
+    ``rotation="pca"`` needs :meth:`fit` (or :meth:`load_state` with a stored fit)
+    before any vectors are made; ``owner`` names the embedder in errors.
+    """
+
+    def __init__(
+        self, levels: Sequence[Level], *, rotation: Rotation = "none", owner: str = "embedder"
+    ) -> None:
+        if rotation not in ("none", "pca"):
+            raise ValueError(f"rotation must be 'none' or 'pca', got {rotation!r}")
+        self.levels = list(levels)
+        self.rotation_kind: Rotation = rotation
+        self.owner = owner
+        self._rotation: PcaRotation | None = None
+        self._fallback_logged = False
+
+    # -- the fitted rotation ---------------------------------------------------------
+    @property
+    def needs_fit(self) -> bool:
+        """True while a PCA rotation is asked for and not fitted or loaded yet."""
+        return self.rotation_kind == "pca" and self._rotation is None
+
+    @property
+    def rotation(self) -> PcaRotation | None:
+        return self._rotation
+
+    def fit(self, samples: Sequence[np.ndarray], *, max_rows: int = 50_000) -> PcaRotation:
+        """Fit the PCA rotation on sample rows (a list of ``(L, d)`` arrays).
+
+        At most ``max_rows`` rows are used (an even stride over the sample).
+        """
+        parts = [np.atleast_2d(np.asarray(s, dtype=np.float32)) for s in samples if np.size(s)]
+        if not parts:
+            raise EmbeddingError(f"{self.owner}: no rows to fit the PCA rotation on")
+        x = l2_normalize(np.concatenate(parts))
+        if x.shape[0] > max_rows:
+            x = x[np.linspace(0, x.shape[0] - 1, max_rows).astype(int)]
+        self._rotation = PcaRotation.fit(x)
+        logger.info(
+            "%s: fitted a PCA rotation on %d rows; the first quarter of the dims holds "
+            "%.0f%% of the variance",
+            self.owner,
+            x.shape[0],
+            100 * float(self._rotation.explained[: max(1, x.shape[1] // 4)].sum()),
+        )
+        return self._rotation
+
+    def state(self) -> dict[str, Any] | None:
+        """The fitted state to store with the collection (``None`` when nothing is fitted)."""
+        return None if self._rotation is None else self._rotation.to_state()
+
+    def load_state(self, state: Mapping[str, Any] | None) -> None:
+        """Restore :meth:`state` output read back from the collection."""
+        if state is None:
+            return
+        if self.rotation_kind != "pca":
+            raise EmbeddingError(
+                f"{self.owner}: the collection holds a fitted rotation but the ladder has "
+                "rotation 'none'"
+            )
+        try:
+            self._rotation = PcaRotation.from_state(state)
+        except ValueError as err:
+            raise EmbeddingError(f"{self.owner}: {err}") from err
+
+    def _rotate(self, rows: np.ndarray) -> np.ndarray:
+        if self.rotation_kind == "none":
+            return rows
+        if self._rotation is None:
+            raise EmbeddingError(
+                f"{self.owner}: the ladder's PCA rotation is not fitted yet: ingest documents "
+                "first (the first batch fits it), or load it from the collection"
+            )
+        return self._rotation.apply(rows)
+
+    # -- vectors ---------------------------------------------------------------------
+    def _checked(self, item: TokenRows | np.ndarray) -> TokenRows:
+        item = _as_rows(item)
+        rows = np.asarray(item.rows, dtype=np.float32)
+        if rows.ndim != 2 or rows.shape[0] == 0 or not np.isfinite(rows).all():
+            raise EmbeddingError(f"{self.owner}: model returned no finite rows")
+        rows = l2_normalize(self._rotate(l2_normalize(rows)))
+        return TokenRows(rows, item.grid, item.grid_rows, item.weights)
+
+    def document(self, item: TokenRows | np.ndarray) -> dict[str, np.ndarray]:
+        """``{level: vector}`` for one stored item: 1-d for one-vector levels, else rows."""
+        item = self._checked(item)
+        return {lv.name: _cast(self._level(lv, item), lv) for lv in self.levels}
+
+    def query(self, item: TokenRows | np.ndarray) -> dict[str, np.ndarray]:
+        """``{level: vector}`` for a query: every row truncated (no pooling), or the mean."""
+        item = self._checked(item)
+        out: dict[str, np.ndarray] = {}
+        for lv in self.levels:
+            if lv.is_multi:
+                out[lv.name] = l2_normalize(item.rows[:, : lv.dim])
+            else:
+                out[lv.name] = l2_normalize(item.rows.mean(axis=0)[: lv.dim])
+        return out
+
+    def _level(self, lv: Level, item: TokenRows) -> np.ndarray:
+        rows = item.rows
+        if not lv.is_multi:
+            w = item.weights
+            mean = rows.mean(axis=0) if w is None else (np.asarray(w)[:, None] * rows).sum(0)
+            return l2_normalize(mean[: lv.dim])
+        r = l2_normalize(rows[:, : lv.dim])
+        n = pooled_count(r.shape[0], n=lv.vectors, pool_factor=lv.pool_factor)
+        if n >= r.shape[0] and lv.pool not in _GRID_POOLS:
+            return r
+        if lv.pool == "prefix":
+            return r[:n]
+        if lv.pool in _GRID_POOLS:
+            return self._grid(lv, r, item)
+        if lv.pool == "hierarchical":
+            return pool_hierarchical(r, n=n, weights=item.weights)
+        return pool_tokens(r, n, weights=item.weights, seed=0)
+
+    def _grid(self, lv: Level, r: np.ndarray, item: TokenRows) -> np.ndarray:
+        if item.grid is None or item.grid_rows is None:
+            if not self._fallback_logged:
+                logger.info(
+                    "%s: level %r pools a patch grid but an item has none (text); "
+                    "using hierarchical pooling for such items",
+                    self.owner,
+                    lv.name,
+                )
+                self._fallback_logged = True
+            n = pooled_count(r.shape[0], n=lv.vectors, pool_factor=lv.pool_factor)
+            return pool_hierarchical(r, n=n, weights=item.weights)
+        idx = np.asarray(item.grid_rows, dtype=np.int64)
+        rest = np.setdiff1d(np.arange(r.shape[0]), idx)
+        h, w = item.grid
+        cells = h * w if lv.pool_factor is None else pooled_count(h * w, pool_factor=lv.pool_factor)
+        if lv.vectors is not None:
+            cells = min(cells, lv.vectors - (1 if rest.size else 0))
+        weights = None if item.weights is None else np.asarray(item.weights)[idx]
+        pooled = pool_grid(
+            r[idx],
+            grid=(h, w),
+            n=max(1, cells),
+            mode=lv.pool,
+            weights=weights,  # type: ignore[arg-type]
+        )
+        if rest.size and (lv.vectors is None or lv.vectors > 1):
+            pooled = np.concatenate([pooled, l2_normalize(r[rest].mean(axis=0))[None, :]])
+        return pooled
