@@ -177,14 +177,16 @@ class LadderBuilder:
         return {lv.name: _cast(self._level(lv, item), lv) for lv in self.levels}
 
     def query(self, item: TokenRows | np.ndarray) -> dict[str, np.ndarray]:
-        """``{level: vector}`` for a query: every row truncated (no pooling), or the mean."""
+        """``{level: vector}`` for a query: every row truncated (no pooling), or the mean,
+        in the level's dtype."""
         item = self._checked(item)
         out: dict[str, np.ndarray] = {}
         for lv in self.levels:
             if lv.is_multi:
-                out[lv.name] = l2_normalize(item.rows[:, : lv.dim])
+                vec = l2_normalize(item.rows[:, : lv.dim])
             else:
-                out[lv.name] = l2_normalize(item.rows.mean(axis=0)[: lv.dim])
+                vec = l2_normalize(item.rows.mean(axis=0)[: lv.dim])
+            out[lv.name] = _cast(vec, lv)
         return out
 
     def _level(self, lv: Level, item: TokenRows) -> np.ndarray:
@@ -193,7 +195,13 @@ class LadderBuilder:
             w = item.weights
             mean = rows.mean(axis=0) if w is None else (np.asarray(w)[:, None] * rows).sum(0)
             return l2_normalize(mean[: lv.dim])
-        r = l2_normalize(rows[:, : lv.dim])
+        return self.pool_rows(lv, item)
+
+    def pool_rows(self, lv: Level, item: TokenRows | np.ndarray) -> np.ndarray:
+        """One multi-vector level's rows for a document: truncated to ``lv.dim``, then
+        pooled as the level says (no rotation here: rows are taken as they are)."""
+        item = _as_rows(item)
+        r = l2_normalize(np.asarray(item.rows, dtype=np.float32)[:, : lv.dim])
         n = pooled_count(r.shape[0], n=lv.vectors, pool_factor=lv.pool_factor)
         if n >= r.shape[0] and lv.pool not in _GRID_POOLS:
             return r

@@ -93,3 +93,40 @@ def test_ingest_and_query_with_a_transformers_pipeline(setup, monkeypatch):
     stats2 = json.loads(runner.invoke(app, ["stats", "--pipeline", str(fresh),
                                             "--json"]).stdout)
     assert set(stats2["vectors"]) == {"pages-coarse", "pages-middle", "pages-fine"}
+
+
+def test_pca_rotation_is_fitted_once_and_stored_with_the_collection(setup, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    base, model, docs = setup
+    runner = CliRunner()
+    store = base / "store-pca"
+    text = PIPELINE.format(model=model, store=store, ladder=LADDER).replace(
+        "      batch_size: 4\n", "      batch_size: 4\n      rotation: pca\n"
+    )
+    yaml_path = base / "pca.yaml"
+    yaml_path.write_text(text)
+    ingest = runner.invoke(app, ["ingest", str(docs), "--pipeline", str(yaml_path)])
+    assert ingest.exit_code == 0, ingest.output
+    meta = json.loads((store / "pages.ragnest.json").read_text())
+    state = meta["fitted"]["pages"]
+    assert state["kind"] == "pca" and state["dim"] == 128 and state["sample_rows"] > 128
+    assert meta["identity"]["pages"]["rotation"] == "pca"
+
+    def ask() -> list[tuple[int, float]]:
+        out = runner.invoke(app, ["query", "descale the machine", "--pipeline",
+                                  str(yaml_path), "--json"])
+        assert out.exit_code == 0, out.output
+        return [(h["page"], round(h["score"], 4)) for h in json.loads(out.stdout)["hits"]]
+
+    first = ask()
+    assert len(first) == 3
+    assert ask() == first  # a new pipeline loads the stored rotation: same answers
+    # re-ingesting the unchanged folder keeps the stored rotation as it was
+    assert runner.invoke(app, ["ingest", str(docs), "--pipeline", str(yaml_path)]).exit_code == 0
+    assert json.loads((store / "pages.ragnest.json").read_text())["fitted"]["pages"] == state
+
+    # a pipeline without the rotation is refused by this store (identity differs)
+    plain = base / "plain.yaml"
+    plain.write_text(PIPELINE.format(model=model, store=store, ladder=LADDER))
+    refused = runner.invoke(app, ["query", "descale", "--pipeline", str(plain)])
+    assert refused.exit_code == 2 and "rotation" in refused.output

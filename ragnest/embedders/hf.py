@@ -20,25 +20,34 @@ Components (registered as ``embedder/colqwen2``, ``embedder/colpali``, ``embedde
 ``embedder/clip``, ``embedder/siglip``):
 
 * :class:`ColQwen2Embedder` / :class:`ColPaliEmbedder` (:class:`LateInteractionEmbedder`):
-  page images -> token rows, text queries -> token rows;
-* :class:`DseEmbedder`: Qwen2-VL last-token embeddings (one vector, Matryoshka dims);
+  one image per chunk -> token rows, text queries -> token rows. The retrieval forward
+  reads one image per sequence, so an interleaved chunk is embedded from its rendered
+  page region (``chunk.image``, the whole chunk in its layout) or, without one, its
+  first image segment; chunks without any image are skipped;
+* :class:`DseEmbedder`: Qwen2-VL last-token embeddings (one vector, Matryoshka dims).
+  Page chunks: screenshot + document prompt; interleaved chunks: ONE sequence of their
+  segments in order (text as text, each image as its own image block, up to
+  ``max_images``); text chunks: their text;
 * :class:`ClipEmbedder` / :class:`SiglipEmbedder` (:class:`DualEncoderEmbedder`): images
-  and texts in one space, so image queries (``ragnest query --image``) work.
+  and texts in one space, so image queries (``ragnest query --image``) work. One tower
+  input per chunk: an interleaved chunk is its first image (else its text).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ragnest.errors import ConfigError, EmbeddingError, MissingDependencyError, ParseError
-from ragnest.ladder import l2_normalize, ladder_to_specs, parse_ladder, pool_tokens
+from ragnest.ladder import l2_normalize, ladder_to_specs, parse_ladder
+from ragnest.ladder_layer import LadderBuilder, TokenRows
 from ragnest.types import Chunk, ImageRef, Level, Query, Vector, VectorSpec
 
 __all__ = [
@@ -74,6 +83,8 @@ _QWEN2_VL_TEMPLATE = (
     "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
     "{content}<|im_end|>\n<|im_start|>assistant\n"
 )
+_VISION_BLOCK = "<|vision_start|><|image_pad|><|vision_end|>"
+_VISION_TOKENS = re.compile(r"<\|(?:vision_start|vision_end|vision_pad|image_pad|video_pad)\|>")
 
 _load_lock = threading.Lock()
 
@@ -94,10 +105,16 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def chunk_image(chunk: Chunk) -> ImageRef | None:
-    """The image a chunk is embedded from: the page screenshot for page chunks, else the
-    first image segment (or the chunk's own image)."""
-    if chunk.kind == "page" and chunk.image is not None:
+def chunk_image(chunk: Chunk, *, region: bool = False) -> ImageRef | None:
+    """The one image a chunk is embedded from when a model reads one image per chunk.
+
+    Page chunks: the page screenshot. Other chunks: the first image segment, else the
+    chunk's own image. With ``region=True`` the chunk's own image comes first for every
+    kind: for a PDF interleaved chunk that is the rendered region of the page the chunk
+    covers (its text and figures in their layout, i.e. the whole chunk as one image);
+    chunks without one (Office, HTML) fall back to their first image segment.
+    """
+    if chunk.image is not None and (region or chunk.kind == "page"):
         return chunk.image
     for seg in chunk.segments:
         if seg.kind == "image" and seg.image is not None:
@@ -112,9 +129,28 @@ def chunk_text(chunk: Chunk) -> str:
     return "\n".join(s.text for s in chunk.segments if s.text).strip()
 
 
-def _cast(x: np.ndarray, lv: Level) -> np.ndarray:
-    dtype = np.float16 if lv.datatype == "float16" else np.float32
-    return np.ascontiguousarray(x, dtype=dtype)
+def _is_interleaved(chunk: Chunk) -> bool:
+    """Whether a sequence model embeds ``chunk`` as its segments in order: interleaved
+    chunks (or any chunk with several segments) holding at least one image segment;
+    page chunks with a screenshot never."""
+    if chunk.kind == "page" and chunk.image is not None:
+        return False
+    if chunk.kind != "interleaved" and len(chunk.segments) < 2:
+        return False
+    return any(s.kind == "image" and s.image is not None for s in chunk.segments)
+
+
+def _cut_tokens(tok: Any, text: str, budget: int) -> tuple[str, int]:
+    """``text`` cut to at most ``budget`` tokens at a token boundary, and the tokens kept."""
+    try:
+        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = enc["offset_mapping"]
+    except (NotImplementedError, TypeError, ValueError, KeyError):  # no offsets: ~4 chars/token
+        n = len(tok(text, add_special_tokens=False)["input_ids"])
+        return (text, n) if n <= budget else (text[: budget * 4].rstrip(), budget)
+    if len(offsets) <= budget:
+        return text, len(offsets)
+    return text[: offsets[budget - 1][1]].rstrip(), budget
 
 
 @dataclass(kw_only=True)
@@ -124,7 +160,9 @@ class HfEmbedder:
     ``device``: ``auto`` (cuda, else mps, else cpu), ``cpu``, ``cuda``, ``mps``.
     ``dtype``: ``auto`` (bfloat16 on a cuda device that supports it, else float32),
     ``float32``, ``bfloat16``, ``float16``. ``render_max_pixels`` caps the pixels an
-    image is rendered at before the processor sees it.
+    image is rendered at before the processor sees it. ``rotation: pca`` rotates the
+    model's vectors by a PCA fitted on the first documents ingested (stored with the
+    collection) before prefix truncation: for models not trained with Matryoshka dims.
     """
 
     family: ClassVar[str] = ""
@@ -136,6 +174,7 @@ class HfEmbedder:
     dtype: str = "auto"
     batch_size: int = 4
     render_max_pixels: int = 4_000_000
+    rotation: str = "none"
 
     def __post_init__(self) -> None:
         name = f"embedder/{self.family}"
@@ -152,7 +191,10 @@ class HfEmbedder:
             raise ConfigError(f"{name}: dtype must be auto, float32, bfloat16 or float16")
         if self.batch_size <= 0 or self.render_max_pixels <= 0:
             raise ConfigError(f"{name}: batch_size and render_max_pixels must be positive")
+        if self.rotation not in ("none", "pca"):
+            raise ConfigError(f"{name}: rotation must be 'none' or 'pca', got {self.rotation!r}")
         self._check_ladder()
+        self._builder = LadderBuilder(self._levels, rotation=self.rotation, owner=name)  # type: ignore[arg-type]
         self._state: dict[str, Any] | None = None
 
     def _check_ladder(self) -> None:
@@ -179,6 +221,13 @@ class HfEmbedder:
                 state["model"].to(device).eval()
                 dim = state["dim"]
                 self._levels = parse_ladder(self.ladder, model_dim=dim)
+                self._builder.levels = list(self._levels)
+                fitted = self._builder.rotation
+                if fitted is not None and fitted.dim != dim:
+                    raise EmbeddingError(
+                        f"embedder/{self.family}: the stored rotation is {fitted.dim}-d but "
+                        f"{self.model!r} gives {dim}-d vectors"
+                    )
                 self._state = state
 
     def close(self) -> None:
@@ -233,6 +282,7 @@ class HfEmbedder:
             "model": self.model,
             "family": self.family,
             "ladder": [lv.to_dict() for lv in self._levels],
+            **({"rotation": self.rotation} if self.rotation != "none" else {}),
             "version": _VERSION,
             **self._extra_identity(),
         }
@@ -258,25 +308,29 @@ class HfEmbedder:
             out[k] = v
         return out
 
-    def _ladder_from_rows(self, rows: np.ndarray, *, query: bool) -> dict[str, Vector]:
-        """Ladder vectors from (L, d) unit rows of one item (padding already stripped)."""
-        if rows.shape[0] == 0 or not np.isfinite(rows).all():
-            raise EmbeddingError(f"embedder/{self.family}: model returned no finite rows")
-        out: dict[str, Vector] = {}
-        for lv in self._levels:
-            if not lv.is_multi:
-                out[lv.name] = _cast(l2_normalize(rows.mean(axis=0)[: lv.dim]), lv)
-                continue
-            r = l2_normalize(rows[:, : lv.dim])
-            if not query and lv.vectors is not None and r.shape[0] > lv.vectors:
-                r = pool_tokens(r, lv.vectors, seed=0)
-            out[lv.name] = _cast(r, lv)
-        return out
+    # -- the ladder (ragnest.ladder_layer) ------------------------------------------------
+    def fitted_state(self) -> dict[str, Any] | None:
+        """The PCA rotation fitted on the corpus (``rotation: pca``), or ``None``."""
+        return self._builder.state()
 
-    def _ladder_from_vector(self, vec: np.ndarray) -> dict[str, Vector]:
-        if not np.isfinite(vec).all():
-            raise EmbeddingError(f"embedder/{self.family}: model returned non-finite values")
-        return {lv.name: _cast(l2_normalize(vec[: lv.dim]), lv) for lv in self._levels}
+    def load_fitted_state(self, state: Mapping[str, Any] | None) -> None:
+        """Restore the rotation stored with the collection (``None``: not fitted yet)."""
+        self._builder.load_state(state)
+
+    def _documents(self, raw: Sequence[TokenRows | np.ndarray | None]) -> list[dict[str, Vector]]:
+        """Ladder vectors for model outputs (``None``: nothing embedded -> ``{}``).
+
+        With ``rotation: pca`` and nothing fitted yet, the rotation is fitted on these
+        outputs first (the first batch ingested); the pipeline stores it before any of
+        these vectors is written.
+        """
+        got = [r for r in raw if r is not None]
+        if got and self._builder.needs_fit:
+            self._builder.fit([r.rows if isinstance(r, TokenRows) else r for r in got])
+        return [{} if r is None else dict(self._builder.document(r)) for r in raw]
+
+    def _query(self, rows: TokenRows | np.ndarray) -> dict[str, Vector]:
+        return dict(self._builder.query(rows))
 
     def _render_refs(self, refs: Sequence[ImageRef], chunks: Sequence[Chunk]) -> list[Any]:
         images = []
@@ -307,12 +361,24 @@ def _single_levels_only(emb: HfEmbedder) -> None:
 class LateInteractionEmbedder(HfEmbedder):
     """ColQwen2 / ColPali multi-vector page embeddings (transformers' retrieval classes).
 
-    Documents are page images (``chunk.image`` for page chunks; the first image segment
-    for interleaved and image chunks) -> ``(L, dim)`` unit rows; queries are text ->
-    ``(Lq, dim)`` rows (scored by MaxSim). Chunks without an image (plain text sections)
-    are skipped: they get ``{}`` and no vectors from this embedder (embedding their text
-    through the query tower would put them in the wrong space); pair this embedder with
-    a text embedder for them. Image queries give ``None``.
+    Documents are images -> ``(L, dim)`` unit rows; queries are text -> ``(Lq, dim)``
+    rows (scored by MaxSim). The retrieval forward reads exactly one image per sequence
+    (``ColQwen2ForRetrieval.forward`` takes ``image_grid_thw`` as one row per batch item
+    and unpads ``pixel_values`` per item; ColPali's PaliGemma prefix holds one image), so
+    a chunk is embedded from one image, :func:`chunk_image` with ``region=True``:
+
+    * page chunks: the page screenshot;
+    * interleaved chunks (fallback, not one interleaved sequence): ``chunk.image`` when
+      it exists -- for PDF chunks the rendered region of the page the chunk covers, which
+      shows the chunk's text and figures in their layout, i.e. the whole chunk as one
+      image -- else the first image segment (Office / HTML chunks usually have no
+      region image; their text and further images are then not embedded here);
+    * image chunks: their image.
+
+    Chunks without any image (plain text sections) are skipped: they get ``{}`` and no
+    vectors from this embedder (embedding their text through the query tower would put
+    them in the wrong space); pair this embedder with a text embedder for them. Image
+    queries give ``None``.
 
     Default ladder: ``coarse`` = the mean of the rows as one vector with HNSW, ``mid`` =
     32 pooled rows, ``fine`` = every non-padded row. ``max_image_tokens`` (ColQwen2 only)
@@ -347,6 +413,9 @@ class LateInteractionEmbedder(HfEmbedder):
         kw.pop("dtype", None)
         state["processor"] = getattr(tf, proc_cls).from_pretrained(self.model, **kw)
         state["dim"] = int(state["model"].config.embedding_dim)
+        proc = state["processor"]
+        state["image_token_id"] = proc.tokenizer.convert_tokens_to_ids(proc.image_token)
+        state["merge_size"] = int(getattr(proc.image_processor, "merge_size", 1) or 1)
 
     def _image_kwargs(self, processor: Any) -> dict[str, Any]:
         if self.max_image_tokens is None or self.family != "colqwen2":
@@ -356,22 +425,55 @@ class LateInteractionEmbedder(HfEmbedder):
         shortest = min(int(size.get("shortest_edge", 4 * 28 * 28)), longest)
         return {"size": {"shortest_edge": shortest, "longest_edge": longest}}
 
-    def _forward_rows(self, batch: Any) -> list[np.ndarray]:
+    def _forward_rows(self, batch: Any) -> list[TokenRows]:
+        """Non-padded rows per item, with the page's patch grid when it holds an image.
+
+        The grid (for ``pool: grid | rows | columns``) comes from the image tokens'
+        positions: ColQwen2's ``image_grid_thw`` divided by the merge size, ColPali's
+        square of ``image_seq_length`` patches.
+        """
         st = self._require()
         torch = st["torch"]
         inputs = self._to(batch)
         with torch.inference_mode():
             emb = st["model"](**inputs).embeddings
         mask = inputs["attention_mask"].bool().cpu().numpy()
+        ids = inputs["input_ids"].cpu().numpy()
+        thw = inputs.get("image_grid_thw")
+        thw = None if thw is None else thw.cpu().numpy()
         emb = emb.float().cpu().numpy()
-        return [emb[i][mask[i]] for i in range(emb.shape[0])]
+        out = []
+        for i in range(emb.shape[0]):
+            is_image = ids[i][mask[i]] == st["image_token_id"]
+            grid = self._grid(int(is_image.sum()), None if thw is None else thw[i], st)
+            out.append(
+                TokenRows(emb[i][mask[i]], grid, np.flatnonzero(is_image) if grid else None)
+            )
+        return out
+
+    @staticmethod
+    def _grid(n: int, thw: np.ndarray | None, st: Mapping[str, Any]) -> tuple[int, int] | None:
+        if n == 0:
+            return None
+        if thw is not None:  # ColQwen2: (t, h, w) patches, merged merge x merge per token
+            m = int(st["merge_size"])
+            grid = (int(thw[1]) // m, int(thw[2]) // m)
+        else:  # ColPali: a square of patches
+            side = int(round(n**0.5))
+            grid = (side, side)
+        return grid if grid[0] * grid[1] == n else None
 
     def embed_documents(self, chunks: Sequence[Chunk]) -> list[dict[str, Vector]]:
-        """``{level: vectors}`` per page image; ``{}`` for chunks without an image."""
+        """``{level: vectors}`` per chunk image (see the class docstring for which image);
+        ``{}`` for chunks without an image."""
         st = self._require()
         processor = st["processor"]
-        out: list[dict[str, Vector]] = [{} for _ in chunks]
-        todo = [(i, ref) for i, c in enumerate(chunks) if (ref := chunk_image(c)) is not None]
+        raw: list[TokenRows | None] = [None] * len(chunks)
+        todo = [
+            (i, ref)
+            for i, c in enumerate(chunks)
+            if (ref := chunk_image(c, region=True)) is not None
+        ]
         for start in range(0, len(todo), self.batch_size):
             part = todo[start : start + self.batch_size]
             images = self._render_refs([r for _, r in part], [chunks[i] for i, _ in part])
@@ -379,10 +481,11 @@ class LateInteractionEmbedder(HfEmbedder):
             if not keep:
                 continue
             batch = processor.process_images(
-                images=[im for _, im in keep], **self._image_kwargs(processor))
+                images=[im for _, im in keep], **self._image_kwargs(processor)
+            )
             for (i, _), rows in zip(keep, self._forward_rows(batch)):
-                out[i] = self._ladder_from_rows(rows, query=False)
-        return out
+                raw[i] = rows
+        return self._documents(raw)
 
     def embed_query(self, query: Query) -> dict[str, Vector] | None:
         """Token rows of a text query (every level), or ``None`` without text."""
@@ -390,7 +493,7 @@ class LateInteractionEmbedder(HfEmbedder):
             return None
         st = self._require()
         batch = st["processor"].process_queries(text=[query.text])
-        return self._ladder_from_rows(self._forward_rows(batch)[0], query=True)
+        return self._query(self._forward_rows(batch)[0])
 
     def embed_queries(self, texts: Sequence[str]) -> list[dict[str, Vector]]:
         """Batched text queries (evaluation helper)."""
@@ -398,7 +501,7 @@ class LateInteractionEmbedder(HfEmbedder):
         out: list[dict[str, Vector]] = []
         for start in range(0, len(texts), self.batch_size):
             batch = st["processor"].process_queries(text=list(texts[start : start + self.batch_size]))
-            out.extend(self._ladder_from_rows(r, query=True) for r in self._forward_rows(batch))
+            out.extend(self._query(r) for r in self._forward_rows(batch))
         return out
 
 
@@ -431,12 +534,28 @@ class DseEmbedder(HfEmbedder):
     (queries, ``query_image: dummy``, as DSE was trained; ``none`` sends text only),
     ``<|endoftext|>`` appended, left padding; the embedding is the last position of the
     last hidden state, unit-normalised; Matryoshka dims by truncation + re-normalisation,
-    so every level has ``vectors: 1``. Documents are page images; chunks without an image
-    are embedded as text (same prompt, no image). Image queries give ``None``.
+    so every level has ``vectors: 1``. What a document chunk becomes (one user message):
 
-    The inputs are assembled from the tokenizer (its chat template) and the image
-    processor directly, so torchvision (needed by ``Qwen2VLProcessor``'s video half) is
-    not required. ``max_image_tokens`` caps visual tokens per page.
+    * page chunks (and image chunks): the image, then ``document_prompt``;
+    * interleaved chunks (kind ``interleaved``, or any chunk with several segments, at
+      least one an image): ONE sequence following the segments in order -- text and
+      table segments as text (adjacent ones joined by a blank line), image segments as
+      images, each with its own ``<|vision_start|><|image_pad|>*n<|vision_end|>`` block
+      (Qwen2-VL reads several images per sequence: their patches are concatenated in
+      ``pixel_values``, one ``image_grid_thw`` row each, in order). At most
+      ``max_images`` images per chunk (the first ones; the rest are dropped, logged at
+      debug level); the text segments share a budget of ``max_text_tokens`` tokens, in
+      order (a segment past the budget is cut at a token boundary, later ones dropped).
+      An image that cannot be rendered is left out;
+    * chunks without any image: their text (no prompt, no image), cut to about
+      ``max_text_tokens``. Interleaved chunks without an image segment take the page
+      path when they carry a rendered region (``chunk.image``), else this one.
+
+    Image queries give ``None``. The inputs are assembled from the tokenizer (its chat
+    template) and the image processor directly, so torchvision (needed by
+    ``Qwen2VLProcessor``'s video half) is not required. ``max_image_tokens`` caps visual
+    tokens per image. :meth:`document_inputs` returns the exact model inputs built for a
+    list of chunks (for inspection and tests).
     """
 
     family: ClassVar[str] = "dse"
@@ -451,6 +570,7 @@ class DseEmbedder(HfEmbedder):
     query_image: str = "dummy"
     max_image_tokens: int | None = 1024
     max_text_tokens: int = 512
+    max_images: int = 4
 
     def _check_ladder(self) -> None:
         _single_levels_only(self)
@@ -460,6 +580,8 @@ class DseEmbedder(HfEmbedder):
             raise ConfigError("embedder/dse: query_prompt must contain '{text}'")
         if self.max_image_tokens is not None and self.max_image_tokens < 1:
             raise ConfigError("embedder/dse: max_image_tokens must be positive")
+        if self.max_images < 1 or self.max_text_tokens < 1:
+            raise ConfigError("embedder/dse: max_images and max_text_tokens must be positive")
 
     def _extra_identity(self) -> dict[str, Any]:
         return {
@@ -467,6 +589,8 @@ class DseEmbedder(HfEmbedder):
             "query_prompt": self.query_prompt,
             "query_image": self.query_image,
             "max_image_tokens": self.max_image_tokens,
+            "max_images": self.max_images,
+            "interleaved": "sequence",
             "pooling": "last-token",
         }
 
@@ -484,24 +608,35 @@ class DseEmbedder(HfEmbedder):
         state["image_token_id"] = int(getattr(cfg, "image_token_id", None)
                                       or tok.convert_tokens_to_ids("<|image_pad|>"))
 
-    def _prompt(self, text: str, has_image: bool) -> str:
+    def _prompt(self, parts: Sequence[str | None]) -> str:
+        """The chat prompt of one user message whose content is ``parts`` in order: a
+        string is a text part, ``None`` an image slot (one ``<|image_pad|>`` each, expanded
+        later); ``<|endoftext|>`` appended."""
         st = self._require()
         tok = st["tokenizer"]
-        content: list[dict[str, Any]] = [{"type": "image"}] if has_image else []
-        content.append({"type": "text", "text": text})
+        # text must not smuggle in vision tokens: they would desync images and slots
+        parts = [p if p is None else _VISION_TOKENS.sub("", p) for p in parts]
+        content: list[dict[str, Any]] = [
+            {"type": "image"} if p is None else {"type": "text", "text": p} for p in parts
+        ]
         messages = [{"role": "user", "content": content}]
         if getattr(tok, "chat_template", None):
             prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         else:
-            image = "<|vision_start|><|image_pad|><|vision_end|>" if has_image else ""
-            prompt = _QWEN2_VL_TEMPLATE.format(content=image + text)
+            body = "".join(_VISION_BLOCK if p is None else p for p in parts)
+            prompt = _QWEN2_VL_TEMPLATE.format(content=body)
         return prompt + "<|endoftext|>"
 
-    def _embed(self, items: Sequence[tuple[str, Any]]) -> list[np.ndarray]:
-        """Last-token embeddings of (text, PIL image or None) items, one forward pass."""
+    def _build_inputs(self, items: Sequence[Sequence[Any]]) -> dict[str, Any]:
+        """Model inputs (CPU tensors) for items, each an ordered list of text parts (str)
+        and PIL images: left-padded ``input_ids`` / ``attention_mask``,
+        ``mm_token_type_ids`` (1 on image tokens, which the forward needs for M-RoPE),
+        and, when any item has an image, ``pixel_values`` (the patches of every image of
+        every item concatenated along dim 0, item by item, in part order) with
+        ``image_grid_thw`` (one row per image, same order)."""
         st = self._require()
-        torch, tok, ip = st["torch"], st["tokenizer"], st["image_processor"]
-        images = [im for _, im in items if im is not None]
+        tok, ip = st["tokenizer"], st["image_processor"]
+        images = [p for parts in items for p in parts if not isinstance(p, str)]
         pix: dict[str, Any] = {}
         counts: list[int] = []
         if images:
@@ -514,16 +649,30 @@ class DseEmbedder(HfEmbedder):
             pix = dict(ip(images=images, return_tensors="pt", **kwargs))
             merge = int(getattr(ip, "merge_size", 2)) ** 2
             counts = [int(t.prod()) // merge for t in pix["image_grid_thw"]]
+        pad = st["image_token"]
         texts, k = [], 0
-        for text, im in items:
-            prompt = self._prompt(text, im is not None)
-            if im is not None:
-                prompt = prompt.replace(st["image_token"], st["image_token"] * counts[k], 1)
-                k += 1
+        for parts in items:
+            pieces = self._prompt([p if isinstance(p, str) else None for p in parts]).split(pad)
+            n = len(pieces) - 1  # one image slot per image part, in order
+            if n != sum(not isinstance(p, str) for p in parts):
+                raise EmbeddingError(
+                    f"embedder/dse: the chat template gave {n} image slot(s) for "
+                    f"{sum(not isinstance(p, str) for p in parts)} image(s)"
+                )
+            prompt = pieces[0]
+            for j, piece in enumerate(pieces[1:]):
+                prompt += pad * counts[k + j] + piece
+            k += n
             texts.append(prompt)
         enc = tok(texts, padding="longest", return_tensors="pt")
         enc["mm_token_type_ids"] = (enc["input_ids"] == st["image_token_id"]).long()
-        inputs = self._to({**dict(enc), **pix})
+        return {**dict(enc), **pix}
+
+    def _embed(self, items: Sequence[Sequence[Any]]) -> list[np.ndarray]:
+        """Last-token embeddings of items (ordered text / PIL image parts), one forward."""
+        st = self._require()
+        torch = st["torch"]
+        inputs = self._to(self._build_inputs(items))
         with torch.inference_mode():
             out = st["model"](**inputs, output_hidden_states=True, return_dict=True)
         hidden = out.hidden_states[-1]
@@ -537,42 +686,112 @@ class DseEmbedder(HfEmbedder):
 
         return Image.new("RGB", (28, 28), (255, 255, 255))
 
+    def _document_parts(self, chunk: Chunk) -> list[str | ImageRef]:
+        """The ordered parts ``chunk`` is embedded from (images not rendered yet; see the
+        class docstring); ``[]`` when there is nothing to embed."""
+        if _is_interleaved(chunk):
+            parts: list[str | ImageRef] = []
+            n = dropped = 0
+            for seg in chunk.segments:
+                if seg.kind == "image" and seg.image is not None:
+                    if n < self.max_images:
+                        parts.append(seg.image)
+                        n += 1
+                    else:
+                        dropped += 1
+                elif seg.text.strip():
+                    parts.append(seg.text.strip())
+            if dropped:
+                logger.debug(
+                    "%s p.%s: chunk %s has %d images, embedding the first %d (max_images)",
+                    chunk.source,
+                    chunk.page,
+                    chunk.id,
+                    n + dropped,
+                    n,
+                )
+            return parts
+        ref = chunk_image(chunk)
+        if ref is not None:
+            return [ref, self.document_prompt]
+        text = chunk_text(chunk)
+        return [text[: self.max_text_tokens * 8]] if text else []
+
+    def _fit_texts(self, parts: Sequence[Any]) -> list[Any]:
+        """Adjacent text parts joined by a blank line, then every text part cut to a
+        shared budget of ``max_text_tokens`` tokens, in order (images untouched)."""
+        merged: list[Any] = []
+        for p in parts:
+            if isinstance(p, str) and merged and isinstance(merged[-1], str):
+                merged[-1] = f"{merged[-1]}\n\n{p}"
+            else:
+                merged.append(p)
+        tok = self._require()["tokenizer"]
+        left, out = self.max_text_tokens, []
+        for p in merged:
+            if not isinstance(p, str):
+                out.append(p)
+            elif left > 0:
+                text, used = _cut_tokens(tok, p, left)
+                left -= used
+                if text:
+                    out.append(text)
+        return out
+
+    def _resolve(
+        self, chunks: Sequence[Chunk], todo: Sequence[tuple[int, list[str | ImageRef]]]
+    ) -> list[tuple[int, list[Any]]]:
+        """Render the images of ``todo`` ((chunk index, parts) pairs) into model-ready
+        items. An image that cannot be rendered is left out of an interleaved chunk; a
+        page/image chunk whose image fails falls back to its text; empty items go."""
+        refs = [
+            (j, ref)
+            for j, (_, parts) in enumerate(todo)
+            for ref in parts
+            if isinstance(ref, ImageRef)
+        ]
+        rendered = iter(
+            self._render_refs([r for _, r in refs], [chunks[todo[j][0]] for j, _ in refs])
+        )
+        out: list[tuple[int, list[Any]]] = []
+        for i, parts in todo:
+            items = [p if isinstance(p, str) else next(rendered) for p in parts]
+            if _is_interleaved(chunks[i]):
+                items = self._fit_texts([p for p in items if p is not None])
+            elif any(p is None for p in items):
+                text = chunk_text(chunks[i])
+                items = [text[: self.max_text_tokens * 8]] if text else []
+            if items:
+                out.append((i, items))
+        return out
+
+    def document_inputs(self, chunks: Sequence[Chunk]) -> dict[str, Any]:
+        """The model inputs one batch of ``chunks`` becomes (CPU tensors; chunks with
+        nothing to embed left out): for inspection and tests."""
+        todo = [(i, p) for i, c in enumerate(chunks) if (p := self._document_parts(c))]
+        return self._build_inputs([items for _, items in self._resolve(chunks, todo)])
+
     def embed_documents(self, chunks: Sequence[Chunk]) -> list[dict[str, Vector]]:
-        """One vector per chunk: the page image, or the text for chunks without one."""
-        out: list[dict[str, Vector]] = [{} for _ in chunks]
-        items: list[tuple[int, str, ImageRef | None]] = []
-        for i, c in enumerate(chunks):
-            ref = chunk_image(c)
-            if ref is not None:
-                items.append((i, self.document_prompt, ref))
-            elif chunk_text(c):
-                items.append((i, chunk_text(c)[: self.max_text_tokens * 8], None))
-        for start in range(0, len(items), self.batch_size):
-            part = items[start : start + self.batch_size]
-            refs = [(j, r) for j, (_, _, r) in enumerate(part) if r is not None]
-            rendered = self._render_refs([r for _, r in refs], [chunks[part[j][0]] for j, _ in refs])
-            pil = {j: im for (j, _), im in zip(refs, rendered)}
-            batch = []
-            for j, (i, text, ref) in enumerate(part):
-                if ref is not None and pil.get(j) is None:
-                    text = chunk_text(chunks[i])
-                    if not text:
-                        continue
-                batch.append((i, text, pil.get(j)))
+        """One vector per chunk: the page image, the interleaved sequence, or the text
+        (see the class docstring); ``{}`` for chunks with nothing to embed."""
+        raw: list[np.ndarray | None] = [None] * len(chunks)
+        todo = [(i, p) for i, c in enumerate(chunks) if (p := self._document_parts(c))]
+        for start in range(0, len(todo), self.batch_size):
+            batch = self._resolve(chunks, todo[start : start + self.batch_size])
             if not batch:
                 continue
-            vecs = self._embed([(t, im) for _, t, im in batch])
-            for (i, _, _), v in zip(batch, vecs):
-                out[i] = self._ladder_from_vector(v)
-        return out
+            vecs = self._embed([items for _, items in batch])
+            for (i, _), v in zip(batch, vecs):
+                raw[i] = v
+        return self._documents(raw)
 
     def embed_query(self, query: Query) -> dict[str, Vector] | None:
         """The text query's vector, or ``None`` without text."""
         if not query.text or not query.text.strip():
             return None
-        image = self._dummy() if self.query_image == "dummy" else None
         text = self.query_prompt.format(text=query.text)
-        return self._ladder_from_vector(self._embed([(text, image)])[0])
+        parts = [self._dummy(), text] if self.query_image == "dummy" else [text]
+        return self._query(self._embed([parts])[0])
 
 
 # ======================================================================================
@@ -586,7 +805,12 @@ class DualEncoderEmbedder(HfEmbedder):
 
     ``documents``: ``auto`` embeds a chunk's image when it has one (page screenshot,
     first figure), else its text; ``image`` embeds only images (chunks without one get
-    ``{}``); ``text`` embeds only text. Queries: text -> text tower, image -> image tower,
+    ``{}``); ``text`` embeds only text. Each tower reads one input, so an interleaved
+    chunk becomes ONE vector from :func:`chunk_image`: its first image segment (else
+    its rendered region ``chunk.image``) through the image tower; its text and further
+    images are not read (with ``text``, or when it has no image at all, its joined text
+    goes through the text tower instead; a failed render in ``auto`` falls back to the
+    text). Queries: text -> text tower, image -> image tower,
     both -> the normalised mean of the two. This is what lets ``ragnest query --image``
     find pages and figures with a real image model. Every level has ``vectors: 1``
     (CLIP/SigLIP are not Matryoshka-trained: keep ``dim`` at the model's size, or fit a
@@ -662,7 +886,7 @@ class DualEncoderEmbedder(HfEmbedder):
     def embed_documents(self, chunks: Sequence[Chunk]) -> list[dict[str, Vector]]:
         """One vector per chunk (image or text, see ``documents``); ``{}`` when there is
         nothing this mode reads."""
-        out: list[dict[str, Vector]] = [{} for _ in chunks]
+        raw: list[np.ndarray | None] = [None] * len(chunks)
         img_todo: list[tuple[int, ImageRef]] = []
         txt_todo: list[tuple[int, str]] = []
         for i, c in enumerate(chunks):
@@ -680,12 +904,12 @@ class DualEncoderEmbedder(HfEmbedder):
                     txt_todo.append((i, chunk_text(chunks[i])))
             if ok:
                 for (i, _), v in zip(ok, self._image_vectors([im for _, im in ok])):
-                    out[i] = self._ladder_from_vector(v)
+                    raw[i] = v
         for start in range(0, len(txt_todo), self.batch_size):
             part = txt_todo[start : start + self.batch_size]
             for (i, _), v in zip(part, self._text_vectors([t for _, t in part])):
-                out[i] = self._ladder_from_vector(v)
-        return out
+                raw[i] = v
+        return self._documents(raw)
 
     def embed_query(self, query: Query) -> dict[str, Vector] | None:
         """Text, image, or both (mean of the two unit vectors); ``None`` with neither."""
@@ -696,7 +920,7 @@ class DualEncoderEmbedder(HfEmbedder):
             vecs.append(self._text_vectors([self.query_prompt.format(text=query.text)])[0])
         if not vecs:
             return None
-        return self._ladder_from_vector(l2_normalize(np.mean(vecs, axis=0)))
+        return self._query(l2_normalize(np.mean(vecs, axis=0)))
 
 
 @dataclass(kw_only=True)

@@ -20,7 +20,8 @@ Vectors:
   vocabulary is ordered roughly by merge frequency), truncated and re-normalised;
 * multi-vector levels: the document's distinct content tokens (stopword-like tokens,
   recognised by their small embedding norm, and punctuation dropped), truncated to the
-  level's dim, pooled by :func:`ragnest.ladder.pool_tokens` to at most ``vectors`` rows
+  level's dim, pooled by the level's ``pool`` (:class:`ragnest.ladder_layer.LadderBuilder`;
+  k-means by default) to at most ``vectors`` rows
   (``vectors: all`` keeps every distinct token). A query keeps its own token rows,
   scaled so that the MaxSim score is a weighted mean of cosines (distance ``dot``).
 """
@@ -37,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from ragnest.errors import ConfigError, EmbeddingError, MissingDependencyError
-from ragnest.ladder import l2_normalize, ladder_to_specs, parse_ladder, pool_tokens
+from ragnest.ladder import l2_normalize, ladder_to_specs, parse_ladder
+from ragnest.ladder_layer import LadderBuilder, TokenRows
 from ragnest.types import Chunk, Level, Query, Vector, VectorSpec
 
 __all__ = ["DEFAULT_LADDER", "WordLlamaEmbedder"]
@@ -161,6 +163,7 @@ class WordLlamaEmbedder:
 
     def __post_init__(self) -> None:
         self._levels: list[Level] = parse_ladder(self.ladder, model_dim=256)
+        self._builder = LadderBuilder(self._levels, owner="embedder/wordllama")
         if self.batch_size <= 0 or self.max_tokens <= 0:
             raise ConfigError("embedder/wordllama: batch_size and max_tokens must be positive")
         self._model: _Model | None = None
@@ -240,9 +243,9 @@ class WordLlamaEmbedder:
             if query:
                 w = model.norm[cids]
                 rows = rows * (w / w.sum())[:, None]
-            elif lv.vectors is not None and rows.shape[0] > lv.vectors:
+            elif lv.vectors is not None or lv.pool_factor is not None:
                 weights = model.norm[cids] * np.log1p(ccounts)
-                rows = pool_tokens(rows, lv.vectors, weights=weights, seed=0)
+                rows = self._builder.pool_rows(lv, TokenRows(rows, weights=weights))
             out[lv.name] = self._cast(rows, lv)
         return out
 

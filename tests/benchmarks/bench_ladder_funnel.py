@@ -185,6 +185,13 @@ def make_queries(
 
 
 # ---------------------------------------------------------------------- ladders
+def row_bytes(dim: int, datatype: str) -> float:
+    """Stored bytes of one vector: TurboQuant keeps dim x bits codes plus a 4-byte norm
+    (measured on disk: turbo4 128-d = 68 B, turbo8 = 132 B), never the floats."""
+    width = {"float32": 4.0, "float16": 2.0, "turbo4": 0.5, "turbo8": 1.0, "turbo16": 2.0}
+    return dim * width[datatype] + (4 if datatype.startswith("turbo") else 0)
+
+
 @dataclass(frozen=True)
 class Level:
     spec: VectorSpec
@@ -195,8 +202,7 @@ class Level:
     note: str = ""
 
     def bytes_per_page(self) -> float:
-        width = 2 if self.spec.datatype == "float16" else 4
-        b = self.rows * self.spec.dim * width
+        b = self.rows * row_bytes(self.spec.dim, self.spec.datatype)
         if self.spec.quantization == "binary":
             b += self.rows * self.spec.dim / 8
         if self.spec.index == "hnsw":
@@ -258,8 +264,10 @@ def _rows(dim: int) -> Callable[[np.ndarray], np.ndarray]:
     return lambda q: truncate(q, dim)
 
 
-def _dense(name: str, dim: int) -> VectorSpec:
-    return VectorSpec(name=name, kind="dense", dim=dim, index="hnsw", quantization="binary")
+def _dense(name: str, dim: int, dt: Any = "float32") -> VectorSpec:
+    return VectorSpec(
+        name=name, kind="dense", dim=dim, index="hnsw", quantization="binary", datatype=dt
+    )
 
 
 def _multi(name: str, dim: int, dt: Any = "float16") -> VectorSpec:
@@ -401,6 +409,35 @@ LADDER_DEFS = {
         pools=(4, 24),
     ),
 }
+
+def _turbo_ladder(name: str, mid_rows: int, fine_rows: int, fine_dt: str, coarse_dt: str,
+                  limits: tuple[int, int, int]) -> Ladder:
+    """Coarse binary HNSW -> mid pooled rows (turbo4) -> fine rows (TurboQuant storage)."""
+    fine_make = _all(128, np.float32) if fine_rows == ROWS else _pooled(fine_rows, 128, np.float32)
+    fine_note = "all 128" if fine_rows == ROWS else f"{fine_rows} pooled"
+    return Ladder(
+        name,
+        (
+            Level(_dense("coarse", 128, coarse_dt), 1, limits[0], _mean(128), _qmean(128),
+                  f"mean-pooled 128-d stored {coarse_dt}, binary quantization, HNSW m=16"),
+            Level(_multi("mid", 128, "turbo4"), mid_rows, limits[1],
+                  _pooled(mid_rows, 128, np.float32), _rows(128),
+                  f"{mid_rows} pooled rows x 128-d turbo4 MaxSim"),
+            Level(_multi("fine", 128, fine_dt), fine_rows, limits[2], fine_make, _rows(128),
+                  f"{fine_note} rows x 128-d {fine_dt} MaxSim (codes only, no floats kept)"),
+        ),
+        pools=tuple(sorted({mid_rows} | ({fine_rows} if fine_rows < ROWS else set()))),
+    )
+
+
+LADDER_DEFS.update(
+    {
+        # TurboQuant storage (Qdrant's turbo datatypes keep only rotated codes):
+        "E": _turbo_ladder("E", 16, ROWS, "turbo8", "float16", (4000, 400, K)),
+        "F": _turbo_ladder("F", 16, ROWS, "turbo4", "float16", (4000, 400, K)),
+        "G": _turbo_ladder("G", 8, 100, "turbo4", "turbo4", (4000, 400, K)),  # <= 1/8
+    }
+)
 LADDERS = tuple(LADDER_DEFS)
 
 

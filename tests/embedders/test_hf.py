@@ -283,3 +283,36 @@ def test_close_and_warm_again(model_dir, chunks: list[Chunk]) -> None:
     assert e._state is None
     b = e.embed_documents(chunks[:1])[0]["coarse"]
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("family", ["colqwen2", "colpali"])
+def test_patch_grid_pooling(family: str, model_dir, chunks: list[Chunk]) -> None:
+    """Page rows carry their patch grid; rows/columns/grid levels pool over it."""
+    ladder = [
+        {"name": "coarse", "dim": 32, "index": "hnsw"},
+        {"name": "lines", "dim": 64, "vectors": "all", "pool": "rows"},
+        {"name": "cols", "dim": 64, "vectors": "all", "pool": "columns"},
+        {"name": "blocks", "dim": 64, "vectors": 5, "pool": "grid"},
+        {"name": "ward", "dim": 64, "pool": "hierarchical", "pool_factor": 4},
+    ]
+    e = CLASSES[family](model=str(model_dir(family)), ladder=ladder, device="cpu")
+    st = e._require()
+    page = chunks[0]
+    batch = st["processor"].process_images(images=[e._pil(page.image)])
+    rows = e._forward_rows(batch)[0]
+    assert rows.grid is not None and rows.grid_rows is not None
+    h, w = rows.grid
+    assert h * w == len(rows.grid_rows) < rows.rows.shape[0]  # prompt tokens are apart
+    if family == "colqwen2":  # the tall page image gives a tall grid
+        assert h > w
+    vecs = e.embed_documents([page])[0]
+    extra = 1  # the prompt tokens' mean row
+    assert vecs["lines"].shape == (h + extra, 64)
+    assert vecs["cols"].shape == (w + extra, 64)
+    assert vecs["blocks"].shape[0] <= 5
+    assert vecs["ward"].shape[0] == -(-rows.rows.shape[0] // 4)
+    # the rows level averages exactly one patch row: compare with numpy on the rows
+    from ragnest.pooling import l2_normalize
+
+    grid_rows = l2_normalize(rows.rows[rows.grid_rows][:, :64]).reshape(h, w, 64)
+    assert np.allclose(vecs["lines"][0], l2_normalize(grid_rows[0].sum(0)), atol=1e-5)
