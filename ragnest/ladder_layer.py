@@ -122,6 +122,13 @@ class LadderBuilder:
         if not parts:
             raise EmbeddingError(f"{self.owner}: no rows to fit the PCA rotation on")
         x = l2_normalize(np.concatenate(parts))
+        if x.shape[0] < x.shape[1]:
+            raise EmbeddingError(
+                f"{self.owner}: rotation 'pca' needs at least {x.shape[1]} sample rows to fit "
+                f"a {x.shape[1]}-d rotation, got {x.shape[0]} (one vector per chunk gives one "
+                "row): raise the ingest batch_size, or fit on a sample first with "
+                "fit_rotation(chunks)"
+            )
         if x.shape[0] > max_rows:
             x = x[np.linspace(0, x.shape[0] - 1, max_rows).astype(int)]
         self._rotation = PcaRotation.fit(x)

@@ -317,6 +317,27 @@ class HfEmbedder:
         """Restore the rotation stored with the collection (``None``: not fitted yet)."""
         self._builder.load_state(state)
 
+    def fit_rotation(self, chunks: Sequence[Chunk]) -> None:
+        """Fit the ``rotation: pca`` on a sample of chunks now (not on the first batch).
+
+        Needed for one-vector models (DSE, CLIP, SigLIP), whose first ingest batch rarely
+        holds as many chunks as the model has dimensions; a pipeline stores the fitted
+        rotation with the collection on the next write. Ignored without ``rotation: pca``.
+        """
+        if self.rotation != "pca":
+            return
+        raw = self._raw_documents(chunks)
+        self._builder.fit([r.rows if isinstance(r, TokenRows) else r for r in raw if r is not None])
+
+    def _raw_documents(self, chunks: Sequence[Chunk]) -> list[TokenRows | np.ndarray | None]:
+        """Model output per chunk before the ladder (``None``: nothing to embed)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def embed_documents(self, chunks: Sequence[Chunk]) -> list[dict[str, Vector]]:
+        """``{level: vector}`` per chunk (``{}`` when the chunk has nothing this model
+        reads; see the class docstring for what each kind of chunk becomes)."""
+        return self._documents(self._raw_documents(chunks))
+
     def _documents(self, raw: Sequence[TokenRows | np.ndarray | None]) -> list[dict[str, Vector]]:
         """Ladder vectors for model outputs (``None``: nothing embedded -> ``{}``).
 
@@ -463,12 +484,12 @@ class LateInteractionEmbedder(HfEmbedder):
             grid = (side, side)
         return grid if grid[0] * grid[1] == n else None
 
-    def embed_documents(self, chunks: Sequence[Chunk]) -> list[dict[str, Vector]]:
-        """``{level: vectors}`` per chunk image (see the class docstring for which image);
-        ``{}`` for chunks without an image."""
+    def _raw_documents(self, chunks: Sequence[Chunk]) -> list[TokenRows | np.ndarray | None]:
+        """Token rows (with the patch grid) per chunk image (see the class docstring for
+        which image); ``None`` for chunks without an image."""
         st = self._require()
         processor = st["processor"]
-        raw: list[TokenRows | None] = [None] * len(chunks)
+        raw: list[TokenRows | np.ndarray | None] = [None] * len(chunks)
         todo = [
             (i, ref)
             for i, c in enumerate(chunks)
@@ -485,7 +506,7 @@ class LateInteractionEmbedder(HfEmbedder):
             )
             for (i, _), rows in zip(keep, self._forward_rows(batch)):
                 raw[i] = rows
-        return self._documents(raw)
+        return raw
 
     def embed_query(self, query: Query) -> dict[str, Vector] | None:
         """Token rows of a text query (every level), or ``None`` without text."""
@@ -771,10 +792,10 @@ class DseEmbedder(HfEmbedder):
         todo = [(i, p) for i, c in enumerate(chunks) if (p := self._document_parts(c))]
         return self._build_inputs([items for _, items in self._resolve(chunks, todo)])
 
-    def embed_documents(self, chunks: Sequence[Chunk]) -> list[dict[str, Vector]]:
+    def _raw_documents(self, chunks: Sequence[Chunk]) -> list[TokenRows | np.ndarray | None]:
         """One vector per chunk: the page image, the interleaved sequence, or the text
-        (see the class docstring); ``{}`` for chunks with nothing to embed."""
-        raw: list[np.ndarray | None] = [None] * len(chunks)
+        (see the class docstring); ``None`` for chunks with nothing to embed."""
+        raw: list[TokenRows | np.ndarray | None] = [None] * len(chunks)
         todo = [(i, p) for i, c in enumerate(chunks) if (p := self._document_parts(c))]
         for start in range(0, len(todo), self.batch_size):
             batch = self._resolve(chunks, todo[start : start + self.batch_size])
@@ -783,7 +804,7 @@ class DseEmbedder(HfEmbedder):
             vecs = self._embed([items for _, items in batch])
             for (i, _), v in zip(batch, vecs):
                 raw[i] = v
-        return self._documents(raw)
+        return raw
 
     def embed_query(self, query: Query) -> dict[str, Vector] | None:
         """The text query's vector, or ``None`` without text."""
@@ -883,10 +904,10 @@ class DualEncoderEmbedder(HfEmbedder):
                 pixel_values=inputs["pixel_values"]))
         return list(torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy())
 
-    def embed_documents(self, chunks: Sequence[Chunk]) -> list[dict[str, Vector]]:
-        """One vector per chunk (image or text, see ``documents``); ``{}`` when there is
-        nothing this mode reads."""
-        raw: list[np.ndarray | None] = [None] * len(chunks)
+    def _raw_documents(self, chunks: Sequence[Chunk]) -> list[TokenRows | np.ndarray | None]:
+        """One vector per chunk (image or text, see ``documents``); ``None`` when there
+        is nothing this mode reads."""
+        raw: list[TokenRows | np.ndarray | None] = [None] * len(chunks)
         img_todo: list[tuple[int, ImageRef]] = []
         txt_todo: list[tuple[int, str]] = []
         for i, c in enumerate(chunks):
@@ -909,7 +930,7 @@ class DualEncoderEmbedder(HfEmbedder):
             part = txt_todo[start : start + self.batch_size]
             for (i, _), v in zip(part, self._text_vectors([t for _, t in part])):
                 raw[i] = v
-        return self._documents(raw)
+        return raw
 
     def embed_query(self, query: Query) -> dict[str, Vector] | None:
         """Text, image, or both (mean of the two unit vectors); ``None`` with neither."""

@@ -23,7 +23,7 @@ pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
 
 from ragnest.embedders import hf  # noqa: E402
-from ragnest.errors import ConfigError, MissingDependencyError  # noqa: E402
+from ragnest.errors import ConfigError, EmbeddingError, MissingDependencyError  # noqa: E402
 from ragnest.protocols import Embedder  # noqa: E402
 from ragnest.types import Chunk, ImageRef, Query, Segment  # noqa: E402
 
@@ -76,13 +76,28 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 @pytest.fixture(scope="session")
 def chunks(images: list[str]) -> list[Chunk]:
     out = [
-        Chunk(id="p0", document_id="d", kind="page", text="descaling the espresso machine",
-              image=ImageRef(blob=images[0]), page=1),
-        Chunk(id="i1", document_id="d", kind="interleaved", text="",
-              segments=(Segment(kind="text", text="see the figure"),
-                        Segment(kind="image", image=ImageRef(blob=images[1]))), page=2),
-        Chunk(id="x2", document_id="d", kind="image", text="a chart",
-              image=ImageRef(blob=images[2])),
+        Chunk(
+            id="p0",
+            document_id="d",
+            kind="page",
+            text="descaling the espresso machine",
+            image=ImageRef(blob=images[0]),
+            page=1,
+        ),
+        Chunk(
+            id="i1",
+            document_id="d",
+            kind="interleaved",
+            text="",
+            segments=(
+                Segment(kind="text", text="see the figure"),
+                Segment(kind="image", image=ImageRef(blob=images[1])),
+            ),
+            page=2,
+        ),
+        Chunk(
+            id="x2", document_id="d", kind="image", text="a chart", image=ImageRef(blob=images[2])
+        ),
         Chunk(id="t3", document_id="d", kind="text", text="warranty covers repair of the pump"),
     ]
     return out
@@ -110,8 +125,7 @@ _EMB: dict[str, hf.HfEmbedder] = {}
 def emb(request: pytest.FixtureRequest, model_dir) -> hf.HfEmbedder:
     fam = request.param
     if fam not in _EMB:
-        e = CLASSES[fam](model=str(model_dir(fam)), ladder=LADDERS[fam], batch_size=3,
-                         device="cpu")
+        e = CLASSES[fam](model=str(model_dir(fam)), ladder=LADDERS[fam], batch_size=3, device="cpu")
         e.warm_up()
         _EMB[fam] = e
     return _EMB[fam]
@@ -183,8 +197,9 @@ def test_bad_params() -> None:
 
 
 def test_ladder_dim_checked_against_model(model_dir) -> None:
-    e = hf.ClipEmbedder(model=str(model_dir("clip")),
-                        ladder=[{"name": "c", "dim": 4096, "index": "hnsw"}])
+    e = hf.ClipEmbedder(
+        model=str(model_dir("clip")), ladder=[{"name": "c", "dim": 4096, "index": "hnsw"}]
+    )
     with pytest.raises(ConfigError, match="exceeds"):
         e.warm_up()
 
@@ -212,8 +227,9 @@ def test_padded_rows_stripped(emb: hf.HfEmbedder, chunks: list[Chunk]) -> None:
     q0 = emb.embed_query(Query(text="short"))
     assert qs[0][fine].shape == q0[fine].shape  # padding of the batch stripped
     assert qs[0][fine].shape[0] < qs[1][fine].shape[0]
-    np.testing.assert_allclose(qs[0][fine].astype(np.float32), q0[fine].astype(np.float32),
-                               atol=2e-3)
+    np.testing.assert_allclose(
+        qs[0][fine].astype(np.float32), q0[fine].astype(np.float32), atol=2e-3
+    )
     if emb.family == "colqwen2":  # dynamic resolution: different pages, different lengths
         assert len({v[fine].shape[0] for v in batch}) > 1
 
@@ -224,8 +240,9 @@ def test_batching_matches_one_by_one(emb: hf.HfEmbedder, chunks: list[Chunk]) ->
         alone = emb.embed_documents([chunk])[0]
         assert set(alone) == set(vecs)
         for name in vecs:
-            np.testing.assert_allclose(vecs[name].astype(np.float32),
-                                       alone[name].astype(np.float32), atol=3e-3)
+            np.testing.assert_allclose(
+                vecs[name].astype(np.float32), alone[name].astype(np.float32), atol=3e-3
+            )
 
 
 def test_query_paths(emb: hf.HfEmbedder, images: list[str]) -> None:
@@ -237,8 +254,9 @@ def test_query_paths(emb: hf.HfEmbedder, images: list[str]) -> None:
         assert img_q is not None
         _check_vectors(emb, img_q, query=True)
         # an image query lands on the same vector as that image stored as a document
-        doc = emb.embed_documents([Chunk(id="x", document_id="d", kind="image",
-                                         image=ImageRef(blob=images[1]))])[0]
+        doc = emb.embed_documents(
+            [Chunk(id="x", document_id="d", kind="image", image=ImageRef(blob=images[1]))]
+        )[0]
         for name in doc:
             assert float(doc[name] @ img_q[name]) > 0.999
         both = emb.embed_query(Query(text="a chart", image=ImageRef(blob=images[1])))
@@ -275,8 +293,9 @@ def test_matryoshka_prefix(emb: hf.HfEmbedder, chunks: list[Chunk]) -> None:
 
 
 def test_close_and_warm_again(model_dir, chunks: list[Chunk]) -> None:
-    e = hf.ClipEmbedder(model=str(model_dir("clip")),
-                        ladder=[{"name": "coarse", "dim": 24, "index": "hnsw"}])
+    e = hf.ClipEmbedder(
+        model=str(model_dir("clip")), ladder=[{"name": "coarse", "dim": 24, "index": "hnsw"}]
+    )
     a = e.embed_documents(chunks[:1])[0]["coarse"]
     e.close()
     e.close()
@@ -316,3 +335,25 @@ def test_patch_grid_pooling(family: str, model_dir, chunks: list[Chunk]) -> None
 
     grid_rows = l2_normalize(rows.rows[rows.grid_rows][:, :64]).reshape(h, w, 64)
     assert np.allclose(vecs["lines"][0], l2_normalize(grid_rows[0].sum(0)), atol=1e-5)
+
+
+def test_pca_rotation_for_a_one_vector_model_needs_a_sample(model_dir, chunks) -> None:
+    """One vector per chunk: the first batch is too small to fit; fit_rotation on a sample."""
+    ladder = [{"name": "coarse", "dim": 8, "index": "hnsw"}, {"name": "full", "dim": 24}]
+    e = CLASSES["clip"](model=str(model_dir("clip")), ladder=ladder, rotation="pca", device="cpu")
+    with pytest.raises(EmbeddingError, match="needs at least 24 sample rows.*fit_rotation"):
+        e.embed_documents(chunks)
+    sample = [
+        Chunk(id=f"s{i}", document_id="d", kind="text", text=f"sample text {i} " * (i % 5 + 1))
+        for i in range(40)
+    ]
+    e.fit_rotation(sample)
+    state = e.fitted_state()
+    assert state is not None and state["sample_rows"] == 40 and state["dim"] == 24
+    vecs = e.embed_documents(chunks)
+    assert all(v["coarse"].shape == (8,) for v in vecs if v)
+    # the rotation preserves full-dimension similarities
+    plain = CLASSES["clip"](model=str(model_dir("clip")), ladder=ladder, device="cpu")
+    p = [v["full"] for v in plain.embed_documents(chunks) if v]
+    r = [v["full"] for v in vecs if v]
+    assert np.allclose(np.array(p) @ np.array(p).T, np.array(r) @ np.array(r).T, atol=1e-4)
