@@ -166,6 +166,8 @@ def ward_labels(x: np.ndarray, k: int) -> np.ndarray:
     dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (x64 @ x64.T), 0.0)
     np.fill_diagonal(dist, np.inf)
     size = np.ones(n)
+    if 4 * (n - k) <= n:  # few merges: the direct greedy is cheaper than a whole dendrogram
+        return _ward_greedy(dist, size, k)
     active = np.ones(n, dtype=bool)
     merges: list[tuple[float, int, int]] = []
     chain: list[int] = []
@@ -182,15 +184,8 @@ def ward_labels(x: np.ndarray, k: int) -> np.ndarray:
             chain.append(b)
         a, b = chain.pop(), chain.pop()
         i, j = min(a, b), max(a, b)
-        si, sj, dij = size[i], size[j], dist[i, j]
-        merges.append((float(dij), i, j))
-        new = ((si + size) * dist[i] + (sj + size) * dist[j] - size * dij) / (si + sj + size)
-        dist[i, :] = new
-        dist[:, i] = new
-        dist[j, :] = np.inf
-        dist[:, j] = np.inf
-        dist[i, i] = np.inf
-        size[i] += sj
+        merges.append((float(dist[i, j]), i, j))
+        _merge(dist, size, i, j)
         active[j] = False
     parent = np.arange(n)
 
@@ -204,6 +199,30 @@ def ward_labels(x: np.ndarray, k: int) -> np.ndarray:
         ri, rj = find(i), find(j)
         parent[max(ri, rj)] = min(ri, rj)
     return np.array([find(p) for p in range(n)])
+
+
+def _merge(dist: np.ndarray, size: np.ndarray, i: int, j: int) -> None:
+    """Lance-Williams Ward update: cluster ``j`` joins ``i`` (``i < j``), in place."""
+    si, sj, dij = size[i], size[j], dist[i, j]
+    new = ((si + size) * dist[i] + (sj + size) * dist[j] - size * dij) / (si + sj + size)
+    dist[i, :] = new
+    dist[:, i] = new
+    dist[j, :] = np.inf
+    dist[:, j] = np.inf
+    dist[i, i] = np.inf
+    size[i] += sj
+
+
+def _ward_greedy(dist: np.ndarray, size: np.ndarray, k: int) -> np.ndarray:
+    """Ward by definition: merge the globally closest pair until ``k`` clusters remain."""
+    n = dist.shape[0]
+    labels = np.arange(n)
+    for _ in range(n - k):
+        a, b = divmod(int(np.argmin(dist)), n)
+        i, j = min(a, b), max(a, b)
+        _merge(dist, size, i, j)
+        labels[labels == j] = i
+    return labels
 
 
 def pool_hierarchical(

@@ -47,7 +47,7 @@ def _brute_ward(x: np.ndarray, k: int) -> list[list[int]]:
 
 class TestHierarchical:
     @pytest.mark.parametrize("seed", range(6))
-    @pytest.mark.parametrize("k", [2, 5, 11])
+    @pytest.mark.parametrize("k", [2, 5, 11, 16, 19])  # 16, 19: the greedy path
     def test_ward_matches_the_greedy_definition(self, seed: int, k: int) -> None:
         x = _rows(20, 6, seed).astype(np.float64)
         labels = ward_labels(x, k)

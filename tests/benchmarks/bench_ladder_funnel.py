@@ -26,7 +26,9 @@ Stores (one Qdrant Edge store each, written and queried through ragnest):
 * ladders ``E``, ``F``, ``G`` store their rescoring levels as Qdrant TurboQuant codes
   (``datatype: turbo4 | turbo8``: rotated 4/8-bit codes plus a norm, no floats kept):
   coarse mean 128-d binary HNSW -> mid 16 (G: 8) pooled rows turbo4 -> fine all 128 rows
-  turbo8 (E), all 128 rows turbo4 (F), 100 pooled rows turbo4 (G, <= 1/8 of fp32).
+  turbo8 (E), all 128 rows turbo4 (F), 100 pooled rows turbo4 (G, <= 1/8 of fp32);
+  ``H`` (<= 1/8) is G with a fine level of 104 rows from Ward token pooling (the layer's
+  ``pool: hierarchical``), which only merges the closest rows, instead of k-means.
 
 Pooled rows come from a batched spherical k-means over the page's tokens (the same idea
 as ``ragnest.ladder.pool_tokens``, vectorised over a batch of pages); prefixes are
@@ -78,6 +80,7 @@ if str(HERE.parents[1]) not in sys.path:  # running as a script from anywhere
     sys.path.insert(0, str(HERE.parents[1]))
 
 from ragnest.ladder import truncate
+from ragnest.pooling import pool_hierarchical
 from ragnest.stores import QdrantStore
 from ragnest.types import Chunk, Route, SearchRequest, Stage, VectorSpec, make_chunk_id
 
@@ -446,6 +449,30 @@ LADDER_DEFS.update(
         "F": _turbo_ladder("F", 16, ROWS, "turbo4", "float16", (4000, 400, K)),
         "G": _turbo_ladder("G", 8, 100, "turbo4", "turbo4", (4000, 400, K)),  # <= 1/8
     }
+)
+WARD_ROWS = 104  # H: the fine level keeps 104 of 128 rows, merging the closest (Ward)
+
+
+def _ward(n: int) -> Callable[..., np.ndarray]:
+    return lambda t, _p: np.stack([pool_hierarchical(page, n=n) for page in t])
+
+
+_h = _turbo_ladder("H", 8, WARD_ROWS, "turbo4", "turbo4", (4000, 400, K))
+LADDER_DEFS["H"] = Ladder(
+    "H",
+    (
+        *_h.levels[:2],
+        Level(
+            _multi("fine", 128, "turbo4"),
+            WARD_ROWS,
+            K,
+            _ward(WARD_ROWS),
+            _rows(128),
+            f"{WARD_ROWS} rows x 128-d turbo4 MaxSim, Ward token pooling "
+            "(ragnest.pooling.pool_hierarchical: the closest rows merged)",
+        ),
+    ),
+    pools=(8,),
 )
 LADDERS = tuple(LADDER_DEFS)
 
