@@ -50,7 +50,7 @@ from ragnest.pooling import (
 from ragnest.rotation import PcaRotation
 from ragnest.types import Level
 
-__all__ = ["LadderBuilder", "TokenRows"]
+__all__ = ["LadderBuilder", "TokenRows", "cast_level"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ def _as_rows(item: TokenRows | np.ndarray) -> TokenRows:
     return TokenRows(np.atleast_2d(np.asarray(item, dtype=np.float32)))
 
 
-def _cast(x: np.ndarray, lv: Level) -> np.ndarray:
+def cast_level(x: np.ndarray, lv: Level) -> np.ndarray:
+    """``x`` as the level's array dtype (float16 levels float16, the rest float32)."""
     dtype = np.float16 if lv.datatype == "float16" else np.float32
     return np.ascontiguousarray(x, dtype=dtype)
 
@@ -113,12 +114,15 @@ class LadderBuilder:
     def rotation(self) -> PcaRotation | None:
         return self._rotation
 
-    def fit(self, samples: Sequence[np.ndarray], *, max_rows: int = 50_000) -> PcaRotation:
-        """Fit the PCA rotation on sample rows (a list of ``(L, d)`` arrays).
+    def fit(
+        self, samples: Sequence[TokenRows | np.ndarray | None], *, max_rows: int = 50_000
+    ) -> PcaRotation:
+        """Fit the PCA rotation on sample rows (model outputs; ``None`` entries skipped).
 
         At most ``max_rows`` rows are used (an even stride over the sample).
         """
-        parts = [np.atleast_2d(np.asarray(s, dtype=np.float32)) for s in samples if np.size(s)]
+        rows = [_as_rows(s).rows for s in samples if s is not None]
+        parts = [np.atleast_2d(np.asarray(r, dtype=np.float32)) for r in rows if np.size(r)]
         if not parts:
             raise EmbeddingError(f"{self.owner}: no rows to fit the PCA rotation on")
         x = l2_normalize(np.concatenate(parts))
@@ -181,7 +185,7 @@ class LadderBuilder:
     def document(self, item: TokenRows | np.ndarray) -> dict[str, np.ndarray]:
         """``{level: vector}`` for one stored item: 1-d for one-vector levels, else rows."""
         item = self._checked(item)
-        return {lv.name: _cast(self._level(lv, item), lv) for lv in self.levels}
+        return {lv.name: cast_level(self._level(lv, item), lv) for lv in self.levels}
 
     def query(self, item: TokenRows | np.ndarray) -> dict[str, np.ndarray]:
         """``{level: vector}`` for a query: every row truncated (no pooling), or the mean,
@@ -193,7 +197,7 @@ class LadderBuilder:
                 vec = l2_normalize(item.rows[:, : lv.dim])
             else:
                 vec = l2_normalize(item.rows.mean(axis=0)[: lv.dim])
-            out[lv.name] = _cast(vec, lv)
+            out[lv.name] = cast_level(vec, lv)
         return out
 
     def _level(self, lv: Level, item: TokenRows) -> np.ndarray:
@@ -209,19 +213,9 @@ class LadderBuilder:
         pooled as the level says (no rotation here: rows are taken as they are)."""
         item = _as_rows(item)
         r = l2_normalize(np.asarray(item.rows, dtype=np.float32)[:, : lv.dim])
-        n = pooled_count(r.shape[0], n=lv.vectors, pool_factor=lv.pool_factor)
-        if n >= r.shape[0] and lv.pool not in _GRID_POOLS:
-            return r
-        if lv.pool == "prefix":
-            return r[:n]
         if lv.pool in _GRID_POOLS:
-            return self._grid(lv, r, item)
-        if lv.pool == "hierarchical":
-            return pool_hierarchical(r, n=n, weights=item.weights)
-        return pool_tokens(r, n, weights=item.weights, seed=0)
-
-    def _grid(self, lv: Level, r: np.ndarray, item: TokenRows) -> np.ndarray:
-        if item.grid is None or item.grid_rows is None:
+            if item.grid is not None and item.grid_rows is not None:
+                return self._grid(lv, r, item)
             if not self._fallback_logged:
                 logger.info(
                     "%s: level %r pools a patch grid but an item has none (text); "
@@ -230,8 +224,17 @@ class LadderBuilder:
                     lv.name,
                 )
                 self._fallback_logged = True
-            n = pooled_count(r.shape[0], n=lv.vectors, pool_factor=lv.pool_factor)
-            return pool_hierarchical(r, n=n, weights=item.weights)
+        n = pooled_count(r.shape[0], n=lv.vectors, pool_factor=lv.pool_factor)
+        if n >= r.shape[0]:
+            return r
+        if lv.pool == "prefix":
+            return r[:n]
+        if lv.pool == "kmeans":
+            return pool_tokens(r, n, weights=item.weights, seed=0)
+        return pool_hierarchical(r, n=n, weights=item.weights)  # also grids without a grid
+
+    def _grid(self, lv: Level, r: np.ndarray, item: TokenRows) -> np.ndarray:
+        assert item.grid is not None and item.grid_rows is not None
         idx = np.asarray(item.grid_rows, dtype=np.int64)
         rest = np.setdiff1d(np.arange(r.shape[0]), idx)
         h, w = item.grid

@@ -320,8 +320,6 @@ class Pipeline:
             return vectors
         for key, emb in self.embedders.items():
             out = emb.embed_documents(chunks)
-            if isinstance(emb, FittedEmbedder):
-                self._save_fitted()
             if len(out) != len(chunks):
                 raise RagnestError(
                     f"embedder {key!r} returned {len(out)} results for {len(chunks)} chunks"
@@ -329,6 +327,7 @@ class Pipeline:
             for chunk, levels in zip(chunks, out):
                 for level, vec in levels.items():
                     vectors[chunk.id][f"{key}-{level}"] = vec
+        self._save_fitted()  # before the caller writes any vector made with it
         return vectors
 
     def _prepare(self, source: Source) -> tuple[Parser, str] | DocumentReport:

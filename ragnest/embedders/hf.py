@@ -326,8 +326,7 @@ class HfEmbedder:
         """
         if self.rotation != "pca":
             return
-        raw = self._raw_documents(chunks)
-        self._builder.fit([r.rows if isinstance(r, TokenRows) else r for r in raw if r is not None])
+        self._builder.fit(self._raw_documents(chunks))
 
     def _raw_documents(self, chunks: Sequence[Chunk]) -> list[TokenRows | np.ndarray | None]:
         """Model output per chunk before the ladder (``None``: nothing to embed)."""
@@ -345,9 +344,8 @@ class HfEmbedder:
         outputs first (the first batch ingested); the pipeline stores it before any of
         these vectors is written.
         """
-        got = [r for r in raw if r is not None]
-        if got and self._builder.needs_fit:
-            self._builder.fit([r.rows if isinstance(r, TokenRows) else r for r in got])
+        if self._builder.needs_fit and any(r is not None for r in raw):
+            self._builder.fit(raw)
         return [{} if r is None else dict(self._builder.document(r)) for r in raw]
 
     def _query(self, rows: TokenRows | np.ndarray) -> dict[str, Vector]:

@@ -39,7 +39,7 @@ import numpy as np
 
 from ragnest.errors import ConfigError, EmbeddingError, MissingDependencyError
 from ragnest.ladder import l2_normalize, ladder_to_specs, parse_ladder
-from ragnest.ladder_layer import LadderBuilder, TokenRows
+from ragnest.ladder_layer import LadderBuilder, TokenRows, cast_level
 from ragnest.types import Chunk, Level, Query, Vector, VectorSpec
 
 __all__ = ["DEFAULT_LADDER", "WordLlamaEmbedder"]
@@ -246,13 +246,8 @@ class WordLlamaEmbedder:
             elif lv.vectors is not None or lv.pool_factor is not None:
                 weights = model.norm[cids] * np.log1p(ccounts)
                 rows = self._builder.pool_rows(lv, TokenRows(rows, weights=weights))
-            out[lv.name] = self._cast(rows, lv)
+            out[lv.name] = cast_level(rows, lv)
         return out
-
-    @staticmethod
-    def _cast(x: np.ndarray, lv: Level) -> np.ndarray:
-        dtype = np.float16 if lv.datatype == "float16" else np.float32
-        return np.ascontiguousarray(x, dtype=dtype)
 
     def _placeholder(self) -> dict[str, Vector]:
         """Vectors for a chunk without text: the ``<unk>`` token's embedding."""

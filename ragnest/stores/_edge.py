@@ -243,7 +243,6 @@ class EdgeBackend:
         return (record.get("fitted") or {}).get(key)
 
     def save_fitted(self, key: str, state: Mapping[str, Any]) -> None:
-        self.shard  # noqa: B018 - raises when not open (the lock is ours while open)
         record = read_json(self.meta_path)
         record.setdefault("fitted", {})[key] = dict(state)
         write_json_atomic(self.meta_path, record)
