@@ -68,7 +68,6 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -78,24 +77,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-HERE = Path(__file__).resolve().parent
-if str(HERE.parents[1]) not in sys.path:  # running as a script from anywhere
-    sys.path.insert(0, str(HERE.parents[1]))
+from _bench import RESULTS, pytest  # first: puts the repo on sys.path
 
 from ragnest.ladder import truncate
 from ragnest.pooling import pool_hierarchical
 from ragnest.stores import QdrantStore
 from ragnest.types import Chunk, Route, SearchRequest, Stage, VectorSpec, make_chunk_id
 
-try:  # pytest is only needed for the collected smoke test
-    import pytest
-except ImportError:  # pragma: no cover
-    pytest = None  # type: ignore[assignment]
-
 __all__ = ["LADDERS", "main", "run"]
 
-RESULTS = HERE / "results"
 ROWS, DIM = 128, 128  # token vectors a page, their dim
 N_TOPICS = 300
 CLUSTERS = 10  # patch clusters a page

@@ -103,20 +103,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-if str(HERE.parents[1]) not in sys.path:  # running as a script from anywhere
-    sys.path.insert(0, str(HERE.parents[1]))
-
-try:  # pytest is only needed for the collected smoke test
-    import pytest
-except ImportError:  # pragma: no cover
-    pytest = None  # type: ignore[assignment]
+from _bench import RESULTS, pytest  # first: puts the repo on sys.path
 
 __all__ = ["main", "run_memory", "run_speed"]
 
 logger = logging.getLogger("bench_parse")
 
-RESULTS = HERE / "results"
 DEFAULT_DOCS = Path("/usr/share/R/doc/manual")
 CORPUS = ("R-exts.pdf", "R-intro.pdf", "R-admin.pdf", "R-ints.pdf", "R-lang.pdf",
           "R-FAQ.pdf", "R-data.pdf")

@@ -46,7 +46,6 @@ import json
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -56,19 +55,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-HERE = Path(__file__).resolve().parent
-if str(HERE.parents[1]) not in sys.path:  # running as a script from anywhere
-    sys.path.insert(0, str(HERE.parents[1]))
+from _bench import RESULTS, pytest  # first: puts the repo on sys.path
 
 from ragnest.ladder import l2_normalize, pool_tokens
 from ragnest.stores import QdrantStore
 from ragnest.types import Chunk, Route, SearchRequest, Stage, VectorSpec, make_chunk_id
-
-try:  # pytest is only needed for the collected smoke test
-    import pytest
-except ImportError:  # pragma: no cover
-    pytest = None  # type: ignore[assignment]
 
 __all__ = ["LADDERS", "SPECS", "main", "run"]
 
@@ -83,7 +74,6 @@ PAGES_PER_DOC = 50
 FINE_ROWS = 32
 QUERY_ROWS = 8
 LIMITS = (100, 30, 10)  # coarse, mid, final
-RESULTS = HERE / "results"
 
 # lite ladder (pipelines/lite.yaml)
 LITE_SPECS = (
