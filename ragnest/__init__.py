@@ -13,6 +13,7 @@ Importing ragnest is light: no torch, no model weights; components load on first
 
 from __future__ import annotations
 
+from ragnest._version import __version__
 from ragnest.config import PipelineConfig, RetrievalConfig, load_config
 from ragnest.errors import (
     ComponentNotFoundError,
@@ -41,8 +42,6 @@ from ragnest.types import (
     SparseVector,
     VectorSpec,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "__version__",

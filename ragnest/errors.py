@@ -22,6 +22,7 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "StoreMismatchError",
+    "StoreUnavailableError",
     "EmbeddingError",
 ]
 
@@ -64,6 +65,12 @@ class StoreLockedError(StoreError):
 
 class StoreMismatchError(StoreError):
     """A store was reopened with a different embedder identity or granularity ladder."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store's backend failed: a server that does not answer (after retries), a full
+    disk, an engine error. Unlike a bad document, this stops an ingest: nothing more can
+    be written, and nothing is reported as ingested that was not committed."""
 
 
 class EmbeddingError(RagnestError):

@@ -31,11 +31,12 @@ from ragnest.config import (
 )
 from ragnest.errors import ConfigError, ParseError, RagnestError, StoreLockedError
 from ragnest.ingest import DocumentReport, IngestReport, SkippedFile, discover
-from ragnest.parse_pool import ParsePool, parse_all
+from ragnest.ingest.pool import ParsePool, parse_all
 from ragnest.protocols import Embedder, FittedEmbedder, Generator, Parser, Reranker, Store
 from ragnest.types import (
     Answer,
     Chunk,
+    EmbeddedChunk,
     Hit,
     ImageRef,
     Query,
@@ -298,7 +299,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ ingest
     def _pick_parser(self, source: Source) -> Parser | None:
-        from ragnest.parsers.sniff import sniff
+        from ragnest.media.sniff import sniff
 
         kind = sniff(source)
         wanted = {"pdf": ".pdf", "png": ".png", "jpeg": ".jpg", "tiff": ".tiff", "webp": ".webp"}
@@ -366,8 +367,15 @@ class Pipeline:
             except Exception as err:
                 raise ParseError(name, f"embedding failed: {type(err).__name__}: {err}") from err
 
-        result = self.store.write_document(doc_id, chunks, embed, fingerprint=fingerprint,
-                                           batch_size=self.ingest_config.batch_size)
+        step = max(1, self.ingest_config.batch_size)
+        with self.store.begin(doc_id, [c.id for c in chunks], fingerprint=fingerprint) as tx:
+            need = set(tx.missing)
+            new = [c for c in chunks if c.id in need]
+            for start in range(0, len(new), step):
+                batch = new[start : start + step]
+                vectors = embed(batch)
+                tx.add([EmbeddedChunk(chunk=c, vectors=vectors[c.id]) for c in batch])
+            result = tx.commit()
         pages = len({p for c in chunks for p in (c.pages or ((c.page,) if c.page else ()))})
         status = "added" if not existing else "updated"
         if result.added == 0 and result.removed == 0:
@@ -542,8 +550,8 @@ class Pipeline:
     @staticmethod
     def _ocr_query(image: ImageRef) -> str:
         """The text in a query image (RapidOCR), for pipelines that only read text."""
-        from ragnest.images import render_array
-        from ragnest.parsers.ocr import get_engine
+        from ragnest.media.ocr import get_engine
+        from ragnest.media.render import render_array
 
         engine = get_engine()
         engine.warm_up()

@@ -1,4 +1,4 @@
-"""Component protocols and the component contract.
+"""Component protocols, optional capabilities, and the component contract.
 
 A ragnest component is a keyword-only dataclass whose fields are JSON-basic
 (str, int, float, bool, None, lists and dicts of those). It follows a contract
@@ -10,9 +10,12 @@ rather than a base class:
 * its parameters round-trip: ``type(c)(**dataclasses.asdict(c))`` is equivalent to ``c``.
 
 Each role below is a :class:`typing.Protocol`: any object with these methods fits,
-no inheritance needed. ``ragnest.testing.contracts`` checks the contract::
+no inheritance needed. What only some components can do is a protocol of its own
+(:class:`PagedParser`, :class:`FittedEmbedder`, :class:`StreamingGenerator`,
+:class:`StoreAdmin`), checked with ``isinstance``. ``ragnest.testing.contracts``
+checks the contract::
 
-    >>> from ragnest.protocols import Generator
+    >>> from ragnest.protocols import Generator, StreamingGenerator
     >>> from ragnest.generators.extractive import ExtractiveGenerator
     >>> isinstance(ExtractiveGenerator(), Generator)
     True
@@ -20,20 +23,35 @@ no inheritance needed. ``ragnest.testing.contracts`` checks the contract::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from ragnest.types import Answer, Chunk, Hit, Query, SearchRequest, Source, Vector, VectorSpec
+from ragnest.types import (
+    Answer,
+    AnswerDelta,
+    Chunk,
+    EmbeddedChunk,
+    Hit,
+    Query,
+    SearchRequest,
+    Source,
+    Vector,
+    VectorSpec,
+    WriteResult,
+)
 
 __all__ = [
     "Component",
     "Parser",
+    "PagedParser",
     "Embedder",
     "FittedEmbedder",
     "Store",
+    "DocumentWrite",
+    "StoreAdmin",
     "Reranker",
     "Generator",
-    "WriteResult",
+    "StreamingGenerator",
 ]
 
 
@@ -64,12 +82,28 @@ class Parser(Component, Protocol):
 
 
 @runtime_checkable
+class PagedParser(Parser, Protocol):
+    """A parser that can parse a page range on its own (big PDFs are split across
+    worker processes). ``parse_pages(s, a, b)`` over consecutive ranges yields exactly
+    the chunks of ``parse(s)``."""
+
+    def page_count(self, source: Source) -> int:
+        """Pages in the document (cheap: no page is parsed)."""
+        ...
+
+    def parse_pages(self, source: Source, start: int, stop: int | None) -> Iterator[Chunk]:
+        """The chunks of pages ``start`` (0-based, inclusive) to ``stop`` (exclusive)."""
+        ...
+
+
+@runtime_checkable
 class Embedder(Component, Protocol):
     """Turns chunks and queries into named vectors, one per ladder level.
 
     Level names are local to the embedder (``coarse``, ``mid``, ``fine``); the pipeline
-    prefixes them with the component's name to form the store's vector names.
-    ``vector_specs()`` is ordered coarse to fine: that order is the funnel.
+    prefixes them with the component's name to form the store's vector names
+    (:func:`ragnest.ladder.vector_name`). ``vector_specs()`` is ordered coarse to
+    fine: that order is the funnel.
     """
 
     def vector_specs(self) -> list[VectorSpec]:
@@ -88,14 +122,28 @@ class Embedder(Component, Protocol):
         """The query's vectors, or ``None`` when the query has no modality this embedder reads."""
         ...
 
+    def embed_queries(self, queries: Sequence[Query]) -> list[dict[str, Vector] | None]:
+        """:meth:`embed_query` for many queries at once (batched where the model allows)."""
+        ...
+
 
 @runtime_checkable
 class FittedEmbedder(Embedder, Protocol):
     """An embedder with state fitted on the corpus (e.g. a PCA rotation of its ladder).
 
-    The pipeline loads the stored state after opening the store, and stores the state
-    the first ``embed_documents`` call fitted before any vector made with it is written.
+    The state is fitted once, explicitly (``Pipeline.fit(sample)``, ``ragnest fit``, or
+    by the first ingest into a collection that has none), stored with the collection,
+    and loaded by every later pipeline, worker or process: nobody fits their own.
     """
+
+    @property
+    def needs_fit(self) -> bool:
+        """True while the embedder asks for fitted state and has none (fitted or loaded)."""
+        ...
+
+    def fit(self, chunks: Sequence[Chunk]) -> None:
+        """Fit the state on a sample of the corpus (replaces any state held in memory)."""
+        ...
 
     def fitted_state(self) -> dict[str, Any] | None:
         """JSON-ready fitted state, or ``None`` when nothing is fitted (yet)."""
@@ -106,15 +154,45 @@ class FittedEmbedder(Embedder, Protocol):
         ...
 
 
-class WriteResult(Protocol):
-    added: int
-    unchanged: int
-    removed: int
+@runtime_checkable
+class DocumentWrite(Protocol):
+    """One document's write transaction (see :meth:`Store.begin`).
+
+    ``missing`` lists the chunk ids that are not stored yet: the caller embeds exactly
+    those and hands them to :meth:`add` (in as many batches as it likes). :meth:`commit`
+    makes the stored document equal the new version: kept chunks get the new
+    fingerprint, stale ones are removed, and only then does the fingerprint mark the
+    document as completely stored. :meth:`abort` removes what this transaction added,
+    so the previous version stays intact. As a context manager, leaving the block
+    without :meth:`commit` aborts.
+    """
+
+    missing: tuple[str, ...]
+
+    def add(self, points: Sequence[EmbeddedChunk]) -> None:
+        """Write new chunks with their vectors (ids must be among :attr:`missing`)."""
+        ...
+
+    def commit(self) -> WriteResult:
+        """Finish the document (every missing chunk must have been added)."""
+        ...
+
+    def abort(self) -> None:
+        """Remove what :meth:`add` wrote; the stored document stays the previous version."""
+        ...
+
+    def __enter__(self) -> DocumentWrite: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 @runtime_checkable
 class Store(Component, Protocol):
-    """Holds chunks and their vectors; runs funnel searches."""
+    """Holds chunks and their vectors; runs funnel searches.
+
+    Writes are data-only: the store receives chunks with their vectors
+    (:class:`~ragnest.types.EmbeddedChunk`) and never calls an embedder.
+    """
 
     def open(self, specs: Sequence[VectorSpec], identity: Mapping[str, Any]) -> None:
         """Create or reopen the collection; a different ladder or identity is an error."""
@@ -136,21 +214,14 @@ class Store(Component, Protocol):
         """The content fingerprint of a completely stored document, else ``None``."""
         ...
 
-    def write_document(
-        self,
-        document_id: str,
-        chunks: Sequence[Chunk],
-        vectors: Mapping[str, Mapping[str, Vector]]
-        | Callable[[Sequence[Chunk]], Mapping[str, Mapping[str, Vector]]],
-        *,
-        fingerprint: str,
-    ) -> WriteResult:
-        """Make the stored document equal ``chunks``: add new ones, drop stale ones.
+    def begin(
+        self, document_id: str, chunk_ids: Sequence[str], *, fingerprint: str
+    ) -> DocumentWrite:
+        """Start replacing a document by the version made of ``chunk_ids`` (in order)."""
+        ...
 
-        ``vectors`` holds the new chunks' vectors, or is a callable embedding a batch
-        of new chunks (the store calls it batch by batch). A failure part-way leaves
-        the previously stored version intact.
-        """
+    def append(self, document_id: str, points: Sequence[EmbeddedChunk]) -> WriteResult:
+        """Add chunks to a document without replacing it (ids already stored are kept)."""
         ...
 
     def delete_document(self, document_id: str) -> int:
@@ -167,6 +238,28 @@ class Store(Component, Protocol):
 
 
 @runtime_checkable
+class StoreAdmin(Protocol):
+    """What a store offers beyond reads and writes: fetching chunks, listing
+    documents, building indexes, dropping the collection."""
+
+    def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
+        """The stored chunks for ``chunk_ids``, in that order (missing ids skipped)."""
+        ...
+
+    def documents(self) -> list[dict[str, Any]]:
+        """One ``{"document_id", "source", "chunks"}`` dict per stored document."""
+        ...
+
+    def optimize(self) -> bool:
+        """Build pending indexes; returns whether anything was done."""
+        ...
+
+    def drop(self) -> None:
+        """Delete the whole collection."""
+        ...
+
+
+@runtime_checkable
 class Reranker(Component, Protocol):
     """Re-scores hits for a query (pointwise), best first."""
 
@@ -179,4 +272,16 @@ class Generator(Component, Protocol):
     """Answers a query from hits, citing document and page."""
 
     def generate(self, query: Query, hits: Sequence[Hit]) -> Answer:
+        ...
+
+
+@runtime_checkable
+class StreamingGenerator(Generator, Protocol):
+    """A generator that yields its answer as it is produced.
+
+    The deltas' texts joined are the answer's text; the last delta has ``done=True``
+    and carries the complete :class:`~ragnest.types.Answer`, usage included.
+    """
+
+    def stream(self, query: Query, hits: Sequence[Hit]) -> Iterator[AnswerDelta]:
         ...

@@ -42,6 +42,9 @@ __all__ = [
     "Hit",
     "Citation",
     "Answer",
+    "AnswerDelta",
+    "EmbeddedChunk",
+    "WriteResult",
     "make_chunk_id",
     "NAMESPACE",
 ]
@@ -289,7 +292,7 @@ Datatype = Literal["float32", "float16", "turbo4", "turbo8", "turbo16"]
 DATATYPES: tuple[str, ...] = ("float32", "float16", "turbo4", "turbo8", "turbo16")
 
 
-#: How a multi-vector level gets fewer rows than the model emits (see :mod:`ragnest.pooling`).
+#: How a multi-vector level gets fewer rows than the model emits (see :mod:`ragnest.ladder.pooling`).
 PoolMethod = Literal["kmeans", "hierarchical", "grid", "rows", "columns", "prefix"]
 POOL_METHODS: tuple[str, ...] = ("kmeans", "hierarchical", "grid", "rows", "columns", "prefix")
 
@@ -476,10 +479,57 @@ class Citation:
 
 @dataclass(frozen=True, kw_only=True)
 class Answer:
-    """A generated answer with its citations and the hits it was built from."""
+    """A generated answer with its citations and the hits it was built from.
+
+    ``usage`` says what the generator consumed (tokens, images, visual tokens, hits
+    read); ``timings`` holds seconds per step (``retrieve``, ``rerank``, ``generate``);
+    ``found`` is ``False`` when the documents do not contain the answer.
+    """
 
     text: str
     citations: tuple[Citation, ...] = ()
     hits: tuple[Hit, ...] = ()
     usage: Mapping[str, Any] = field(default_factory=dict)
+    timings: Mapping[str, float] = field(default_factory=dict)
     found: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerDelta:
+    """One step of a streamed answer.
+
+    ``text`` is the new text since the previous delta (append the deltas' texts to get
+    the answer); ``citations`` are the citations resolved in it. The last delta has
+    ``done=True`` and carries the complete :class:`Answer` (with usage)::
+
+        for delta in generator.stream(query, hits):
+            print(delta.text, end="")
+            if delta.done:
+                answer = delta.answer
+    """
+
+    text: str = ""
+    citations: tuple[Citation, ...] = ()
+    done: bool = False
+    answer: Answer | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbeddedChunk:
+    """A chunk with its vectors, keyed by the store's vector names: what a store writes.
+
+    Data only: it can be computed on one machine (an embedding worker) and written
+    on another.
+    """
+
+    chunk: Chunk
+    vectors: Mapping[str, Vector] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a store write did to one document: chunks added, kept as they were, removed."""
+
+    added: int
+    unchanged: int
+    removed: int

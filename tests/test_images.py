@@ -1,4 +1,4 @@
-"""ragnest.images: render page refs and blob refs to PNG, JPEG and arrays."""
+"""ragnest.media.render: render page refs and blob refs to PNG, JPEG and arrays."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pymupdf
 import pytest
 
 from ragnest.errors import ParseError
-from ragnest.images import clear_cache, effective_dpi, render_array, render_jpeg, render_png
+from ragnest.media.render import clear_cache, effective_dpi, render_array, render_jpeg, render_png
 from ragnest.types import ImageRef
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -201,7 +201,7 @@ def test_cached_authenticated_doc_still_needs_password(tmp_path: Path) -> None:
 
 
 def test_encode_formats(pdf: Path) -> None:
-    from ragnest.images import MIME_TYPES, encode
+    from ragnest.media.render import MIME_TYPES, encode
 
     ref = ImageRef(source=str(pdf), page=2, dpi=96)
     jpeg, png = encode(ref), encode(ref, "png")

@@ -9,8 +9,8 @@ import pytest
 
 from ragnest.errors import ConfigError, EmbeddingError
 from ragnest.ladder import maxsim, parse_ladder
-from ragnest.ladder_layer import LadderBuilder, TokenRows
-from ragnest.pooling import (
+from ragnest.ladder.builder import LadderBuilder, TokenRows
+from ragnest.ladder.pooling import (
     grid_shape,
     l2_normalize,
     pool_grid,
@@ -19,7 +19,7 @@ from ragnest.pooling import (
     pooled_count,
     ward_labels,
 )
-from ragnest.rotation import PcaRotation
+from ragnest.ladder.rotation import PcaRotation
 
 
 def _rows(n: int, d: int = 16, seed: int = 0) -> np.ndarray:

@@ -93,6 +93,10 @@ class Bm25Embedder:
         self.warm_up()
         return [{_LEVEL: _convert(self._model.embed_document(_text(c)))} for c in chunks]
 
+    def embed_queries(self, queries: Sequence[Query]) -> list[dict[str, Vector] | None]:
+        """:meth:`embed_query` for each query."""
+        return [self.embed_query(q) for q in queries]
+
     def embed_query(self, query: Query) -> dict[str, Vector] | None:
         """The query's term vector (weights 1; IDF comes from the store), or ``None``."""
         if not query.text:

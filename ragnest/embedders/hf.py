@@ -47,7 +47,7 @@ import numpy as np
 
 from ragnest.errors import ConfigError, EmbeddingError, MissingDependencyError, ParseError
 from ragnest.ladder import l2_normalize, ladder_to_specs, parse_ladder
-from ragnest.ladder_layer import LadderBuilder, TokenRows
+from ragnest.ladder.builder import LadderBuilder, TokenRows
 from ragnest.types import Chunk, ImageRef, Level, Query, Vector, VectorSpec
 
 __all__ = [
@@ -291,7 +291,7 @@ class HfEmbedder:
     def _pil(self, ref: ImageRef) -> Any:
         from PIL import Image
 
-        from ragnest.images import render_array
+        from ragnest.media.render import render_array
 
         return Image.fromarray(render_array(ref, max_pixels=self.render_max_pixels)).convert("RGB")
 
@@ -308,7 +308,7 @@ class HfEmbedder:
             out[k] = v
         return out
 
-    # -- the ladder (ragnest.ladder_layer) ------------------------------------------------
+    # -- the ladder (ragnest.ladder.builder) ------------------------------------------------
     def fitted_state(self) -> dict[str, Any] | None:
         """The PCA rotation fitted on the corpus (``rotation: pca``), or ``None``."""
         return self._builder.state()
@@ -316,6 +316,15 @@ class HfEmbedder:
     def load_fitted_state(self, state: Mapping[str, Any] | None) -> None:
         """Restore the rotation stored with the collection (``None``: not fitted yet)."""
         self._builder.load_state(state)
+
+    @property
+    def needs_fit(self) -> bool:
+        """True with ``rotation: pca`` while no rotation is fitted or loaded."""
+        return self._builder.needs_fit
+
+    def fit(self, chunks: Sequence[Chunk]) -> None:
+        """Fit the corpus state (the ``rotation: pca``) on a sample of chunks."""
+        self.fit_rotation(chunks)
 
     def fit_rotation(self, chunks: Sequence[Chunk]) -> None:
         """Fit the ``rotation: pca`` on a sample of chunks now (not on the first batch).
@@ -347,6 +356,10 @@ class HfEmbedder:
         if self._builder.needs_fit and any(r is not None for r in raw):
             self._builder.fit(raw)
         return [{} if r is None else dict(self._builder.document(r)) for r in raw]
+
+    def embed_queries(self, queries: Sequence[Query]) -> list[dict[str, Vector] | None]:
+        """:meth:`embed_query` for each query."""
+        return [self.embed_query(q) for q in queries]
 
     def _query(self, rows: TokenRows | np.ndarray) -> dict[str, Vector]:
         return dict(self._builder.query(rows))
@@ -514,13 +527,16 @@ class LateInteractionEmbedder(HfEmbedder):
         batch = st["processor"].process_queries(text=[query.text])
         return self._query(self._forward_rows(batch)[0])
 
-    def embed_queries(self, texts: Sequence[str]) -> list[dict[str, Vector]]:
-        """Batched text queries (evaluation helper)."""
+    def embed_queries(self, queries: Sequence[Query]) -> list[dict[str, Vector] | None]:
+        """Batched text queries; queries without text give ``None``."""
         st = self._require()
-        out: list[dict[str, Vector]] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = st["processor"].process_queries(text=list(texts[start : start + self.batch_size]))
-            out.extend(self._query(r) for r in self._forward_rows(batch))
+        out: list[dict[str, Vector] | None] = [None] * len(queries)
+        todo = [i for i, q in enumerate(queries) if q.text and q.text.strip()]
+        for start in range(0, len(todo), self.batch_size):
+            part = todo[start : start + self.batch_size]
+            batch = st["processor"].process_queries(text=[queries[i].text for i in part])
+            for i, rows in zip(part, self._forward_rows(batch)):
+                out[i] = self._query(rows)
         return out
 
 

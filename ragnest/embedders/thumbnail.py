@@ -125,7 +125,7 @@ class ThumbnailEmbedder:
                 "render_side": self.render_side, "version": 1}
 
     def _render(self, ref: ImageRef) -> np.ndarray:
-        from ragnest.images import render_array
+        from ragnest.media.render import render_array
 
         if ref.clip is not None and ref.page is not None and not ref.blob:
             x0, y0, x1, y1 = ref.clip
@@ -157,6 +157,10 @@ class ThumbnailEmbedder:
             vecs = self._vectors(refs, f"{chunk.source} p.{chunk.page}") if refs else None
             out.append({_LEVEL: vecs} if vecs is not None else {})
         return out
+
+    def embed_queries(self, queries: Sequence[Query]) -> list[dict[str, Vector] | None]:
+        """:meth:`embed_query` for each query."""
+        return [self.embed_query(q) for q in queries]
 
     def embed_query(self, query: Query) -> dict[str, Vector] | None:
         """The query image's fingerprint, or ``None`` for text-only or blank images."""

@@ -20,7 +20,7 @@ Vectors:
   vocabulary is ordered roughly by merge frequency), truncated and re-normalised;
 * multi-vector levels: the document's distinct content tokens (stopword-like tokens,
   recognised by their small embedding norm, and punctuation dropped), truncated to the
-  level's dim, pooled by the level's ``pool`` (:class:`ragnest.ladder_layer.LadderBuilder`;
+  level's dim, pooled by the level's ``pool`` (:class:`ragnest.ladder.builder.LadderBuilder`;
   k-means by default) to at most ``vectors`` rows
   (``vectors: all`` keeps every distinct token). A query keeps its own token rows,
   scaled so that the MaxSim score is a weighted mean of cosines (distance ``dot``).
@@ -39,7 +39,7 @@ import numpy as np
 
 from ragnest.errors import ConfigError, EmbeddingError, MissingDependencyError
 from ragnest.ladder import l2_normalize, ladder_to_specs, parse_ladder
-from ragnest.ladder_layer import LadderBuilder, TokenRows, cast_level
+from ragnest.ladder.builder import LadderBuilder, TokenRows, cast_level
 from ragnest.types import Chunk, Level, Query, Vector, VectorSpec
 
 __all__ = ["DEFAULT_LADDER", "WordLlamaEmbedder"]
@@ -269,6 +269,10 @@ class WordLlamaEmbedder:
             else:
                 out.append(self._vectors(ids, query=False))
         return out
+
+    def embed_queries(self, queries: Sequence[Query]) -> list[dict[str, Vector] | None]:
+        """:meth:`embed_query` for each query."""
+        return [self.embed_query(q) for q in queries]
 
     def embed_query(self, query: Query) -> dict[str, Vector] | None:
         """The query's vectors, or ``None`` for an image-only query.

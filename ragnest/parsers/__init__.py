@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ragnest.parsers.sniff import extension_for, sniff
+from ragnest.media.sniff import extension_for, sniff
 
 if TYPE_CHECKING:
     from ragnest.parsers.image import ImageParser

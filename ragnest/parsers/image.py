@@ -1,7 +1,7 @@
 """Standalone images (PNG, JPEG, TIFF, WebP, BMP, GIF) into ``image`` chunks, with OCR.
 
 One chunk per image, or per frame of a multi-frame TIFF (``page`` = frame number). The
-chunk's text is what OCR reads in the image (see :mod:`ragnest.parsers.ocr`), and its
+chunk's text is what OCR reads in the image (see :mod:`ragnest.media.ocr`), and its
 :class:`~ragnest.types.ImageRef` points at the file, so embedders and generators can
 load the pixels later::
 
@@ -39,10 +39,11 @@ from typing import IO, Any, ClassVar
 import numpy as np
 
 from ragnest.errors import ConfigError, MissingDependencyError, ParseError
-from ragnest.parsers.sniff import SNIFF_BYTES, sniff_bytes
+from ragnest.media.decode import decode_rgb
+from ragnest.media.sniff import SNIFF_BYTES, sniff_bytes
 from ragnest.types import Chunk, ImageRef, Segment, Source, make_chunk_id
 
-__all__ = ["ImageParser", "IMAGE_EXTENSIONS", "decode_rgb"]
+__all__ = ["ImageParser", "IMAGE_EXTENSIONS"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,6 @@ _FORMATS: dict[str, tuple[str, str]] = {
     "tiff": ("TIFF", "TiffImagePlugin"),
     "bmp": ("BMP", "BmpImagePlugin"),
 }
-_ORIENTATION = 0x0112  # EXIF tag
 _HEADER_ERRORS = (SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError,
                   OSError, struct.error)
 
@@ -104,49 +104,6 @@ def _open_header(fp: IO[bytes], kind: str, name: str) -> Any:
         raise ParseError(name, f"not a readable {fmt} image: {err}") from err
 
 
-def decode_rgb(im: Any) -> np.ndarray:
-    """Decode the current frame of a Pillow image to an ``HxWx3`` uint8 RGB array.
-
-    Palette, 1-bit, grayscale, CMYK and YCbCr are converted; 16-bit and 32-bit
-    grayscale are scaled to 8 bits; alpha and transparent palette entries are
-    composited on white; the EXIF orientation is applied.
-
-    >>> from PIL import Image
-    >>> im = Image.new("LA", (4, 2), (0, 0))  # black, fully transparent
-    >>> decode_rgb(im)[0, 0].tolist()
-    [255, 255, 255]
-    >>> decode_rgb(Image.new("I;16", (3, 1), 65535)).shape
-    (1, 3, 3)
-    """
-    Image = _pil()
-    from PIL import ImageOps
-
-    im.load()
-    orientation = im.getexif().get(_ORIENTATION, 1) if hasattr(im, "getexif") else 1
-    if orientation in (2, 3, 4, 5, 6, 7, 8):
-        im = ImageOps.exif_transpose(im)
-    mode = im.mode
-    if mode.startswith("I") or mode == "F":
-        arr = np.asarray(im, dtype=np.float32)
-        if mode.startswith("I;16"):
-            arr = arr / 257.0
-        else:
-            lo, hi = float(arr.min()), float(arr.max())
-            if lo < 0 or hi > 65535:
-                arr = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else arr * 0.0
-            elif hi > 255:
-                arr = arr / 257.0
-        gray = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if im.has_transparency_data:
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(white, rgba)
-    if im.mode != "RGB":
-        im = im.convert("RGB")
-    return np.asarray(im, dtype=np.uint8)
-
-
 @dataclass(kw_only=True)
 class ImageParser:
     """Parser for image files: one ``image`` chunk per image (per TIFF frame).
@@ -188,7 +145,7 @@ class ImageParser:
 
     def _ocr_engine(self) -> Any:
         if self._engine is None:
-            from ragnest.parsers.ocr import OcrEngine
+            from ragnest.media.ocr import OcrEngine
 
             self._engine = OcrEngine(min_confidence=self.min_confidence,
                                      max_side=self.ocr_max_side)
@@ -282,7 +239,7 @@ class ImageParser:
             lines: list[Any] = []
             text = ""
             if self.ocr:
-                from ragnest.parsers.ocr import join_lines
+                from ragnest.media.ocr import join_lines
 
                 lines = self._read(pixels, name, number if multi else None)
                 text = join_lines(lines)

@@ -44,7 +44,7 @@ the slide's top-to-bottom order (slide notes are not included). DOCX pictures th
 not in a body paragraph (in table cells) come at the end of the document. Pictures are never
 extracted here: an archive member is referenced lazily as
 ``ImageRef(blob="/abs/report.docx::word/media/image1.png")`` (loaded by
-:func:`ragnest.images.render_array`), a local image next to an HTML or Markdown file as
+:func:`ragnest.media.render.render_array`), a local image next to an HTML or Markdown file as
 ``ImageRef(blob="/abs/dir/pic.png")``. Icons and bullets (smaller than 32x32 px or
 2 KB), repeated pictures (logos), vector formats (EMF/WMF/SVG) and remote or inline
 (``data:``/``cid:``) images are skipped; their alt text is kept as text. XLSX
@@ -95,8 +95,8 @@ from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from ragnest.errors import ConfigError, MissingDependencyError, ParseError
+from ragnest.media.sniff import SNIFF_BYTES, sniff_bytes
 from ragnest.parsers.chunking import chunk_segments
-from ragnest.parsers.sniff import SNIFF_BYTES, sniff_bytes
 from ragnest.parsers.text import decode_text
 from ragnest.types import Chunk, ImageRef, Segment, Source
 

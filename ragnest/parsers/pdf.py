@@ -46,10 +46,10 @@ from typing import Any, ClassVar
 import pymupdf
 
 from ragnest.errors import MissingDependencyError, ParseError
+from ragnest.media.sniff import sniff_bytes
 from ragnest.parsers import layout
 from ragnest.parsers.chunking import chunk_segments
 from ragnest.parsers.layout import Box
-from ragnest.parsers.sniff import sniff_bytes
 from ragnest.parsers.text_quality import assess_text_layer
 from ragnest.types import Chunk, ImageRef, Segment, Source, make_chunk_id
 
@@ -359,7 +359,7 @@ class PdfParser:
 
     def _engine(self) -> Any:
         if self._ocr_engine is None:
-            from ragnest.parsers.ocr import get_engine
+            from ragnest.media.ocr import get_engine
 
             engine = get_engine()
             engine.warm_up()
@@ -496,7 +496,7 @@ class PdfParser:
     def _ocr_boxes(self, page: pymupdf.Page, boxes: list[Box]) -> tuple[list[Box], float]:
         """Replace the page's text with OCR lines (pictures, figures, tables stay);
         returns the boxes and the dpi the page was rendered at."""
-        from ragnest.images import effective_dpi, pixmap_to_array
+        from ragnest.media.render import effective_dpi, pixmap_to_array
 
         rect = page.rect
         dpi = effective_dpi(rect.width, rect.height, float(self.ocr_dpi), self.ocr_max_pixels)

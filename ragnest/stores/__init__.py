@@ -7,6 +7,6 @@
 
 from __future__ import annotations
 
-from ragnest.stores.qdrant import QdrantStore, WriteResult
+from ragnest.stores.qdrant import QdrantStore, QdrantWrite, WriteResult
 
-__all__ = ["QdrantStore", "WriteResult"]
+__all__ = ["QdrantStore", "QdrantWrite", "WriteResult"]

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ragnest._version import __version__
 from ragnest.types import VectorSpec
 
 __all__ = [
@@ -40,13 +41,8 @@ FORMAT = 1
 
 
 def ragnest_version() -> str:
-    """``ragnest.__version__`` when the package defines it, else ``"0.1.0"``."""
-    try:
-        import ragnest
-
-        return str(getattr(ragnest, "__version__", "0.1.0"))
-    except ImportError:  # pragma: no cover
-        return "0.1.0"
+    """The version of ragnest writing the record."""
+    return __version__
 
 
 def jsonable(value: Any) -> Any:

@@ -31,12 +31,9 @@ import contextlib
 import logging
 import os
 import re
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from ragnest.errors import ConfigError, StoreError
 from ragnest.stores._backend import RESERVED_KEYS, Backend, PointData, Row
@@ -44,28 +41,27 @@ from ragnest.stores._filters import Condition, parse_filters
 from ragnest.stores._fusion import relative_fusion
 from ragnest.stores._meta import jsonable
 from ragnest.stores._stage_scores import scored_kinds, stage_score
-from ragnest.types import Chunk, Hit, Route, SearchRequest, SparseVector, Vector, VectorSpec
+from ragnest.stores._write import QdrantWrite, check_chunk_ids, check_vectors, document_filter
+from ragnest.types import (
+    Chunk,
+    EmbeddedChunk,
+    Hit,
+    Route,
+    SearchRequest,
+    Vector,
+    VectorSpec,
+    WriteResult,
+)
 
-__all__ = ["BATCH_SIZE", "QdrantStore", "VectorSource", "WriteResult"]
+__all__ = ["BATCH_SIZE", "QdrantStore", "QdrantWrite", "WriteResult"]
 
 log = logging.getLogger(__name__)
 
 #: Points per upsert call.
 BATCH_SIZE = 256
 
-#: Embeds a batch of new chunks: returns {chunk id: {vector name: vector}} for them.
-VectorSource = Callable[[Sequence[Chunk]], Mapping[str, Mapping[str, Vector]]]
 _COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _FUSIONS = ("rrf", "dbsf", "relative")
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """What :meth:`QdrantStore.write_document` did: chunks added, kept as they were, removed."""
-
-    added: int
-    unchanged: int
-    removed: int
 
 
 @dataclass(kw_only=True)
@@ -274,101 +270,75 @@ class QdrantStore:
         matched = backend.count([*_doc(document_id), Condition("doc_fingerprint", "match", fp)])
         return fp if matched == total else None
 
+    def begin(
+        self, document_id: str, chunk_ids: Sequence[str], *, fingerprint: str
+    ) -> QdrantWrite:
+        """Start replacing ``document_id`` by the version made of ``chunk_ids``.
+
+        The returned transaction lists in ``missing`` the chunks not stored yet; add
+        them with their vectors, then commit (see :mod:`ragnest.stores._write`). New
+        points are written before stale ones are removed, and the fingerprint marks
+        the document complete only at commit; an abort leaves the previous version.
+        """
+        return QdrantWrite(self._require(), {s.name: s for s in self._specs}, document_id,
+                           chunk_ids, fingerprint=fingerprint, where=self._where())
+
+    def append(self, document_id: str, points: Sequence[EmbeddedChunk]) -> WriteResult:
+        """Add chunks to ``document_id`` without touching its other chunks.
+
+        For documents that grow (a conversation's memory): ids already stored are
+        kept as they are (a retried append adds nothing twice). Appended chunks carry
+        no file fingerprint, so a file ingest of the same document id replaces them.
+        """
+        backend = self._require()
+        ids = [p.chunk.id for p in points]
+        check_chunk_ids(document_id, ids)
+        specs = {s.name: s for s in self._specs}
+        for p in points:
+            if p.chunk.document_id != document_id:
+                raise ValueError(
+                    f"chunk {p.chunk.id} belongs to document {p.chunk.document_id}, "
+                    f"not {document_id}"
+                )
+        stored = {pid for pid, _ in backend.retrieve(ids)} if ids else set()
+        new = [p for p in points if p.chunk.id not in stored]
+        for p in new:
+            check_vectors(p.chunk.id, p.vectors, specs, self._where())
+        if new:
+            backend.upsert([PointData(id=p.chunk.id, vectors=p.vectors,
+                                      payload=p.chunk.to_payload()) for p in new])
+            backend.flush()
+        return WriteResult(added=len(new), unchanged=len(points) - len(new), removed=0)
+
     def write_document(
         self,
         document_id: str,
         chunks: Sequence[Chunk],
-        vectors: Mapping[str, Mapping[str, Vector]] | VectorSource,
+        vectors: Mapping[str, Mapping[str, Vector]],
         *,
         fingerprint: str,
         batch_size: int = BATCH_SIZE,
     ) -> WriteResult:
-        """Make the stored document equal ``chunks``.
-
-        ``vectors`` maps chunk id -> {vector name: vector} for chunks not stored yet,
-        or is a callable that embeds a batch of new chunks and returns that mapping
-        for them: the store then embeds and writes ``batch_size`` chunks at a time, so
-        a 10,000-page document never holds all its vectors in memory.
-
-        New points are upserted first, kept ones get the new fingerprint, and only
-        then are stale chunks deleted, so an interrupted write never loses the old
-        version's chunks before the new ones exist. If embedding or writing fails
-        part-way, the points this call added are removed again before the error
-        propagates: the stored document stays the old version.
+        """Make the stored document equal ``chunks`` in one call (a :meth:`begin`
+        transaction): ``vectors`` maps chunk id -> {vector name: vector} for at least
+        the chunks not stored yet; they are written ``batch_size`` at a time.
         """
-        backend = self._require()
-        ids = [c.id for c in chunks]
-        _check_chunks(document_id, chunks, ids)
-        stored = dict(backend.payloads_where(_doc(document_id), RESERVED_KEYS))
-        total = len(chunks)
-        new = [c for c in chunks if c.id not in stored]
-        embed = vectors if callable(vectors) else None
-        if embed is None:
-            for chunk in new:
-                self._check_vectors(chunk.id, vectors.get(chunk.id))  # type: ignore[union-attr]
-        wanted = set(ids)
-        kept = [cid for cid in ids if cid in stored]
-        stale = [cid for cid in stored if cid not in wanted]
-        to_mark = [
-            cid
-            for cid in kept
-            if stored[cid].get("doc_fingerprint") != fingerprint
-            or stored[cid].get("doc_chunks") != total
-        ]
-        extra = {"doc_fingerprint": fingerprint, "doc_chunks": total}
-        written: list[str] = []
-        try:
-            for start in range(0, len(new), max(1, batch_size)):
-                batch = new[start : start + max(1, batch_size)]
-                named = embed(batch) if embed is not None else vectors
-                if embed is not None:
-                    for chunk in batch:
-                        self._check_vectors(chunk.id, named.get(chunk.id))  # type: ignore[union-attr]
-                backend.upsert(
-                    [
-                        PointData(id=c.id, vectors=named[c.id],  # type: ignore[index]
-                                  payload={**c.to_payload(), **extra})
-                        for c in batch
-                    ]
-                )
-                written += [c.id for c in batch]
-        except BaseException:
-            if written:
-                log.warning("%s: document %s: write failed after %d new chunks; removing them",
-                            self._where(), document_id, len(written))
-                backend.delete_ids(written)
-                backend.flush()
-            raise
-        backend.set_payload(to_mark, extra)
-        backend.delete_ids(stale)
-        if new or to_mark or stale:
-            backend.flush()
-        result = WriteResult(added=len(new), unchanged=len(kept), removed=len(stale))
-        log.info(
-            "%s: document %s: +%d =%d -%d chunks",
-            self._where(),
-            document_id,
-            result.added,
-            result.unchanged,
-            result.removed,
-        )
-        return result
-
-    def _check_vectors(self, chunk_id: str, named: Mapping[str, Vector] | None) -> None:
-        if not named:
-            raise ValueError(
-                f"chunk {chunk_id} is not stored yet and came without vectors; "
-                "pass vectors for every new chunk"
-            )
-        specs = {s.name: s for s in self._specs}
-        for name, vec in named.items():
-            spec = specs.get(name)
-            if spec is None:
+        for chunk in chunks:
+            if chunk.document_id != document_id:
                 raise ValueError(
-                    f"chunk {chunk_id}: unknown vector {name!r}; {self._where()} has "
-                    f"{sorted(specs)}"
+                    f"chunk {chunk.id} belongs to document {chunk.document_id}, not {document_id}"
                 )
-            _check_vector(chunk_id, spec, vec)
+        with self.begin(document_id, [c.id for c in chunks], fingerprint=fingerprint) as tx:
+            need = set(tx.missing)
+            new = [c for c in chunks if c.id in need]
+            specs = {s.name: s for s in self._specs}
+            for chunk in new:  # every vector is checked before anything is written
+                check_vectors(chunk.id, vectors.get(chunk.id), specs, self._where())
+            step = max(1, batch_size)
+            for start in range(0, len(new), step):
+                tx.add([EmbeddedChunk(chunk=c, vectors=vectors[c.id])
+                        for c in new[start : start + step]])
+            return tx.commit()
 
     def delete_document(self, document_id: str) -> int:
         """Remove every chunk of ``document_id``; returns how many were removed."""
@@ -501,8 +471,7 @@ class QdrantStore:
 
 
 # ---------------------------------------------------------------------- helpers
-def _doc(document_id: str) -> list[Condition]:
-    return [Condition("document_id", "match", document_id)]
+_doc = document_filter
 
 
 def _chunk(chunk_id: str, payload: Mapping[str, Any]) -> Chunk:
@@ -526,43 +495,3 @@ def _validate_specs(specs: Sequence[VectorSpec], where: str) -> None:
             raise ConfigError(f"{where}: vector {s.name!r} ({s.kind}) needs dim > 0, got {s.dim!r}")
         if s.distance not in ("dot", "cosine"):
             raise ConfigError(f"{where}: vector {s.name!r} has unknown distance {s.distance!r}")
-
-
-def _check_chunks(document_id: str, chunks: Sequence[Chunk], ids: Sequence[str]) -> None:
-    if len(set(ids)) != len(ids):
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        raise ValueError(f"document {document_id}: duplicate chunk ids {dupes[:3]}")
-    for chunk in chunks:
-        if chunk.document_id != document_id:
-            raise ValueError(
-                f"chunk {chunk.id} belongs to document {chunk.document_id}, not {document_id}"
-            )
-        try:
-            canonical = str(uuid.UUID(chunk.id))
-        except (ValueError, AttributeError, TypeError):
-            canonical = None
-        if canonical != chunk.id:
-            raise ValueError(
-                f"chunk id {chunk.id!r} is not a canonical uuid string (use make_chunk_id)"
-            )
-
-
-def _check_vector(chunk_id: str, spec: VectorSpec, vec: Any) -> None:
-    if spec.kind == "sparse":
-        if not isinstance(vec, SparseVector) and not (
-            hasattr(vec, "indices") and hasattr(vec, "values")
-        ):
-            raise ValueError(
-                f"chunk {chunk_id}: vector {spec.name!r} is sparse, got {type(vec).__name__}"
-            )
-        return
-    shape = np.shape(vec)
-    if spec.kind == "dense" and shape != (spec.dim,):
-        raise ValueError(
-            f"chunk {chunk_id}: vector {spec.name!r} is dense {spec.dim}-d, got shape {shape}"
-        )
-    if spec.kind == "multi" and (len(shape) != 2 or shape[0] == 0 or shape[1] != spec.dim):
-        raise ValueError(
-            f"chunk {chunk_id}: vector {spec.name!r} is multi (rows x {spec.dim}), "
-            f"got shape {shape}"
-        )

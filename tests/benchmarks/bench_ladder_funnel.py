@@ -80,7 +80,7 @@ import numpy as np
 from _bench import RESULTS, pytest  # first: puts the repo on sys.path
 
 from ragnest.ladder import truncate
-from ragnest.pooling import pool_hierarchical
+from ragnest.ladder.pooling import pool_hierarchical
 from ragnest.stores import QdrantStore
 from ragnest.types import Chunk, Route, SearchRequest, Stage, VectorSpec, make_chunk_id
 
@@ -463,7 +463,7 @@ LADDER_DEFS["H"] = Ladder(
             _ward(WARD_ROWS),
             _rows(128),
             f"{WARD_ROWS} rows x 128-d turbo4 MaxSim, Ward token pooling "
-            "(ragnest.pooling.pool_hierarchical: the closest rows merged)",
+            "(ragnest.ladder.pooling.pool_hierarchical: the closest rows merged)",
         ),
     ),
     pools=(8,),

@@ -223,7 +223,8 @@ def test_padded_rows_stripped(emb: hf.HfEmbedder, chunks: list[Chunk]) -> None:
     for chunk, vecs in zip(chunks[:3], batch):
         alone = emb.embed_documents([chunk])[0]
         assert vecs[fine].shape == alone[fine].shape
-    qs = emb.embed_queries(["short", "a much longer query about descaling the espresso machine"])
+    qs = emb.embed_queries([Query(text="short"),
+                           Query(text="a much longer query about descaling the espresso machine")])
     q0 = emb.embed_query(Query(text="short"))
     assert qs[0][fine].shape == q0[fine].shape  # padding of the batch stripped
     assert qs[0][fine].shape[0] < qs[1][fine].shape[0]
@@ -331,7 +332,7 @@ def test_patch_grid_pooling(family: str, model_dir, chunks: list[Chunk]) -> None
     assert vecs["blocks"].shape[0] <= 5
     assert vecs["ward"].shape[0] == -(-rows.rows.shape[0] // 4)
     # the rows level averages exactly one patch row: compare with numpy on the rows
-    from ragnest.pooling import l2_normalize
+    from ragnest.ladder.pooling import l2_normalize
 
     grid_rows = l2_normalize(rows.rows[rows.grid_rows][:, :64]).reshape(h, w, 64)
     assert np.allclose(vecs["lines"][0], l2_normalize(grid_rows[0].sum(0)), atol=1e-5)

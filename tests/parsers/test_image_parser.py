@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 
 from ragnest.errors import ConfigError, ParseError
-from ragnest.parsers.image import IMAGE_EXTENSIONS, ImageParser, decode_rgb
+from ragnest.media.decode import decode_rgb
+from ragnest.parsers.image import IMAGE_EXTENSIONS, ImageParser
 from ragnest.protocols import Parser
 from ragnest.testing import check_component_contract
 from ragnest.types import Chunk, ImageRef, Segment, Source

@@ -12,9 +12,9 @@ import numpy as np
 import pymupdf
 import pytest
 
-import ragnest.parsers.ocr as ocr_module
+import ragnest.media.ocr as ocr_module
 from ragnest.errors import MissingDependencyError
-from ragnest.parsers.ocr import OcrEngine, OcrLine, get_engine, join_lines
+from ragnest.media.ocr import OcrEngine, OcrLine, get_engine, join_lines
 
 
 def render_text(lines: list[tuple[float, float, str]], *, width: float = 420,
@@ -164,7 +164,7 @@ def test_offline_quiet_and_lazy() -> None:
         socket.create_connection = refuse
         socket.getaddrinfo = refuse
         import numpy as np, pymupdf
-        from ragnest.parsers.ocr import OcrEngine
+        from ragnest.media.ocr import OcrEngine
         root = logging.getLogger()
         before = (list(root.handlers), root.level)
         engine = OcrEngine()

@@ -23,7 +23,7 @@ from office_fixtures import (  # noqa: E402  (after the importorskips)
 )
 
 from ragnest.errors import ConfigError, ParseError  # noqa: E402
-from ragnest.images import render_array  # noqa: E402
+from ragnest.media.render import render_array  # noqa: E402
 from ragnest.parsers import office  # noqa: E402
 from ragnest.parsers.office import (  # noqa: E402
     LIBREOFFICE_MISSING,

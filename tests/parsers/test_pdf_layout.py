@@ -40,7 +40,7 @@ def test_figure_is_an_image_segment_in_order_with_its_caption(interleaved) -> No
 
 
 def test_figure_crop_renders_from_its_reference(interleaved) -> None:
-    from ragnest.images import render_array
+    from ragnest.media.render import render_array
 
     seg = next(s for c in interleaved for s in c.segments if s.role == "figure")
     arr = render_array(seg.image)

@@ -92,7 +92,7 @@ def test_huge_page_is_rendered_under_the_pixel_cap(tmp_path: Path) -> None:
 
 
 def test_missing_ocr_engine_keeps_the_page(tmp_path: Path, monkeypatch, caplog) -> None:
-    import ragnest.parsers.ocr as ocr
+    import ragnest.media.ocr as ocr
 
     def missing():
         raise MissingDependencyError("RapidOCR is not installed: pip install 'ragnest[lite]'")

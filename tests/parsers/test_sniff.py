@@ -7,7 +7,7 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from ragnest.parsers.sniff import SNIFF_BYTES, extension_for, sniff, sniff_bytes
+from ragnest.media.sniff import SNIFF_BYTES, extension_for, sniff, sniff_bytes
 from ragnest.types import Source
 
 

@@ -149,7 +149,7 @@ def test_turbo_datatype_keeps_only_codes_and_ranks_like_float(
     """``datatype: turbo4`` maps to Qdrant's TurboQuant storage: no float originals kept."""
     import numpy as np
 
-    from ragnest.pooling import l2_normalize
+    from ragnest.ladder.pooling import l2_normalize
     from ragnest.types import Chunk, Route, Stage, VectorSpec, make_chunk_id
 
     rng = np.random.default_rng(0)

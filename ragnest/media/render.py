@@ -6,7 +6,7 @@ file at ``ref.source``; blob refs load an image file (``ref.blob``, with an opti
 for models in the same process and encode (:func:`render_png`, :func:`render_jpeg`)
 only when bytes must leave it::
 
-    >>> from ragnest.images import render_array, render_png
+    >>> from ragnest.media.render import render_array, render_png
     >>> from ragnest.types import ImageRef
     >>> ref = ImageRef(source="examples/docs/nimbus3_handbook.pdf", page=3, dpi=72)
     >>> render_array(ref).shape  # doctest: +SKIP
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ragnest.errors import ParseError
-from ragnest.parsers.sniff import sniff
+from ragnest.media.sniff import sniff
 from ragnest.types import ImageRef
 
 if TYPE_CHECKING:
@@ -288,7 +288,7 @@ def _decode_with_pillow(path: str, data: bytes | None, frame: int | None,
         return None
     import io
 
-    from ragnest.parsers.image import decode_rgb
+    from ragnest.media.decode import decode_rgb
 
     try:
         with Image.open(io.BytesIO(data) if data is not None else path) as im:

@@ -2,8 +2,8 @@
 
 Pure numpy. An embedder's ladder is declared as a list of dicts (YAML) and parsed
 into :class:`~ragnest.types.Level` objects; each level becomes one store vector.
-:class:`~ragnest.ladder_layer.LadderBuilder` turns any embedder's rows into those
-vectors (pooling from :mod:`ragnest.pooling`, PCA from :mod:`ragnest.rotation`)::
+:class:`~ragnest.ladder.builder.LadderBuilder` turns any embedder's rows into those
+vectors (pooling from :mod:`ragnest.ladder.pooling`, PCA from :mod:`ragnest.ladder.rotation`)::
 
     >>> import numpy as np
     >>> from ragnest.ladder import parse_ladder, ladder_to_specs, truncate, pool_tokens
@@ -27,8 +27,8 @@ from typing import Any, Literal
 import numpy as np
 
 from ragnest.errors import ConfigError
-from ragnest.pooling import l2_normalize, pool_tokens
-from ragnest.rotation import apply_pca, fit_pca
+from ragnest.ladder.pooling import l2_normalize, pool_tokens
+from ragnest.ladder.rotation import apply_pca, fit_pca
 from ragnest.types import DATATYPES, POOL_METHODS, Level, VectorSpec
 
 __all__ = [

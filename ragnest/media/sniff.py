@@ -4,7 +4,7 @@ File names lie: a PDF saved as ``.txt`` or an HTML error page saved as ``.pdf``
 are common in real corpora. The pipeline picks a parser by sniffed type first and
 by extension second::
 
-    >>> from ragnest.parsers.sniff import sniff
+    >>> from ragnest.media.sniff import sniff
     >>> from ragnest.types import Source
     >>> sniff(Source.from_bytes(b"%PDF-1.7\\n...", name="report.txt"))
     'pdf'

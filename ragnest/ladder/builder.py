@@ -40,14 +40,14 @@ from typing import Any, Literal
 import numpy as np
 
 from ragnest.errors import EmbeddingError
-from ragnest.pooling import (
+from ragnest.ladder.pooling import (
     l2_normalize,
     pool_grid,
     pool_hierarchical,
     pool_tokens,
     pooled_count,
 )
-from ragnest.rotation import PcaRotation
+from ragnest.ladder.rotation import PcaRotation
 from ragnest.types import Level
 
 __all__ = ["LadderBuilder", "TokenRows", "cast_level"]

@@ -7,7 +7,7 @@ ranges so one long manual also keeps every worker busy. At most ``2 x workers``
 tasks are in flight, so a folder of thousands of files never piles up parsed
 chunks faster than the embedder consumes them::
 
-    >>> from ragnest.parse_pool import ParsePool
+    >>> from ragnest.ingest.pool import ParsePool
     >>> from ragnest.parsers.pdf import PdfParser
     >>> from ragnest.types import Source
     >>> jobs = [(Source.from_path("examples/docs/lab_safety_guide.pdf"), PdfParser(ocr="never"))]

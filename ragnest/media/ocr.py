@@ -5,7 +5,7 @@ models ship inside the ``rapidocr`` wheel, so OCR works offline. Importing this
 module is cheap: RapidOCR is imported and its models loaded on :meth:`OcrEngine.warm_up`
 (or the first :meth:`OcrEngine.read`)::
 
-    >>> from ragnest.parsers.ocr import OcrEngine, get_engine
+    >>> from ragnest.media.ocr import OcrEngine, get_engine
     >>> engine = OcrEngine(min_confidence=0.6, max_side=2000)  # cheap: nothing loaded
     >>> import numpy as np
     >>> engine.read(np.full((64, 64, 3), 255, dtype=np.uint8))  # doctest: +SKIP

@@ -1,0 +1,207 @@
+"""Data-only writes: one document's write transaction, and the checks on what is written.
+
+:class:`QdrantWrite` is what :meth:`ragnest.stores.QdrantStore.begin` returns. It never
+calls an embedder: the caller embeds the chunks listed in ``missing`` (wherever it
+likes: this process, a worker, another machine) and hands them over with their vectors::
+
+    with store.begin(doc_id, [c.id for c in chunks], fingerprint=fp) as tx:
+        new = [c for c in chunks if c.id in set(tx.missing)]
+        tx.add([EmbeddedChunk(chunk=c, vectors=embed(c)) for c in new])
+        result = tx.commit()
+
+The guarantees: new points are written before anything is removed; a document's
+fingerprint marks it as completely stored only after every chunk of the version is
+present (``doc_chunks`` counts them); :meth:`QdrantWrite.abort` (or leaving the
+``with`` block without committing) removes what the transaction added, so the stored
+document stays the previous version.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ragnest.errors import StoreError
+from ragnest.stores._backend import RESERVED_KEYS, Backend, PointData
+from ragnest.stores._filters import Condition
+from ragnest.types import EmbeddedChunk, SparseVector, VectorSpec, WriteResult
+
+__all__ = ["QdrantWrite", "check_chunk_ids", "check_vectors", "document_filter"]
+
+log = logging.getLogger(__name__)
+
+
+def document_filter(document_id: str) -> list[Condition]:
+    """The condition selecting one document's points."""
+    return [Condition("document_id", "match", document_id)]
+
+
+def check_chunk_ids(document_id: str, ids: Sequence[str]) -> None:
+    """Chunk ids must be unique canonical uuid strings (``make_chunk_id`` makes them)."""
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        dupes = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+        raise ValueError(f"document {document_id}: duplicate chunk ids {dupes[:3]}")
+    for cid in ids:
+        try:
+            canonical = str(uuid.UUID(cid))
+        except (ValueError, AttributeError, TypeError):
+            canonical = None
+        if canonical != cid:
+            raise ValueError(f"chunk id {cid!r} is not a canonical uuid string (use make_chunk_id)")
+
+
+def check_vectors(
+    chunk_id: str, named: Mapping[str, Any] | None, specs: Mapping[str, VectorSpec], where: str
+) -> None:
+    """Every vector of a new chunk names a known vector and has its shape."""
+    if not named:
+        raise ValueError(
+            f"chunk {chunk_id} is not stored yet and came without vectors; "
+            "pass vectors for every new chunk"
+        )
+    for name, vec in named.items():
+        spec = specs.get(name)
+        if spec is None:
+            raise ValueError(f"chunk {chunk_id}: unknown vector {name!r}; {where} has {sorted(specs)}")
+        _check_vector(chunk_id, spec, vec)
+
+
+def _check_vector(chunk_id: str, spec: VectorSpec, vec: Any) -> None:
+    if spec.kind == "sparse":
+        if not isinstance(vec, SparseVector) and not (
+            hasattr(vec, "indices") and hasattr(vec, "values")
+        ):
+            raise ValueError(
+                f"chunk {chunk_id}: vector {spec.name!r} is sparse, got {type(vec).__name__}"
+            )
+        return
+    shape = np.shape(vec)
+    if spec.kind == "dense" and shape != (spec.dim,):
+        raise ValueError(
+            f"chunk {chunk_id}: vector {spec.name!r} is dense {spec.dim}-d, got shape {shape}"
+        )
+    if spec.kind == "multi" and (len(shape) != 2 or shape[0] == 0 or shape[1] != spec.dim):
+        raise ValueError(
+            f"chunk {chunk_id}: vector {spec.name!r} is multi (rows x {spec.dim}), "
+            f"got shape {shape}"
+        )
+
+
+class QdrantWrite:
+    """One document's write transaction on a store backend (see the module docs)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        specs: Mapping[str, VectorSpec],
+        document_id: str,
+        chunk_ids: Sequence[str],
+        *,
+        fingerprint: str,
+        where: str,
+    ) -> None:
+        ids = list(chunk_ids)
+        check_chunk_ids(document_id, ids)
+        self._backend = backend
+        self._specs = specs
+        self._where = where
+        self.document_id = document_id
+        self.fingerprint = fingerprint
+        stored = dict(backend.payloads_where(document_filter(document_id), RESERVED_KEYS))
+        wanted = set(ids)
+        self.missing: tuple[str, ...] = tuple(cid for cid in ids if cid not in stored)
+        self._missing = set(self.missing)
+        self._kept = [cid for cid in ids if cid in stored]
+        self._stale = [cid for cid in stored if cid not in wanted]
+        self._marker = {"doc_fingerprint": fingerprint, "doc_chunks": len(ids)}
+        self._to_mark = [
+            cid for cid in self._kept
+            if any(stored[cid].get(k) != v for k, v in self._marker.items())
+        ]
+        self._written: list[str] = []
+        self._done = False
+
+    def add(self, points: Sequence[EmbeddedChunk]) -> None:
+        """Write new chunks (each must be in :attr:`missing` and not added before)."""
+        if self._done:
+            raise StoreError(f"{self._where}: document {self.document_id}: transaction is over")
+        added = set(self._written)
+        for p in points:
+            cid = p.chunk.id
+            if p.chunk.document_id != self.document_id:
+                raise ValueError(
+                    f"chunk {cid} belongs to document {p.chunk.document_id}, "
+                    f"not {self.document_id}"
+                )
+            if cid not in self._missing:
+                raise ValueError(
+                    f"chunk {cid} is not one this write of document {self.document_id} "
+                    "still needs (it is stored already, or not part of the version)"
+                )
+            if cid in added:
+                raise ValueError(f"chunk {cid} was added twice")
+            added.add(cid)
+            check_vectors(cid, p.vectors, self._specs, self._where)
+        if not points:
+            return
+        self._backend.upsert(
+            [
+                PointData(id=p.chunk.id, vectors=p.vectors,
+                          payload={**p.chunk.to_payload(), **self._marker})
+                for p in points
+            ]
+        )
+        self._written += [p.chunk.id for p in points]
+
+    def commit(self) -> WriteResult:
+        """Mark kept chunks with the new fingerprint, remove stale ones, flush."""
+        if self._done:
+            raise StoreError(f"{self._where}: document {self.document_id}: transaction is over")
+        absent = self._missing - set(self._written)
+        if absent:
+            raise StoreError(
+                f"{self._where}: document {self.document_id}: cannot commit, {len(absent)} of "
+                f"its {len(self._missing)} new chunks were never added"
+            )
+        backend = self._backend
+        backend.set_payload(self._to_mark, self._marker)
+        backend.delete_ids(self._stale)
+        if self._written or self._to_mark or self._stale:
+            backend.flush()
+        self._done = True
+        result = WriteResult(
+            added=len(self._written), unchanged=len(self._kept), removed=len(self._stale)
+        )
+        log.info("%s: document %s: +%d =%d -%d chunks", self._where, self.document_id,
+                 result.added, result.unchanged, result.removed)
+        return result
+
+    def abort(self) -> None:
+        """Remove the points this transaction wrote (idempotent)."""
+        if self._done:
+            return
+        self._done = True
+        if self._written:
+            log.warning("%s: document %s: write aborted after %d new chunks; removing them",
+                        self._where, self.document_id, len(self._written))
+            self._backend.delete_ids(self._written)
+            self._backend.flush()
+
+    def __enter__(self) -> QdrantWrite:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._done:
+            return
+        try:
+            self.abort()
+        except Exception:
+            if exc_type is None:
+                raise
+            log.warning("%s: document %s: removing the aborted write's points failed too",
+                        self._where, self.document_id, exc_info=True)
