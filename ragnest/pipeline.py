@@ -1,4 +1,6 @@
-"""The pipeline: parse -> embed -> store on ingest; embed -> funnel search -> rerank -> generate on query.
+"""The pipeline: a thin facade over :mod:`ragnest.ingest` and :mod:`ragnest.retrieval`.
+
+parse -> embed -> store on ingest; embed -> funnel search -> rerank -> generate on query.
 
     >>> import tempfile
     >>> from ragnest import Pipeline
@@ -12,16 +14,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
+import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from ragnest import registry
+from ragnest.collection import (
+    check_embedder_names,
+    collection_identity,
+    collection_specs,
+    fitted_embedders,
+    open_collection,
+)
 from ragnest.config import (
     ComponentConfig,
     IngestConfig,
@@ -29,30 +39,33 @@ from ragnest.config import (
     RetrievalConfig,
     load_config,
 )
-from ragnest.errors import ConfigError, ParseError, RagnestError, StoreLockedError
-from ragnest.ingest import DocumentReport, IngestReport, SkippedFile, discover
-from ragnest.ingest.pool import ParsePool, parse_all
-from ragnest.protocols import Embedder, FittedEmbedder, Generator, Parser, Reranker, Store
-from ragnest.types import (
-    Answer,
-    Chunk,
-    EmbeddedChunk,
-    Hit,
-    ImageRef,
-    Query,
-    Route,
-    SearchRequest,
-    Source,
-    Stage,
-    Vector,
-    VectorSpec,
+from ragnest.errors import ConfigError
+from ragnest.ingest import (
+    DocumentReport,
+    IngestReport,
+    ParsePool,
+    discover,
+    fit_embedders,
+    ingest_source,
+    run_ingest,
 )
+from ragnest.ingest.plan import pick_parser
+from ragnest.ingest.run import ProgressCallback
+from ragnest.protocols import (
+    Component,
+    Embedder,
+    Generator,
+    Parser,
+    Reranker,
+    Store,
+    StreamingGenerator,
+)
+from ragnest.retrieval import Retriever, as_query, image_query
+from ragnest.types import Answer, AnswerDelta, Chunk, Hit, Query, Source, VectorSpec
 
 __all__ = ["Pipeline"]
 
 logger = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[str, str], None]  # (path, status)
 
 
 def _component_params(obj: Any) -> dict[str, Any]:
@@ -87,6 +100,10 @@ class Pipeline:
                        store=QdrantStore(path="./.ragnest"), generator=ExtractiveGenerator())
         rag.ingest(["manuals/"])
         print(rag.query("how do I reset the device?").text)
+
+    The work happens in library functions a Ray job, a server or an evaluation loop
+    call directly: :func:`ragnest.ingest.run_ingest`, :class:`ragnest.retrieval.Retriever`,
+    :func:`ragnest.collection.open_collection`.
     """
 
     def __init__(
@@ -103,13 +120,7 @@ class Pipeline:
     ) -> None:
         if not parsers:
             raise ConfigError("a pipeline needs at least one parser")
-        if not embedders:
-            raise ConfigError("a pipeline needs at least one embedder")
-        for key in embedders:
-            if not key or "-" in key or not key.replace("_", "").isalnum():
-                raise ConfigError(
-                    f"embedder name {key!r}: use letters, digits and '_' (it prefixes vector names)"
-                )
+        check_embedder_names(embedders)
         self.parsers = list(parsers)
         self.embedders = dict(embedders)
         self.store = store
@@ -122,8 +133,8 @@ class Pipeline:
                 raise ConfigError(f"retrieval.weights names {name!r}, which is not an embedder")
         self._names = dict(names or {})
         self._meta: dict[str, Any] = {}
-        self._store_open = False
-        self._fitted_saved: set[str] = set()
+        self._open = False
+        self._retriever: Retriever | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -134,34 +145,26 @@ class Pipeline:
         def get(name: str) -> Any:
             if name not in built:
                 comp = config.components[name]
-                built[name] = registry.create(
-                    comp.type,
-                    comp.params,
-                    where=f"components.{name}",
-                    allow_import_paths=allow_import_paths,
-                )
+                built[name] = registry.create(comp.type, comp.params,
+                                              where=f"components.{name}",
+                                              allow_import_paths=allow_import_paths)
             return built[name]
 
-        names = {}
-        parsers = []
-        for n in config.parsers:
-            parsers.append(get(n))
-            names[f"parser:{id(built[n])}"] = n
-        embedders = {n: get(n) for n in config.embedders}
-        store = get(config.store)
-        names[f"store:{id(store)}"] = config.store
-        generator = get(config.generator) if config.generator else None
-        if generator is not None:
-            names[f"generator:{id(generator)}"] = config.generator  # type: ignore[assignment]
-        reranker = get(config.reranker) if config.reranker else None
-        if reranker is not None:
-            names[f"reranker:{id(reranker)}"] = config.reranker  # type: ignore[assignment]
+        names: dict[str, str] = {}
+
+        def named(role: str, name: str | None) -> Any:
+            if name is None:
+                return None
+            obj = get(name)
+            names[f"{role}:{id(obj)}"] = name
+            return obj
+
         pipe = cls(
-            parsers=parsers,
-            embedders=embedders,
-            store=store,
-            generator=generator,
-            reranker=reranker,
+            parsers=[named("parser", n) for n in config.parsers],
+            embedders={n: get(n) for n in config.embedders},
+            store=named("store", config.store),
+            generator=named("generator", config.generator),
+            reranker=named("reranker", config.reranker),
             retrieval=dataclasses.replace(config.retrieval),
             ingest=dataclasses.replace(config.ingest),
             names=names,
@@ -180,81 +183,70 @@ class Pipeline:
         allow_import_paths: bool = False,
     ) -> Pipeline:
         """Load a pipeline YAML (a path, or a shipped name such as ``"lite"``)."""
-        config = load_config(
-            name_or_path,
-            profile=profile,
-            env=env,
-            overrides=overrides,
-            allow_import_paths=allow_import_paths,
-        )
+        config = load_config(name_or_path, profile=profile, env=env, overrides=overrides,
+                             allow_import_paths=allow_import_paths)
         return cls.from_config(config, allow_import_paths=allow_import_paths)
-
-    def _name(self, role: str, obj: Any, default: str) -> str:
-        return self._names.get(f"{role}:{id(obj)}", default)
 
     def to_config(self) -> PipelineConfig:
         """The configuration that rebuilds this pipeline (derived from component fields)."""
         components: dict[str, ComponentConfig] = {}
 
-        def add(name: str, obj: Any) -> str:
+        def add(role: str, obj: Any, default: str) -> str | None:
+            if obj is None:
+                return None
+            name = self._names.get(f"{role}:{id(obj)}", default)
             type_name = registry.type_name_of(obj)
             if type_name is None:
-                cls = type(obj)
-                type_name = f"{cls.__module__}:{cls.__qualname__}"
+                type_name = f"{type(obj).__module__}:{type(obj).__qualname__}"
             components[name] = ComponentConfig(type=type_name, params=_component_params(obj))
             return name
 
-        parsers = [
-            add(self._name("parser", p, f"parser_{i}"), p) for i, p in enumerate(self.parsers)
-        ]
-        embedders = [add(k, e) for k, e in self.embedders.items()]
-        store = add(self._name("store", self.store, "store"), self.store)
-        generator = (
-            add(self._name("generator", self.generator, "generator"), self.generator)
-            if self.generator is not None
-            else None
-        )
-        reranker = (
-            add(self._name("reranker", self.reranker, "reranker"), self.reranker)
-            if self.reranker is not None
-            else None
-        )
-        meta = self._meta
+        parsers = [add("parser", p, f"parser_{i}") for i, p in enumerate(self.parsers)]
+        embedders = [add("embedder", e, k) for k, e in self.embedders.items()]
         return PipelineConfig(
             components=components,
-            parsers=parsers,
-            embedders=embedders,
-            store=store,
-            generator=generator,
-            reranker=reranker,
+            parsers=[p for p in parsers if p],
+            embedders=[e for e in embedders if e],
+            store=add("store", self.store, "store") or "store",
+            generator=add("generator", self.generator, "generator"),
+            reranker=add("reranker", self.reranker, "reranker"),
             retrieval=dataclasses.replace(self.retrieval),
             ingest=dataclasses.replace(self.ingest_config),
-            name=meta.get("name"),
-            description=meta.get("description"),
+            name=self._meta.get("name"),
+            description=self._meta.get("description"),
         )
 
     # ------------------------------------------------------------------ lifecycle
     def _components(self) -> list[Any]:
         comps: list[Any] = [*self.parsers, *self.embedders.values(), self.store]
-        comps += [c for c in (self.reranker, self.generator) if c is not None]
-        return comps
+        return comps + [c for c in (self.reranker, self.generator) if c is not None]
 
     def warm_up(self) -> None:
         """Load every component's heavy state and open the store."""
         for comp in self._components():
-            if hasattr(comp, "warm_up"):
+            if isinstance(comp, Component):
                 comp.warm_up()
-        self._open_store()
+        self.open()
+
+    def open(self) -> None:
+        """Open the store's collection for these embedders and load their fitted state
+        (idempotent; every other method calls it)."""
+        if not self._open:
+            open_collection(self.store, self.embedders)
+            self._open = True
 
     def close(self) -> None:
         """Release every component (the store is flushed and unlocked)."""
+        if self._retriever is not None:
+            self._retriever.close()
+            self._retriever = None
         for comp in reversed(self._components()):
-            if hasattr(comp, "close"):
+            if isinstance(comp, Component):
                 try:
                     comp.close()
                 except Exception:  # pragma: no cover - close must not mask other errors
                     logger.warning("closing %r failed", comp, exc_info=True)
-        self._store_open = False
+        self._open = False
 
     def __enter__(self) -> Pipeline:
         return self
@@ -264,142 +256,57 @@ class Pipeline:
 
     def vector_specs(self) -> list[VectorSpec]:
         """The store's named vectors: ``<embedder name>-<level name>`` for every level."""
-        specs = []
-        for key, emb in self.embedders.items():
-            specs += [replace(s, name=f"{key}-{s.name}") for s in emb.vector_specs()]
-        return specs
+        return collection_specs(self.embedders)
 
     def identity(self) -> dict[str, Any]:
         """What the store records to refuse a different embedder later."""
-        return {key: emb.identity() for key, emb in self.embedders.items()}
-
-    def _fitted(self) -> dict[str, FittedEmbedder]:
-        return {k: e for k, e in self.embedders.items() if isinstance(e, FittedEmbedder)}
-
-    def _open_store(self) -> None:
-        if not self._store_open:
-            self.store.open(self.vector_specs(), self.identity())
-            self._fitted_saved = set()
-            for key, emb in self._fitted().items():
-                state = self.store.fitted_state(key)
-                emb.load_fitted_state(state)
-                if state is not None:
-                    self._fitted_saved.add(key)
-            self._store_open = True
-
-    def _save_fitted(self) -> None:
-        """Store state an embedder fitted, before any vector made with it is written."""
-        for key, emb in self._fitted().items():
-            if key in self._fitted_saved:
-                continue
-            state = emb.fitted_state()
-            if state is not None:
-                self.store.save_fitted_state(key, state)
-                self._fitted_saved.add(key)
+        return collection_identity(self.embedders)
 
     # ------------------------------------------------------------------ ingest
-    def _pick_parser(self, source: Source) -> Parser | None:
-        from ragnest.media.sniff import sniff
+    def fit(
+        self,
+        sample: Iterable[str | os.PathLike[str]] | Sequence[Chunk] | str | os.PathLike[str],
+        *,
+        max_chunks: int = 2000,
+        seed: int = 0,
+    ) -> list[str]:
+        """Fit corpus-fitted state (a ``rotation: pca``) on a sample and store it with the
+        collection, before any ingest; later pipelines, processes and workers load it.
 
-        kind = sniff(source)
-        wanted = {"pdf": ".pdf", "png": ".png", "jpeg": ".jpg", "tiff": ".tiff", "webp": ".webp"}
-        suffix = wanted.get(kind or "", source.suffix)
-        for parser in self.parsers:
-            if suffix in parser.extensions:
-                return parser
-        if kind in ("pdf", "png", "jpeg", "tiff", "webp", "zip"):
-            return None  # binary of a known type no parser reads: never feed it to a text parser
-        if kind == "text" and not source.suffix:
-            for parser in self.parsers:
-                if ".txt" in parser.extensions:
-                    return parser
-        return None
+        ``sample``: files and folders (parsed here; at most ``max_chunks`` chunks are
+        drawn from them, spread over the documents) or chunks. Embedders that already
+        hold state (stored with the collection) are left as they are. Returns the names
+        of the embedders fitted.
+        """
+        self.open()
+        chunks = self._sample_chunks(sample, max_chunks=max_chunks, seed=seed)
+        return fit_embedders(self.store, self.embedders, chunks)
 
-    def _embed(self, chunks: Sequence[Chunk]) -> dict[str, dict[str, Vector]]:
-        vectors: dict[str, dict[str, Vector]] = {c.id: {} for c in chunks}
-        if not chunks:
-            return vectors
-        for key, emb in self.embedders.items():
-            out = emb.embed_documents(chunks)
-            if len(out) != len(chunks):
-                raise RagnestError(
-                    f"embedder {key!r} returned {len(out)} results for {len(chunks)} chunks"
-                )
-            for chunk, levels in zip(chunks, out):
-                for level, vec in levels.items():
-                    vectors[chunk.id][f"{key}-{level}"] = vec
-        self._save_fitted()  # before the caller writes any vector made with it
-        return vectors
-
-    def _prepare(self, source: Source) -> tuple[Parser, str] | DocumentReport:
-        """Checks before parsing: the parser to use and the file's fingerprint, or the
-        report of an unchanged document (raises :class:`ParseError` for unusable files)."""
-        self._open_store()
-        name = source.display_name
-        if source.data is None and source.path is not None:
-            if Path(source.path).stat().st_size == 0:
-                raise ParseError(name, "file is empty (0 bytes)")
-        elif source.data is not None and not source.data:
-            raise ParseError(name, "file is empty (0 bytes)")
-        parser = self._pick_parser(source)
-        if parser is None:
-            raise ParseError(name, f"unsupported file type {source.suffix or '(no extension)'!r}")
-        doc_id = source.document_id
-        fingerprint = source.fingerprint()
-        if self.store.document_fingerprint(doc_id) == fingerprint:
-            ids = self.store.chunk_ids(doc_id)
-            return DocumentReport(name, doc_id, self._stored_pages(ids), 0, len(ids), 0, "unchanged")
-        return parser, fingerprint
-
-    def _write(self, source: Source, chunks: list[Chunk], fingerprint: str) -> DocumentReport:
-        """Embed (batch by batch) and store one parsed document."""
-        name = source.display_name
-        if not chunks:
-            raise ParseError(name, "no content could be extracted")
-        doc_id = source.document_id
-        existing = self.store.chunk_ids(doc_id)
-
-        def embed(batch: Sequence[Chunk]) -> dict[str, dict[str, Vector]]:
-            try:
-                return self._embed(batch)
-            except RagnestError:
-                raise
-            except Exception as err:
-                raise ParseError(name, f"embedding failed: {type(err).__name__}: {err}") from err
-
-        step = max(1, self.ingest_config.batch_size)
-        with self.store.begin(doc_id, [c.id for c in chunks], fingerprint=fingerprint) as tx:
-            need = set(tx.missing)
-            new = [c for c in chunks if c.id in need]
-            for start in range(0, len(new), step):
-                batch = new[start : start + step]
-                vectors = embed(batch)
-                tx.add([EmbeddedChunk(chunk=c, vectors=vectors[c.id]) for c in batch])
-            result = tx.commit()
-        pages = len({p for c in chunks for p in (c.pages or ((c.page,) if c.page else ()))})
-        status = "added" if not existing else "updated"
-        if result.added == 0 and result.removed == 0:
-            status = "unchanged"
-        return DocumentReport(
-            name, doc_id, pages, result.added, result.unchanged, result.removed, status
-        )
-
-    def ingest_source(self, source: Source) -> DocumentReport:
-        """Ingest one source in this process; raises :class:`ParseError` (naming the file)."""
-        prepared = self._prepare(source)
-        if isinstance(prepared, DocumentReport):
-            return prepared
-        parser, fingerprint = prepared
-        return self._write(source, parse_all(parser, source), fingerprint)
-
-    def _stored_pages(self, ids: set[str]) -> int:
-        getter = getattr(self.store, "get", None)
-        if not ids or getter is None:
-            return 0
-        chunks = getter(sorted(ids)[:1])
-        if chunks and chunks[0].metadata.get("page_count"):
-            return int(chunks[0].metadata["page_count"])
-        return len(ids) if chunks and chunks[0].kind == "page" else 0
+    def _sample_chunks(self, sample: Any, *, max_chunks: int, seed: int) -> list[Chunk]:
+        if isinstance(sample, (str, os.PathLike)):
+            sample = [sample]
+        items = list(sample)
+        if items and all(isinstance(c, Chunk) for c in items):
+            chunks: list[Chunk] = items
+        else:
+            files, _ = discover(items)
+            chunks = []
+            with ParsePool(workers=self.ingest_config.workers,
+                           split_pages=self.ingest_config.split_pages) as pool:
+                jobs = []
+                for path in files:
+                    source = Source.from_path(path)
+                    parser = pick_parser(source, self.parsers)
+                    if parser is not None:
+                        jobs.append((source, parser))
+                for _, parsed, error in pool.map(jobs):
+                    if error is None:
+                        chunks.extend(parsed)
+        if len(chunks) > max_chunks:
+            chunks = random.Random(seed).sample(chunks, max_chunks)
+        if not fitted_embedders(self.embedders):
+            logger.info("no embedder of this pipeline fits corpus state; nothing to fit")
+        return chunks
 
     def ingest(
         self,
@@ -415,149 +322,41 @@ class Pipeline:
         chunks (new ones are written before stale ones are removed). ``workers``
         parser processes (default: ``pipeline.ingest.workers``; 0 = one per CPU)
         parse files, and page ranges of big PDFs, in parallel; embedding and writing
-        stay in this process, in file order.
+        stay in this process, in file order. A broken store stops the ingest with its
+        :class:`~ragnest.errors.StoreError` (``err.report`` says what was committed).
         """
-        if isinstance(paths, (str, os.PathLike)):
-            paths = [paths]
-        start = time.perf_counter()
-        files, skipped = discover(paths)
-        report = IngestReport(skipped=list(skipped))
-        self._open_store()
-        bar = None
-        if progress and on_file is None and files:
-            from tqdm.auto import tqdm
+        self.open()
+        return run_ingest(paths, parsers=self.parsers, embedders=self.embedders,
+                          store=self.store, config=self.ingest_config, workers=workers,
+                          progress=progress, on_file=on_file)
 
-            bar = tqdm(total=len(files), desc="ingest", unit="file")
-
-        def done(path: str, status: str) -> None:
-            if on_file is not None:
-                on_file(path, status)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(pages=report.pages, chunks=report.chunks_added, refresh=False)
-
-        def skip(path: str, reason: str, exc_info: bool = False) -> None:
-            report.skipped.append(SkippedFile(path, reason))
-            logger.warning("skipped %s: %s", path, reason, exc_info=exc_info)
-            done(path, "skipped")
-
-        fingerprints: dict[str, str] = {}
-
-        def jobs() -> Iterator[tuple[Source, Parser]]:
-            for path in files:
-                source = Source.from_path(path)
-                try:
-                    prepared = self._prepare(source)
-                except ParseError as err:
-                    skip(str(path), err.reason)
-                    continue
-                except (RagnestError, KeyboardInterrupt):
-                    raise
-                except Exception as err:
-                    skip(str(path), f"{type(err).__name__}: {err}", exc_info=True)
-                    continue
-                if isinstance(prepared, DocumentReport):
-                    report.documents.append(prepared)
-                    done(str(path), prepared.status)
-                    continue
-                fingerprints[source.document_id] = prepared[1]
-                yield source, prepared[0]
-
-        config = self.ingest_config
-        pool = ParsePool(workers=config.workers if workers is None else workers,
-                         split_pages=config.split_pages)
-        try:
-            for source, chunks, error in pool.map(jobs()):
-                path = source.path or source.display_name
-                if error is not None:
-                    skip(path, error.reason)
-                    continue
-                try:
-                    doc = self._write(source, chunks, fingerprints.pop(source.document_id))
-                except ParseError as err:
-                    skip(path, err.reason)
-                except (StoreLockedError, KeyboardInterrupt):
-                    raise
-                except Exception as err:
-                    skip(path, f"{type(err).__name__}: {err}", exc_info=True)
-                else:
-                    report.documents.append(doc)
-                    done(path, doc.status)
-        finally:
-            pool.close()
-            if bar is not None:
-                bar.close()
-            optimize = getattr(self.store, "optimize", None)
-            if optimize is not None and report.chunks_added:
-                optimize()
-        report.seconds = time.perf_counter() - start
-        return report
+    def ingest_source(self, source: Source) -> DocumentReport:
+        """Ingest one source in this process; raises :class:`ParseError` (naming the file)."""
+        self.open()
+        return ingest_source(source, parsers=self.parsers, embedders=self.embedders,
+                             store=self.store, batch_size=self.ingest_config.batch_size)
 
     def delete(self, path_or_document_id: str | os.PathLike[str]) -> int:
         """Remove one document (by its file path or document id); returns chunks removed."""
-        self._open_store()
+        self.open()
         key = str(path_or_document_id)
         doc_id = key if not os.path.exists(key) else Source.from_path(key).document_id
         return self.store.delete_document(doc_id)
 
     def stats(self) -> dict[str, Any]:
         """What the store holds (chunks, documents, backend)."""
-        self._open_store()
+        self.open()
         return self.store.stats()
 
     # ------------------------------------------------------------------ query
-    def _stage_limits(self, key: str, specs: Sequence[VectorSpec], last: int,
-                      budgets: Mapping[str, int]) -> list[int]:
-        limits = [0] * len(specs)
-        nxt = last
-        for i in range(len(specs) - 1, -1, -1):
-            name = specs[i].name
-            given = budgets.get(f"{key}-{name}", budgets.get(name))
-            if i == len(specs) - 1:
-                limits[i] = max(int(given), 1) if given else last
-            else:
-                limits[i] = max(int(given), 1) if given else nxt * 4
-            nxt = limits[i]
-        return limits
-
-    def _as_query(self, query: str | Query, filters: Mapping[str, Any] | None) -> Query:
-        if isinstance(query, Query):
-            if filters is not None:
-                query = replace(query, filters=dict(filters))
-            return query
-        if isinstance(query, str):
-            return Query(text=query, filters=dict(filters) if filters else None)
-        raise TypeError(f"query must be a str or a ragnest.Query, not {type(query).__name__}")
-
-    def _routes(self, q: Query, last: int, budgets: Mapping[str, int],
-                using: Sequence[str] | None) -> list[Route]:
-        routes: list[Route] = []
-        for key, emb in self.embedders.items():
-            if using is not None and key not in using:
-                continue
-            qvecs = emb.embed_query(q)
-            if not qvecs:
-                continue
-            specs = [s for s in emb.vector_specs() if s.name in qvecs]
-            limits = self._stage_limits(key, specs, last, budgets)
-            stages = tuple(
-                Stage(vector=f"{key}-{s.name}", query=qvecs[s.name], limit=lim)
-                for s, lim in zip(specs, limits)
-            )
-            routes.append(Route(name=key, stages=stages, weight=self.retrieval.weights.get(key, 1.0)))
-        return routes
-
-    @staticmethod
-    def _ocr_query(image: ImageRef) -> str:
-        """The text in a query image (RapidOCR), for pipelines that only read text."""
-        from ragnest.media.ocr import get_engine
-        from ragnest.media.render import render_array
-
-        engine = get_engine()
-        engine.warm_up()
-        text = engine.text(render_array(image, max_pixels=16_000_000))
-        logger.debug("image query read by OCR: %r", text[:200])
-        return text
+    @property
+    def retriever(self) -> Retriever:
+        """The :class:`~ragnest.retrieval.Retriever` this pipeline queries with."""
+        self.open()
+        if self._retriever is None:
+            self._retriever = Retriever(self.embedders, self.store, self.retrieval,
+                                        reranker=self.reranker)
+        return self._retriever
 
     def retrieve(
         self,
@@ -574,39 +373,8 @@ class Pipeline:
         ``budgets`` overrides per-stage candidate limits for this query (keys: vector or
         level names); ``using`` restricts retrieval to some embedders (by name).
         """
-        q = self._as_query(query, filters)
-        self._open_store()
-        k = k or self.retrieval.k
-        budgets = {**self.retrieval.budgets, **(budgets or {})}
-        pool = max(k, self.retrieval.rerank_k or 0) if self.reranker else k
-        last = max(pool, self.retrieval.candidates)
-        if q.image is not None and not q.text and self.retrieval.image_ocr:
-            # Text embedders read the words in the image; image embedders read its pixels.
-            text = self._ocr_query(q.image)
-            if text:
-                q = replace(q, text=text)
-        routes = self._routes(q, last, budgets, using)
-        if not routes and q.image is not None and not q.text:
-            logger.info("image query: no text found in it and no embedder reads its pixels")
-            if self.retrieval.image_ocr:
-                return []
-        if not routes:
-            what = "image" if q.image is not None and not q.text else "this"
-            raise RagnestError(
-                f"no embedder in this pipeline reads {what} query "
-                f"(embedders: {', '.join(self.embedders)})"
-            )
-        request = SearchRequest(
-            routes=tuple(routes),
-            limit=pool,
-            filters=q.filters,
-            fusion=fusion or self.retrieval.fusion,  # type: ignore[arg-type]
-            fusion_k=self.retrieval.fusion_k,
-        )
-        hits = self.store.search(request)
-        if self.reranker is not None and hits:
-            hits = self.reranker.rerank(q, hits, top_k=k)
-        return hits[:k]
+        return self.retriever.retrieve(query, k=k, filters=filters, budgets=budgets,
+                                       using=using, fusion=fusion)
 
     def query(
         self,
@@ -616,20 +384,56 @@ class Pipeline:
         filters: Mapping[str, Any] | None = None,
         budgets: Mapping[str, int] | None = None,
     ) -> Answer:
-        """Retrieve, then answer with citations (hits only when there is no generator)."""
-        q = self._as_query(query, filters)
-        hits = self.retrieve(q, k=k, budgets=budgets)
+        """Retrieve, then answer with citations (hits only when there is no generator).
+        ``answer.timings`` holds seconds per step."""
+        result = self.retriever.run(as_query(query, filters), k=k, budgets=budgets)
         if self.generator is None:
-            return Answer(text="", hits=tuple(hits), found=bool(hits))
-        return self.generator.generate(q, hits)
+            return Answer(text="", hits=tuple(result.hits), found=bool(result.hits),
+                          timings=dict(result.timings))
+        t0 = time.perf_counter()
+        answer = self.generator.generate(result.query, result.hits)
+        timings = {**result.timings, "generate": time.perf_counter() - t0}
+        return replace(answer, timings={**timings, **answer.timings})
+
+    def stream(
+        self,
+        query: str | Query,
+        *,
+        k: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        budgets: Mapping[str, int] | None = None,
+    ) -> Iterator[AnswerDelta]:
+        """:meth:`query`, yielding the answer as it is generated (one delta for a
+        generator that does not stream); the last delta carries the :class:`Answer`."""
+        if self.generator is None or not isinstance(self.generator, StreamingGenerator):
+            answer = self.query(query, k=k, filters=filters, budgets=budgets)
+            yield AnswerDelta(text=answer.text, citations=answer.citations, done=True,
+                              answer=answer)
+            return
+        result = self.retriever.run(as_query(query, filters), k=k, budgets=budgets)
+        t0 = time.perf_counter()
+        for delta in self.generator.stream(result.query, result.hits):
+            if delta.done and delta.answer is not None:
+                timings = {**result.timings, "generate": time.perf_counter() - t0}
+                delta = replace(delta, answer=replace(delta.answer, timings=timings))
+            yield delta
+
+    async def aingest(self, paths: Any, **kwargs: Any) -> IngestReport:
+        """:meth:`ingest` in a worker thread."""
+        return await asyncio.to_thread(self.ingest, paths, **kwargs)
+
+    async def aretrieve(self, query: str | Query, **kwargs: Any) -> list[Hit]:
+        """:meth:`retrieve` in a worker thread."""
+        return await asyncio.to_thread(self.retrieve, query, **kwargs)
+
+    async def aquery(self, query: str | Query, **kwargs: Any) -> Answer:
+        """:meth:`query` in a worker thread."""
+        return await asyncio.to_thread(self.query, query, **kwargs)
 
     @staticmethod
     def image_query(path: str | os.PathLike[str], text: str | None = None) -> Query:
         """A query made of an image file (and optional text)."""
-        p = Path(path)
-        if not p.is_file():
-            raise RagnestError(f"{p}: no such image file")
-        return Query(text=text, image=ImageRef(blob=str(p.absolute())))
+        return image_query(str(path), text)
 
     def __repr__(self) -> str:
         return (
@@ -637,3 +441,4 @@ class Pipeline:
             f"embedders={list(self.embedders)}, store={type(self.store).__name__}, "
             f"generator={type(self.generator).__name__ if self.generator else None})"
         )
+

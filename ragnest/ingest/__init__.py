@@ -1,4 +1,7 @@
-"""Ingest as library functions: discover files, plan, parse in a pool, write, report.
+"""Ingest as library functions: discover files, plan, parse in a pool, embed, write, report.
+
+A Ray job, a server or an evaluation loop calls these directly; ``Pipeline.ingest``
+is :func:`run_ingest` on the pipeline's components::
 
     >>> from ragnest.ingest import discover
     >>> files, skipped = discover(["examples/docs"])
@@ -8,7 +11,28 @@
 
 from __future__ import annotations
 
+from ragnest.ingest.discover import discover
+from ragnest.ingest.embed import embed_chunks, fit_embedders, needs_fit
+from ragnest.ingest.plan import Planned, pick_parser, plan_source
 from ragnest.ingest.pool import ParsePool, parse_all
-from ragnest.ingest.report import DocumentReport, IngestReport, SkippedFile, discover
+from ragnest.ingest.report import DocumentReport, IngestReport, SkippedFile
+from ragnest.ingest.run import ingest_source, run_ingest
+from ragnest.ingest.writer import DocumentWriter
 
-__all__ = ["DocumentReport", "IngestReport", "ParsePool", "SkippedFile", "discover", "parse_all"]
+__all__ = [
+    "DocumentReport",
+    "DocumentWriter",
+    "IngestReport",
+    "ParsePool",
+    "Planned",
+    "SkippedFile",
+    "discover",
+    "embed_chunks",
+    "fit_embedders",
+    "ingest_source",
+    "needs_fit",
+    "parse_all",
+    "pick_parser",
+    "plan_source",
+    "run_ingest",
+]

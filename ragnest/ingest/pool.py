@@ -28,25 +28,27 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
 
 from ragnest.errors import ParseError
+from ragnest.protocols import PagedParser, Parser
 from ragnest.types import Chunk, Source
 
 __all__ = ["ParsePool", "parse_all"]
 
 logger = logging.getLogger(__name__)
 
-Job = tuple[Source, Any]  # (source, parser)
+Job = tuple[Source, Parser]
 
 
-def parse_all(parser: Any, source: Source, start: int | None = None,
+def parse_all(parser: Parser, source: Source, start: int | None = None,
               stop: int | None = None) -> list[Chunk]:
     """Parse ``source`` (or pages ``start:stop``) into a list; any failure becomes a
     :class:`ParseError` naming the file (runs inside worker processes)."""
     try:
         if start is None:
             return list(parser.parse(source))
+        if not isinstance(parser, PagedParser):
+            raise TypeError(f"{type(parser).__name__} cannot parse page ranges")
         return list(parser.parse_pages(source, start, stop))
     except ParseError:
         raise
@@ -82,12 +84,11 @@ class ParsePool:
             self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
         return self._executor
 
-    def _ranges(self, source: Source, parser: Any) -> list[tuple[int | None, int | None]]:
-        counter = getattr(parser, "page_count", None)
-        if counter is None or not hasattr(parser, "parse_pages"):
+    def _ranges(self, source: Source, parser: Parser) -> list[tuple[int | None, int | None]]:
+        if not isinstance(parser, PagedParser):
             return [(None, None)]
         try:
-            pages = counter(source)
+            pages = parser.page_count(source)
         except Exception:  # let the real parse report the problem
             return [(None, None)]
         if pages <= self.split_pages:

@@ -1,20 +1,17 @@
-"""Ingest bookkeeping: finding files and reporting what happened to each.
+"""What an ingest did: per document, per skipped file, in total (``--json`` prints it).
 
-    >>> from ragnest.ingest import discover
-    >>> files, skipped = discover(["examples/docs"])
-    >>> all(p.is_file() for p in files)
-    True
+    >>> from ragnest.ingest.report import DocumentReport, IngestReport
+    >>> report = IngestReport(documents=[DocumentReport("a.pdf", "id", 3, 3, 0, 0, "added")])
+    >>> report.to_dict()["chunks_added"], report.ok
+    (3, True)
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-__all__ = ["SkippedFile", "DocumentReport", "IngestReport", "discover"]
+__all__ = ["SkippedFile", "DocumentReport", "IngestReport"]
 
 
 @dataclass(frozen=True)
@@ -83,39 +80,3 @@ class IngestReport:
             "documents": [asdict(d) for d in self.documents],
             "seconds": round(self.seconds, 3),
         }
-
-
-def _hidden(path: Path) -> bool:
-    return path.name.startswith(".")
-
-
-def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[SkippedFile]]:
-    """Expand files and folders (recursively, sorted, hidden entries ignored).
-
-    Paths that do not exist come back as skipped entries, never as exceptions.
-    """
-    files: list[Path] = []
-    skipped: list[SkippedFile] = []
-    seen: set[Path] = set()
-    for raw in paths:
-        p = Path(raw).expanduser()
-        if p.is_dir():
-            for root, dirs, names in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(names):
-                    f = Path(root) / name
-                    if not _hidden(f) and f.is_file():
-                        key = f.absolute()
-                        if key not in seen:
-                            seen.add(key)
-                            files.append(f)
-        elif p.is_file():
-            key = p.absolute()
-            if key not in seen:
-                seen.add(key)
-                files.append(p)
-        elif p.exists():
-            skipped.append(SkippedFile(str(p), "not a regular file"))
-        else:
-            skipped.append(SkippedFile(str(p), "no such file or directory"))
-    return files, skipped

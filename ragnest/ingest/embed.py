@@ -1,0 +1,95 @@
+"""Embedding as a step of its own: chunks in, :class:`~ragnest.types.EmbeddedChunk`\\ s out.
+
+Pure data in and out, so the step can run anywhere (this process, a worker on another
+machine) and hand its output to a store writer::
+
+    >>> from ragnest.embedders.bm25 import Bm25Embedder
+    >>> from ragnest.ingest.embed import embed_chunks
+    >>> from ragnest.types import Chunk, make_chunk_id
+    >>> chunk = Chunk(id=make_chunk_id("d", 0, "descale"), document_id="d", kind="text",
+    ...               text="descale the machine")
+    >>> [sorted(p.vectors) for p in embed_chunks({"bm25": Bm25Embedder()}, [chunk])]
+    [['bm25-sparse']]
+
+Corpus-fitted state (a PCA rotation) is fitted by :func:`fit_embedders`, explicitly,
+and stored with the collection before any vector made with it is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from ragnest.collection import fitted_embedders, vector_name
+from ragnest.errors import EmbeddingError, RagnestError
+from ragnest.protocols import Embedder, Store
+from ragnest.types import Chunk, EmbeddedChunk, Vector
+
+__all__ = ["embed_chunks", "fit_embedders", "needs_fit"]
+
+logger = logging.getLogger(__name__)
+
+
+def embed_chunks(embedders: Mapping[str, Embedder], chunks: Sequence[Chunk]) -> list[EmbeddedChunk]:
+    """Every embedder's vectors for every chunk, under the store's vector names.
+
+    An embedder failure becomes :class:`EmbeddingError` naming the embedder (and the
+    chunks' document); a chunk an embedder has nothing for simply lacks its vectors.
+    """
+    vectors: list[dict[str, Vector]] = [{} for _ in chunks]
+    if not chunks:
+        return []
+    for key, emb in embedders.items():
+        try:
+            out = emb.embed_documents(chunks)
+        except RagnestError:
+            raise
+        except Exception as err:
+            raise EmbeddingError(
+                f"embedder {key!r} failed on {chunks[0].source or chunks[0].document_id}: "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        if len(out) != len(chunks):
+            raise EmbeddingError(
+                f"embedder {key!r} returned {len(out)} results for {len(chunks)} chunks"
+            )
+        for named, levels in zip(vectors, out):
+            for level, vec in levels.items():
+                named[vector_name(key, level)] = vec
+    return [EmbeddedChunk(chunk=c, vectors=v) for c, v in zip(chunks, vectors)]
+
+
+def needs_fit(embedders: Mapping[str, Embedder]) -> list[str]:
+    """Names of the embedders that ask for corpus-fitted state and hold none."""
+    return [k for k, e in fitted_embedders(embedders).items() if e.needs_fit]
+
+
+def fit_embedders(
+    store: Store,
+    embedders: Mapping[str, Embedder],
+    sample: Sequence[Chunk],
+    *,
+    only_missing: bool = True,
+) -> list[str]:
+    """Fit corpus state on ``sample`` and store it with the collection, once.
+
+    ``only_missing`` fits only embedders that hold no state (neither fitted nor loaded
+    from the store); otherwise every fitted embedder is fitted anew, which the store
+    refuses when a different state is already stored (vectors were made with it).
+    Returns the names fitted. Fitting errors (too small a sample) propagate: they are
+    no document's fault.
+    """
+    fitted: list[str] = []
+    for key, emb in fitted_embedders(embedders).items():
+        if only_missing and not emb.needs_fit:
+            continue
+        if not sample:
+            raise EmbeddingError(f"embedder {key!r} needs a sample of chunks to fit on; got none")
+        logger.info("embedder %r: fitting its corpus state on %d chunks", key, len(sample))
+        emb.fit(sample)
+        state = emb.fitted_state()
+        if state is None:
+            continue
+        store.save_fitted_state(key, state)
+        fitted.append(key)
+    return fitted

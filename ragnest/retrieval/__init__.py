@@ -1,0 +1,20 @@
+"""Retrieval as library functions: the query planner, image queries, the retriever.
+
+    >>> from ragnest.retrieval import QueryPlanner, Retriever, stage_limits
+"""
+
+from __future__ import annotations
+
+from ragnest.retrieval.image import ImageQueryReader, image_query
+from ragnest.retrieval.planner import QueryPlanner, as_query, stage_limits
+from ragnest.retrieval.retriever import Retrieval, Retriever
+
+__all__ = [
+    "ImageQueryReader",
+    "QueryPlanner",
+    "Retrieval",
+    "Retriever",
+    "as_query",
+    "image_query",
+    "stage_limits",
+]

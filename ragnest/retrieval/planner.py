@@ -1,0 +1,152 @@
+"""The query planner: a query, budgets and filters in; a :class:`~ragnest.types.SearchRequest` out.
+
+Each embedder that reads the query gives one route: its ladder levels coarse to fine,
+each stage keeping a number of candidates. The last stage keeps what fusion and the
+reranker need; an earlier stage keeps 4x the next one unless a budget names it (by
+vector name, ``dense-coarse``, or level name, ``coarse``)::
+
+    >>> from ragnest.config import RetrievalConfig
+    >>> from ragnest.embedders.bm25 import Bm25Embedder
+    >>> from ragnest.retrieval.planner import QueryPlanner
+    >>> planner = QueryPlanner({"bm25": Bm25Embedder()}, RetrievalConfig(k=5))
+    >>> request = planner.plan("descaling the espresso machine")
+    >>> [(r.name, [s.limit for s in r.stages]) for r in request.routes], request.limit
+    ([('bm25', [50])], 5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ragnest.collection import vector_name
+from ragnest.config import RetrievalConfig
+from ragnest.errors import RagnestError
+from ragnest.protocols import Embedder
+from ragnest.types import Query, Route, SearchRequest, Stage, Vector, VectorSpec
+
+__all__ = ["QueryPlanner", "as_query", "stage_limits"]
+
+
+def as_query(query: str | Query, filters: Mapping[str, Any] | None = None) -> Query:
+    """A :class:`Query` from text or a query, with ``filters`` (when given) replacing its own."""
+    if isinstance(query, Query):
+        return query if filters is None else replace(query, filters=dict(filters))
+    if isinstance(query, str):
+        return Query(text=query, filters=dict(filters) if filters else None)
+    raise TypeError(f"query must be a str or a ragnest.Query, not {type(query).__name__}")
+
+
+def stage_limits(
+    key: str, specs: Sequence[VectorSpec], last: int, budgets: Mapping[str, int]
+) -> list[int]:
+    """Candidates each stage of embedder ``key``'s funnel keeps, coarse to fine.
+
+    >>> from ragnest.types import VectorSpec
+    >>> specs = [VectorSpec(name=n, kind="dense", dim=4) for n in ("coarse", "mid", "fine")]
+    >>> stage_limits("dense", specs, 50, {"dense-coarse": 2000})
+    [2000, 200, 50]
+    """
+    limits = [0] * len(specs)
+    nxt = last
+    for i in range(len(specs) - 1, -1, -1):
+        name = specs[i].name
+        given = budgets.get(vector_name(key, name), budgets.get(name))
+        default = last if i == len(specs) - 1 else nxt * 4
+        limits[i] = max(int(given), 1) if given else default
+        nxt = limits[i]
+    return limits
+
+
+class QueryPlanner:
+    """Turns queries into search requests for a set of embedders (see the module docs).
+
+    ``reranking``: a reranker follows, so the request keeps ``max(k, rerank_k)`` hits.
+    """
+
+    def __init__(
+        self,
+        embedders: Mapping[str, Embedder],
+        config: RetrievalConfig | None = None,
+        *,
+        reranking: bool = False,
+    ) -> None:
+        self.embedders = dict(embedders)
+        self.config = config or RetrievalConfig()
+        self.reranking = reranking
+
+    def limits(self, k: int | None = None) -> tuple[int, int, int]:
+        """``(k, pool, last)``: hits returned, hits the store returns (the reranker's
+        pool), and candidates each route's last stage keeps."""
+        k = k or self.config.k
+        pool = max(k, self.config.rerank_k or 0) if self.reranking else k
+        return k, pool, max(pool, self.config.candidates)
+
+    def plan(
+        self,
+        query: str | Query,
+        *,
+        k: int | None = None,
+        budgets: Mapping[str, int] | None = None,
+        using: Sequence[str] | None = None,
+        fusion: str | None = None,
+    ) -> SearchRequest | None:
+        """The request for one query (embeds it); ``None`` when no embedder reads it."""
+        return self.plan_many([as_query(query)], k=k, budgets=budgets, using=using,
+                              fusion=fusion)[0]
+
+    def plan_many(
+        self,
+        queries: Sequence[Query],
+        *,
+        k: int | None = None,
+        budgets: Mapping[str, int] | None = None,
+        using: Sequence[str] | None = None,
+        fusion: str | None = None,
+    ) -> list[SearchRequest | None]:
+        """One request per query, embedding all queries in one batch per embedder."""
+        if using is not None:
+            unknown = [u for u in using if u not in self.embedders]
+            if unknown:
+                raise RagnestError(
+                    f"using={unknown}: not embedders of this pipeline "
+                    f"(embedders: {', '.join(self.embedders)})"
+                )
+        _, pool, last = self.limits(k)
+        merged = {**self.config.budgets, **(budgets or {})}
+        per_embedder: dict[str, list[dict[str, Vector] | None]] = {}
+        for key, emb in self.embedders.items():
+            if using is None or key in using:
+                per_embedder[key] = list(emb.embed_queries(queries))
+        requests: list[SearchRequest | None] = []
+        for i, q in enumerate(queries):
+            routes = [
+                self._route(key, vecs[i], last, merged)
+                for key, vecs in per_embedder.items()
+                if vecs[i]
+            ]
+            requests.append(
+                SearchRequest(
+                    routes=tuple(routes),
+                    limit=pool,
+                    filters=q.filters,
+                    fusion=fusion or self.config.fusion,  # type: ignore[arg-type]
+                    fusion_k=self.config.fusion_k,
+                )
+                if routes
+                else None
+            )
+        return requests
+
+    def _route(
+        self, key: str, qvecs: Mapping[str, Vector] | None, last: int, budgets: Mapping[str, int]
+    ) -> Route:
+        assert qvecs
+        specs = [s for s in self.embedders[key].vector_specs() if s.name in qvecs]
+        limits = stage_limits(key, specs, last, budgets)
+        stages = tuple(
+            Stage(vector=vector_name(key, s.name), query=qvecs[s.name], limit=lim)
+            for s, lim in zip(specs, limits)
+        )
+        return Route(name=key, stages=stages, weight=self.config.weights.get(key, 1.0))

@@ -1,0 +1,141 @@
+"""Retrieval as a library call: plan -> search -> rerank, with what each step cost.
+
+What ``Pipeline.retrieve`` runs, usable directly by a server or an evaluation loop on
+an open store::
+
+    >>> import tempfile
+    >>> from ragnest import Pipeline
+    >>> from ragnest.retrieval import Retriever
+    >>> with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": tempfile.mkdtemp()}) as rag:
+    ...     _ = rag.ingest(["examples/docs"], progress=False)
+    ...     retriever = Retriever(rag.embedders, rag.store, rag.retrieval)
+    ...     result = retriever.run("How often should the machine be descaled?", k=3)
+    >>> len(result.hits), sorted(result.timings)
+    (3, ['embed', 'search'])
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragnest.config import RetrievalConfig
+from ragnest.errors import RagnestError
+from ragnest.protocols import Embedder, Reranker, Store
+from ragnest.retrieval.image import ImageQueryReader
+from ragnest.retrieval.planner import QueryPlanner, as_query
+from ragnest.types import Hit, Query, SearchRequest
+
+__all__ = ["Retrieval", "Retriever"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """One query's result: the hits, the request the store ran (``None`` when no
+    embedder read the query), and seconds per step (``ocr``, ``embed``, ``search``,
+    ``rerank``)."""
+
+    query: Query
+    hits: list[Hit]
+    request: SearchRequest | None = None
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+class Retriever:
+    """Runs queries against an open store (see the module docs)."""
+
+    def __init__(
+        self,
+        embedders: Mapping[str, Embedder],
+        store: Store,
+        config: RetrievalConfig | None = None,
+        *,
+        reranker: Reranker | None = None,
+    ) -> None:
+        self.embedders = dict(embedders)
+        self.store = store
+        self.config = config or RetrievalConfig()
+        self.reranker = reranker
+        self.planner = QueryPlanner(self.embedders, self.config, reranking=reranker is not None)
+        self._images = ImageQueryReader()
+
+    def close(self) -> None:
+        """Release what queries loaded (the OCR engine for image queries)."""
+        self._images.close()
+
+    def _prepare(self, q: Query, timings: dict[str, float]) -> Query:
+        if q.image is not None and not q.text and self.config.image_ocr:
+            t0 = time.perf_counter()
+            q = self._images.read(q)
+            timings["ocr"] = time.perf_counter() - t0
+        return q
+
+    def run(
+        self,
+        query: str | Query,
+        *,
+        k: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        budgets: Mapping[str, int] | None = None,
+        using: Sequence[str] | None = None,
+        fusion: str | None = None,
+    ) -> Retrieval:
+        """Plan, search and rerank one query; ``k`` hits at most."""
+        return self.run_many([as_query(query, filters)], k=k, budgets=budgets, using=using,
+                             fusion=fusion)[0]
+
+    def run_many(
+        self,
+        queries: Sequence[Query],
+        *,
+        k: int | None = None,
+        budgets: Mapping[str, int] | None = None,
+        using: Sequence[str] | None = None,
+        fusion: str | None = None,
+    ) -> list[Retrieval]:
+        """:meth:`run` for many queries, embedding them in one batch per embedder."""
+        k_final, _, _ = self.planner.limits(k)
+        timings = [dict[str, float]() for _ in queries]
+        prepared = [self._prepare(q, t) for q, t in zip(queries, timings)]
+        t0 = time.perf_counter()
+        requests = self.planner.plan_many(prepared, k=k, budgets=budgets, using=using,
+                                          fusion=fusion)
+        embed_each = (time.perf_counter() - t0) / max(1, len(queries))
+        out = []
+        for q, request, t in zip(prepared, requests, timings):
+            t["embed"] = embed_each
+            if request is None:
+                self._no_route(q)
+                out.append(Retrieval(q, [], None, t))
+                continue
+            t0 = time.perf_counter()
+            hits = self.store.search(request)
+            t["search"] = time.perf_counter() - t0
+            if self.reranker is not None and hits:
+                t0 = time.perf_counter()
+                hits = self.reranker.rerank(q, hits, top_k=k_final)
+                t["rerank"] = time.perf_counter() - t0
+            out.append(Retrieval(q, hits[:k_final], request, t))
+        return out
+
+    def retrieve(self, query: str | Query, **kwargs: Any) -> list[Hit]:
+        """The hits of :meth:`run`."""
+        return self.run(query, **kwargs).hits
+
+    def _no_route(self, q: Query) -> None:
+        """No embedder read the query: an image with no text in it gives no hits (when
+        image queries are read by OCR); anything else is an error."""
+        if q.image is not None and not q.text:
+            logger.info("image query: no text found in it and no embedder reads its pixels")
+            if self.config.image_ocr:
+                return
+        what = "image" if q.image is not None and not q.text else "this"
+        raise RagnestError(
+            f"no embedder in this pipeline reads {what} query "
+            f"(embedders: {', '.join(self.embedders)})"
+        )
