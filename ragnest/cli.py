@@ -1,5 +1,6 @@
 """The ``ragnest`` command (typer + rich).
 
+    ragnest fit manuals/            # only for ladders with rotation: pca
     ragnest ingest manuals/ --store ./.ragnest
     ragnest query "how do I reset the device?" --k 5 --json
     ragnest stats
@@ -26,7 +27,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ragnest.config import PipelineConfig, load_config
-from ragnest.errors import RagnestError
+from ragnest.collection import fitted_embedders
+from ragnest.errors import RagnestError, StoreError
 from ragnest.ingest import IngestReport, discover
 from ragnest.pipeline import Pipeline
 from ragnest.types import Answer, Query
@@ -139,12 +141,55 @@ def ingest(
     _setup_logging(verbose)
     with _errors_exit():
         with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
-            report = _run_ingest(rag, paths, quiet=as_json, workers=workers)
+            try:
+                report = _run_ingest(rag, paths, quiet=as_json, workers=workers)
+            except StoreError as e:  # the store broke: say what was committed, then exit 2
+                partial = getattr(e, "report", None)
+                if isinstance(partial, IngestReport):
+                    _show_report(partial, as_json)
+                raise
+    _show_report(report, as_json)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _show_report(report: IngestReport, as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:
         _print_report(report)
-    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def fit(
+    paths: Annotated[list[str], typer.Argument(help="Files and folders to sample from.")],
+    max_chunks: Annotated[
+        int, typer.Option("--max-chunks", min=1, help="Chunks drawn from them to fit on.")
+    ] = 2000,
+    pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    store: StoreOpt = None,
+    profile: ProfileOpt = None,
+    as_json: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Fit corpus state (a ladder's PCA rotation) on a sample, once, before ingesting.
+
+    The state is stored with the collection; every later ingest, process or worker
+    loads it instead of fitting its own. Embedders already fitted are left as they are.
+    """
+    _setup_logging(verbose)
+    with _errors_exit():
+        with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
+            fitted = rag.fit(paths, max_chunks=max_chunks)
+            kept = [k for k in fitted_embedders(rag.embedders) if k not in fitted]
+    if as_json:
+        out.print_json(json.dumps({"fitted": fitted, "already_fitted": kept}))
+        return
+    if fitted:
+        out.print(f"fitted and stored: {', '.join(fitted)}")
+    if kept:
+        out.print(f"already fitted (kept as stored): {', '.join(kept)}")
+    if not fitted and not kept:
+        out.print("no embedder of this pipeline fits corpus state; nothing to do")
 
 
 def _answer_dict(answer: Answer) -> dict[str, Any]:

@@ -130,3 +130,39 @@ def test_pca_rotation_is_fitted_once_and_stored_with_the_collection(setup, monke
     plain.write_text(PIPELINE.format(model=model, store=store, ladder=LADDER))
     refused = runner.invoke(app, ["query", "descale", "--pipeline", str(plain)])
     assert refused.exit_code == 2 and "rotation" in refused.output
+
+
+def test_ragnest_fit_stores_the_state_once_and_another_process_ingests_with_it(setup, tmp_path):
+    """`ragnest fit` fits on a sample before any ingest; a second process (a real one)
+    ingests into the same collection with the stored state instead of fitting its own."""
+    import subprocess
+    import sys
+
+    base, model, docs = setup
+    store = tmp_path / "store-fit"
+    text = PIPELINE.format(model=model, store=store, ladder=LADDER).replace(
+        "      batch_size: 4\n", "      batch_size: 4\n      rotation: pca\n"
+    )
+    yaml_path = tmp_path / "fit.yaml"
+    yaml_path.write_text(text)
+    runner = CliRunner()
+    fitted = runner.invoke(app, ["fit", str(docs), "--pipeline", str(yaml_path), "--json"])
+    assert fitted.exit_code == 0, fitted.output
+    assert json.loads(fitted.stdout) == {"fitted": ["pages"], "already_fitted": []}
+    meta_path = store / "pages.ragnest.json"
+    state = json.loads(meta_path.read_text())["fitted"]["pages"]
+    assert state["kind"] == "pca"
+    again = runner.invoke(app, ["fit", str(docs), "--pipeline", str(yaml_path), "--json"])
+    assert json.loads(again.stdout) == {"fitted": [], "already_fitted": ["pages"]}
+
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ragnest.cli", "ingest", str(docs), "--pipeline", str(yaml_path),
+         "--json", "--verbose"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["chunks_added"] == 8
+    assert "fitting its corpus state" not in proc.stderr  # loaded, not fitted again
+    assert json.loads(meta_path.read_text())["fitted"]["pages"] == state

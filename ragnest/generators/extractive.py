@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ragnest.errors import ConfigError
-from ragnest.types import Answer, Chunk, Citation, Hit, Query
+from ragnest.types import Answer, AnswerDelta, Chunk, Citation, Hit, Query
 
 __all__ = ["NOT_FOUND", "ExtractiveGenerator", "content_terms", "split_sentences"]
 
@@ -58,6 +58,8 @@ _BULLET = re.compile(
 )
 _SENT_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)\]]*\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
 _MAX_SENTENCE_CHARS = 500
+_CITED_PART = re.compile(r"\S.*?\[\d+\](?= |$)")  # one quoted sentence and its [n]
+_CITE_NUMBER = re.compile(r"\[(\d+)\]")
 
 
 def _stem(word: str) -> str:
@@ -213,6 +215,23 @@ class ExtractiveGenerator:
             )
         picked = self._pick(ranked)
         return self._compose(picked, top, hits, len(candidates))
+
+    def stream(self, query: Query, hits: Sequence[Hit]) -> Iterator[AnswerDelta]:
+        """:meth:`generate`, one quoted sentence per delta (each with the citations it
+        introduces); the last delta carries the whole :class:`Answer`."""
+        answer = self.generate(query, hits)
+        parts = _CITED_PART.findall(answer.text)
+        if " ".join(parts) != answer.text:  # not "sentence [n] sentence [m]": one delta
+            parts = [answer.text]
+        seen: set[int] = set()
+        for i, part in enumerate(parts):
+            new = []
+            for number in (int(n) for n in _CITE_NUMBER.findall(part)):
+                if number not in seen and 0 < number <= len(answer.citations):
+                    seen.add(number)
+                    new.append(answer.citations[number - 1])
+            yield AnswerDelta(text=part if i == 0 else " " + part, citations=tuple(new))
+        yield AnswerDelta(done=True, answer=answer)
 
     def _score(
         self, q_terms: list[str], candidates: list[_Candidate], hit_terms: list[frozenset[str]]

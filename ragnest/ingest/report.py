@@ -42,6 +42,7 @@ class IngestReport:
     documents: list[DocumentReport] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     seconds: float = 0.0
+    error: str | None = None  # why the ingest stopped early (a broken store), if it did
 
     @property
     def files(self) -> int:
@@ -66,8 +67,9 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed, or when at least one file was ingested."""
-        return not self.skipped or bool(self.documents)
+        """True when the ingest ran to the end and nothing failed, or at least one file
+        was ingested."""
+        return self.error is None and (not self.skipped or bool(self.documents))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,4 +81,5 @@ class IngestReport:
             "skipped": [asdict(s) for s in self.skipped],
             "documents": [asdict(d) for d in self.documents],
             "seconds": round(self.seconds, 3),
+            "error": self.error,
         }

@@ -121,3 +121,22 @@ def test_sentence_splitting_handles_pdf_text() -> None:
 def test_content_terms_stem_and_drop_stopwords() -> None:
     assert content_terms("The descaled machines") == ["descal", "machin"]
     assert content_terms("descaling") == content_terms("descale")
+
+
+def test_stream_yields_one_sentence_per_delta_then_the_answer() -> None:
+    from ragnest.protocols import StreamingGenerator
+    from ragnest.types import AnswerDelta
+
+    gen = ExtractiveGenerator(max_sentences=3, min_overlap=0.2)
+    assert isinstance(gen, StreamingGenerator)
+    hits = HITS
+    query = Query(text="warranty repairs and descaling")
+    answer = gen.generate(query, hits)
+    deltas = list(gen.stream(query, hits))
+    assert all(isinstance(d, AnswerDelta) for d in deltas)
+    assert deltas[-1].done and deltas[-1].answer == answer
+    assert not any(d.done for d in deltas[:-1])
+    assert "".join(d.text for d in deltas) == answer.text
+    streamed = [c for d in deltas[:-1] for c in d.citations]
+    assert streamed == list(answer.citations)  # each citation once, when it first appears
+    assert len(deltas) > 2  # several sentences, one delta each
