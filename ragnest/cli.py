@@ -26,8 +26,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ragnest.config import PipelineConfig, load_config
 from ragnest.collection import fitted_embedders
+from ragnest.config import PipelineConfig, load_config
 from ragnest.errors import RagnestError, StoreError
 from ragnest.ingest import IngestReport, discover
 from ragnest.pipeline import Pipeline
