@@ -99,6 +99,12 @@ def _strip(annotation: Any) -> Any:
         return annotation
 
 
+def _strip_annotated(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
 def _is_union(annotation: Any) -> bool:
     return typing.get_origin(annotation) in (typing.Union, types.UnionType)
 
@@ -346,7 +352,7 @@ def _problem(
     if kind == "missing" and len(loc) == 1:
         return f"{head}: missing required {noun} {loc[0]!r} for {owner}"
     if not loc:
-        return f"{head}: expects a mapping of {noun}s, got {_got(data)}"
+        return f"{head}: expects a mapping of {noun}s to values, got {_got(data)}"
     annotation = spec.fields.get(loc[0], (Any, False))[0]
     rest, annotation, key_error = _locate(annotation, loc[1:])
     path = [loc[0], *rest]
@@ -354,22 +360,23 @@ def _problem(
     value = error.get("input") if key_error else _value_at(data, path)
     if key_error:
         return f"{place}: keys must be {describe(annotation, plural=True)}, got {_got(value)}"
-    annotation = _strip(annotation)
-    if typing.get_origin(annotation) is Literal and not _is_union(annotation):
-        choices = typing.get_args(annotation)
-        hint = did_you_mean(value, [str(c) for c in choices]) if isinstance(value, str) else ""
-        return f"{place}: {value!r} is not one of {', '.join(repr(c) for c in choices)}{hint}"
+    shown, annotation = annotation, _strip(annotation)
+    if typing.get_origin(annotation) is Literal:
+        allowed = typing.get_args(annotation)
+        choices = [repr(c) for c in allowed]
+        if shown is not annotation and _is_union(_strip_annotated(shown)):
+            choices.append("null")
+        hint = did_you_mean(value, [str(c) for c in allowed]) if isinstance(value, str) else ""
+        return f"{place}: {value!r} is not one of {', '.join(choices)}{hint}"
     if kind in _BOUNDS and _BOUNDS[kind][0] in ctx:
         name, words = _BOUNDS[kind]
         return f"{place}: {words} {ctx[name]}, got {_got(value)}"
     if kind == "too_short" and ctx.get("min_length") == 1:
         return f"{place}: must not be empty"
-    if (
-        _is_union(annotation)
-        or kind.endswith("_type")
-        or kind in ("is_instance_of", "none_required", "literal_error")
+    if annotation not in (Any, object) and (
+        _is_union(annotation) or kind.endswith("_type") or kind in ("is_instance_of", "none_required")
     ):
-        return f"{place}: expects {describe(annotation)}, got {_got(value)}"
+        return f"{place}: expects {describe(shown)}, got {_got(value)}"
     message = str(error.get("msg", kind))
     message = message.replace("Input should", "should", 1)
     return f"{place}: {message[:1].lower()}{message[1:]}, got {_got(value)}"
@@ -389,8 +396,11 @@ def validate_params(
     keyword parameters). ``where`` names the mapping in messages (``"pipelines/x.yaml:
     components.dense.params"``); a problem's location is ``where`` plus the path inside
     it (``...params.ladder[0]``); a ``where`` ending in ``:`` names a file's root
-    (``"x.yaml:"`` -> ``x.yaml: pipeline``). ``noun`` is what the keys are called (``"parameter"``,
-    ``"key"``); ``owner`` what they belong to (the class name by default). Raises :class:`~ragnest.errors.ConfigError` with one line per problem.
+    (``"x.yaml:"`` -> ``x.yaml: pipeline``). ``noun`` is what the keys are called
+    (``"parameter"``, ``"key"``); ``owner`` what they belong to (by default the class
+    name). Raises :class:`~ragnest.errors.ConfigError` with one line per problem; the
+    values themselves are not converted or returned (construction stays
+    ``target(**params)``).
 
     >>> from ragnest.parsers.pdf import PdfParser
     >>> validate_params(PdfParser, {"dpi": 150, "ocr": "never"}, where="pdf")
