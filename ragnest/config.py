@@ -31,18 +31,19 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 
+from ragnest._validate import AtLeast, did_you_mean, validate_params
 from ragnest.errors import ConfigError
+from ragnest.types import Fusion
 
 __all__ = [
     "ComponentConfig",
@@ -62,20 +63,6 @@ _SECRET = re.compile(r"(api_?key|password|passwd|token|secret)$", re.IGNORECASE)
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _did_you_mean(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=2, cutoff=0.5)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-
-
-def _reject_unknown(data: Mapping[str, Any], known: list[str], where: str) -> None:
-    for key in data:
-        if key not in known:
-            raise ConfigError(
-                f"{where}: unknown key {key!r}" + _did_you_mean(str(key), known)
-                + f" (allowed: {', '.join(known)})"
-            )
-
-
 @dataclass(kw_only=True)
 class ComponentConfig:
     """One named component instance: a registered ``type`` and its ``params``."""
@@ -89,17 +76,28 @@ class RetrievalConfig:
     """How retrieval runs.
 
     ``k``: hits returned. ``candidates``: hits each route hands to fusion (and the
-    reranker). ``fusion``: ``relative`` (normalised score sum), ``rrf`` or ``dbsf``.
+    reranker). ``fusion``: ``relative`` (normalised score sum), ``rrf`` or ``dbsf``
+    (:data:`ragnest.types.FUSIONS`).
     ``weights``: per embedder name. ``budgets``: candidate limits per stage, keyed
     by vector name (``dense-coarse``) or level name (``coarse``); unset stages keep
     ``4x`` the next stage's limit. ``image_ocr``: an image query that no embedder
     reads (a screenshot crop on a text-only pipeline) is read with OCR (RapidOCR)
     and searched as text; ``False`` makes such queries an error.
+
+    Fields are checked like component parameters (a bad one raises
+    :class:`~ragnest.errors.ConfigError`)::
+
+        >>> RetrievalConfig(k=10, fusion="rrf").candidates
+        50
+        >>> RetrievalConfig(fusion="magic")
+        Traceback (most recent call last):
+        ...
+        ragnest.errors.ConfigError: RetrievalConfig.fusion: 'magic' is not one of 'rrf', 'dbsf', 'relative'
     """
 
-    k: int = 5
-    candidates: int = 50
-    fusion: str = "relative"
+    k: Annotated[int, AtLeast(1)] = 5
+    candidates: Annotated[int, AtLeast(1)] = 50
+    fusion: Fusion = "relative"
     fusion_k: int = 60
     weights: dict[str, float] = field(default_factory=dict)
     budgets: dict[str, int] = field(default_factory=dict)
@@ -107,12 +105,7 @@ class RetrievalConfig:
     image_ocr: bool = True
 
     def __post_init__(self) -> None:
-        if self.fusion not in ("relative", "rrf", "dbsf"):
-            raise ConfigError(
-                f"pipeline.retrieval.fusion: {self.fusion!r} is not one of relative, rrf, dbsf"
-            )
-        if self.k < 1 or self.candidates < 1:
-            raise ConfigError("pipeline.retrieval: k and candidates must be at least 1")
+        _check_fields(self)
 
 
 @dataclass(kw_only=True)
@@ -123,23 +116,58 @@ class IngestConfig:
     files, and page ranges of big PDFs, over that many processes; ``0`` means one
     per CPU). ``split_pages``: page-range size for spreading one big PDF.
     ``batch_size``: chunks embedded and written at a time.
+
+    >>> IngestConfig(workers=0).batch_size
+    64
     """
 
-    workers: int = 1
-    split_pages: int = 100
-    batch_size: int = 64
+    workers: Annotated[int, AtLeast(0)] = 1
+    split_pages: Annotated[int, AtLeast(1)] = 100
+    batch_size: Annotated[int, AtLeast(1)] = 64
 
     def __post_init__(self) -> None:
-        if self.workers < 0:
-            raise ConfigError("pipeline.ingest.workers must be >= 0 (0 = one per CPU)")
-        if self.split_pages < 1 or self.batch_size < 1:
-            raise ConfigError("pipeline.ingest: split_pages and batch_size must be at least 1")
+        _check_fields(self)
 
 
-_PIPELINE_KEYS = [
-    "parsers", "embedders", "store", "reranker", "generator", "retrieval", "ingest",
-]
-_TOP_KEYS = ["version", "name", "description", "components", "pipeline"]
+def _check_fields(obj: Any) -> None:
+    """Validate a config dataclass built in Python with the same rules as its YAML."""
+    values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
+    validate_params(type(obj), values, where=type(obj).__name__, noun="key")
+
+
+# The shapes of a pipeline file, a component entry, the pipeline section and a profile,
+# validated by the same mechanism as component parameters (unknown keys, types).
+@dataclass(kw_only=True)
+class _FileShape:
+    version: Literal[1] = 1
+    name: str | None = None
+    description: str | None = None
+    components: dict[str, dict[str, Any]]
+    pipeline: dict[str, Any]
+
+
+@dataclass(kw_only=True)
+class _ComponentShape:
+    type: str
+    params: dict[str, Any] | None = None
+
+
+@dataclass(kw_only=True)
+class _PipelineShape:
+    parsers: str | list[str] | None = None
+    embedders: str | list[str] | None = None
+    store: str | None = None
+    reranker: str | None = None
+    generator: str | None = None
+    retrieval: dict[str, Any] | None = None
+    ingest: dict[str, Any] | None = None
+
+
+@dataclass(kw_only=True)
+class _ProfileShape:
+    description: str | None = None
+    components: dict[str, dict[str, Any]] | None = None
+    pipeline: dict[str, Any] | None = None
 
 
 @dataclass(kw_only=True)
@@ -156,6 +184,16 @@ class PipelineConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     name: str | None = None
     description: str | None = None
+    source: str = field(default="<config>", compare=False, repr=False)
+
+    def params_where(self, name: str) -> str:
+        """Where component ``name``'s parameters come from, for error messages.
+
+        >>> cfg = load_config("lite", env={})
+        >>> cfg.params_where("dense").endswith("lite.yaml: components.dense.params")
+        True
+        """
+        return f"{self.source}: components.{name}.params"
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML-shaped dictionary (round-trips through :func:`parse_config`)."""
@@ -242,14 +280,10 @@ def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
     return out
 
 
-def _as_name_list(value: Any, where: str) -> list[str]:
+def _as_name_list(value: str | list[str] | None) -> list[str]:
     if value is None:
         return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise ConfigError(f"{where}: expected a component name or a list of names, got {value!r}")
+    return [value] if isinstance(value, str) else list(value)
 
 
 def parse_config(
@@ -261,41 +295,44 @@ def parse_config(
 ) -> PipelineConfig:
     """Validate a YAML-shaped mapping into a :class:`PipelineConfig`.
 
-    Interpolation happens here (after the secret check); component parameters are
-    validated against their classes when the pipeline is built.
+    Interpolation happens here (after the secret check); every error names ``source``
+    and the key path. Component parameters are validated against their classes when
+    the pipeline is built (:meth:`PipelineConfig.params_where` names them).
+
+    >>> cfg = parse_config({"components": {"pdf": {"type": "parser/pdf"},
+    ...                                    "bm25": {"type": "embedder/bm25"},
+    ...                                    "db": {"type": "store/qdrant"}},
+    ...                     "pipeline": {"parsers": "pdf", "embedders": ["bm25"], "store": "db"}})
+    >>> cfg.parsers, cfg.retrieval.k
+    (['pdf'], 5)
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: a pipeline file must be a mapping at the top level")
-    _reject_unknown(data, _TOP_KEYS, source)
     raw_components = data.get("components")
-    if not isinstance(raw_components, Mapping) or not raw_components:
-        raise ConfigError(f"{source}: 'components' must map names to {{type, params}}")
-    for key, comp in raw_components.items():
-        if not isinstance(comp, Mapping):
-            raise ConfigError(f"{source}: components.{key} must be a mapping with 'type'")
-        _check_secrets(comp.get("params") or {}, f"{source}: components.{key}.params")
+    for key, comp in (raw_components.items() if isinstance(raw_components, Mapping) else ()):
+        params = comp.get("params") if isinstance(comp, Mapping) else None
+        if isinstance(params, Mapping):
+            _check_secrets(params, f"{source}: components.{key}.params")
     env = os.environ if env is None else env
     data = interpolate(dict(data), env, where=source)
+    validate_params(_FileShape, data, where=f"{source}:", noun="key", owner="a pipeline file")
+    if not data["components"]:
+        raise ConfigError(f"{source}: 'components' must map names to {{type, params}}")
     components: dict[str, ComponentConfig] = {}
     for key, comp in data["components"].items():
-        _reject_unknown(comp, ["type", "params"], f"{source}: components.{key}")
-        ctype = comp.get("type")
-        if not isinstance(ctype, str):
-            raise ConfigError(f"{source}: components.{key}.type must be a string like 'parser/pdf'")
+        where = f"{source}: components.{key}"
+        validate_params(_ComponentShape, comp, where=where, noun="key", owner="a component")
+        ctype = comp["type"]
         if ":" in ctype and not allow_import_paths:
             raise ConfigError(
-                f"{source}: components.{key}.type {ctype!r} is an import path; register the "
+                f"{where}.type {ctype!r} is an import path; register the "
                 "component or load with allow_import_paths=True"
             )
-        params = comp.get("params") or {}
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"{source}: components.{key}.params must be a mapping")
-        components[str(key)] = ComponentConfig(type=ctype, params=dict(params))
+        components[str(key)] = ComponentConfig(type=ctype, params=dict(comp.get("params") or {}))
 
-    pipe = data.get("pipeline")
-    if not isinstance(pipe, Mapping):
-        raise ConfigError(f"{source}: 'pipeline' section is missing")
-    _reject_unknown(pipe, _PIPELINE_KEYS, f"{source}: pipeline")
+    pipe = data["pipeline"]
+    validate_params(_PipelineShape, pipe, where=f"{source}: pipeline", noun="key",
+                    owner="the pipeline section")
 
     def known(name: str | None, slot: str, kind: str) -> str | None:
         if name is None:
@@ -303,7 +340,7 @@ def parse_config(
         if name not in components:
             raise ConfigError(
                 f"{source}: pipeline.{slot} names {name!r}, which is not in components"
-                + _did_you_mean(name, sorted(components))
+                + did_you_mean(name, sorted(components))
             )
         ctype = components[name].type
         if "/" in ctype and ctype.split("/", 1)[0] != kind:
@@ -312,10 +349,8 @@ def parse_config(
             )
         return name
 
-    parsers = [known(n, "parsers", "parser") for n in _as_name_list(pipe.get("parsers"), "pipeline.parsers")]
-    embedders = [
-        known(n, "embedders", "embedder") for n in _as_name_list(pipe.get("embedders"), "pipeline.embedders")
-    ]
+    parsers = [known(n, "parsers", "parser") for n in _as_name_list(pipe.get("parsers"))]
+    embedders = [known(n, "embedders", "embedder") for n in _as_name_list(pipe.get("embedders"))]
     if not parsers:
         raise ConfigError(f"{source}: pipeline.parsers must name at least one parser")
     if not embedders:
@@ -324,22 +359,18 @@ def parse_config(
     if store is None:
         raise ConfigError(f"{source}: pipeline.store must name a store component")
     retrieval_raw = pipe.get("retrieval") or {}
-    if not isinstance(retrieval_raw, Mapping):
-        raise ConfigError(f"{source}: pipeline.retrieval must be a mapping")
-    known_retrieval = [f.name for f in dataclasses.fields(RetrievalConfig)]
-    _reject_unknown(retrieval_raw, known_retrieval, f"{source}: pipeline.retrieval")
+    validate_params(RetrievalConfig, retrieval_raw, where=f"{source}: pipeline.retrieval",
+                    noun="key", owner="pipeline.retrieval")
     retrieval = RetrievalConfig(**retrieval_raw)
     for name in retrieval.weights:
         if name not in embedders:
             raise ConfigError(
                 f"{source}: pipeline.retrieval.weights names {name!r}, which is not an embedder "
-                "of this pipeline" + _did_you_mean(name, embedders)
+                "of this pipeline" + did_you_mean(name, [e for e in embedders if e])
             )
     ingest_raw = pipe.get("ingest") or {}
-    if not isinstance(ingest_raw, Mapping):
-        raise ConfigError(f"{source}: pipeline.ingest must be a mapping")
-    _reject_unknown(ingest_raw, [f.name for f in dataclasses.fields(IngestConfig)],
-                    f"{source}: pipeline.ingest")
+    validate_params(IngestConfig, ingest_raw, where=f"{source}: pipeline.ingest", noun="key",
+                    owner="pipeline.ingest")
     ingest = IngestConfig(**ingest_raw)
     return PipelineConfig(
         components=components,
@@ -352,6 +383,7 @@ def parse_config(
         ingest=ingest,
         name=data.get("name"),
         description=data.get("description"),
+        source=source,
     )
 
 
@@ -424,7 +456,7 @@ def load_config(
         overlay = _read_yaml(ppath)
         if not isinstance(overlay, Mapping):
             raise ConfigError(f"{ppath}: a profile must be a mapping")
-        _reject_unknown(overlay, ["components", "pipeline", "description"], str(ppath))
+        validate_params(_ProfileShape, overlay, where=f"{ppath}:", noun="key", owner="a profile")
         overlay = {k: v for k, v in overlay.items() if k != "description"}
         for key in (overlay.get("components") or {}):
             if key not in (data.get("components") or {}):

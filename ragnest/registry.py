@@ -20,17 +20,15 @@ Usage::
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import importlib
 import logging
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from typing import Any
 
+from ragnest import _validate
+from ragnest._validate import did_you_mean
 from ragnest.errors import ComponentNotFoundError, ConfigError, MissingDependencyError
 
 __all__ = [
@@ -178,11 +176,6 @@ def list_components(kind: str | None = None) -> dict[str, ComponentEntry]:
     }
 
 
-def _suggest(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-
-
 def _import_target(target: str, *, extra: str | None, type_name: str) -> type:
     module_name, _, attr = target.partition(":")
     try:
@@ -224,7 +217,7 @@ def resolve(type_name: str, *, allow_import_paths: bool = False) -> type:
     entry = _registry.get(type_name)
     if entry is None:
         raise ComponentNotFoundError(
-            f"unknown component type {type_name!r}" + _suggest(type_name, sorted(_registry))
+            f"unknown component type {type_name!r}" + did_you_mean(type_name, sorted(_registry))
         )
     return _import_target(entry.target, extra=entry.extra, type_name=type_name)
 
@@ -240,54 +233,22 @@ def type_name_of(obj: Any) -> str | None:
     return None
 
 
-_BASIC = (str, int, float, bool, type(None), list, dict)
-
-
-def _matches(value: Any, annotation: Any) -> bool:
-    """A shallow check of a JSON-basic value against a dataclass field annotation."""
-    if annotation is Any or annotation is typing.Any:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in typing.get_args(annotation))
-    if origin is typing.Literal:
-        return value in typing.get_args(annotation)
-    if origin in (list, tuple, typing.Sequence) or annotation in (list, tuple):
-        return isinstance(value, (list, tuple))
-    if origin in (dict, typing.Mapping, Mapping) or annotation is dict:
-        return isinstance(value, dict)
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is type(None) or annotation is None:
-        return value is None
-    if isinstance(annotation, type):
-        return isinstance(value, annotation)
-    return True
-
-
 def validate_params(cls: type, params: Mapping[str, Any], *, where: str) -> None:
-    """Reject unknown keys (with "did you mean") and values of the wrong basic type."""
-    if not dataclasses.is_dataclass(cls):
-        return
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    try:
-        hints = typing.get_type_hints(cls)
-    except Exception:  # pragma: no cover - unresolvable annotations: skip type checks
-        hints = {}
-    for key, value in params.items():
-        if key not in fields:
-            raise ConfigError(
-                f"{where}: unknown parameter {key!r} for {cls.__name__}"
-                + _suggest(key, sorted(fields))
-                + f" (known: {', '.join(sorted(fields))})"
-            )
-        hint = hints.get(key)
-        if hint is not None and not _matches(value, hint):
-            raise ConfigError(
-                f"{where}: parameter {key!r} of {cls.__name__} expects {hint}, got {value!r}"
-            )
+    """Check ``params`` against what ``cls(**params)`` takes, without building it.
+
+    Unknown keys are rejected with a "did you mean", values of the wrong type, choices
+    outside a ``Literal`` and missing required parameters too; ``where`` names the
+    parameter mapping in the :class:`~ragnest.errors.ConfigError` (see
+    :func:`ragnest._validate.validate_params`, the one mechanism behind it)::
+
+        >>> from ragnest.stores.qdrant import QdrantStore
+        >>> validate_params(QdrantStore, {"path": "/tmp/s", "hnsw_m": "16"},
+        ...                 where="pipelines/x.yaml: components.store.params")
+        Traceback (most recent call last):
+        ...
+        ragnest.errors.ConfigError: pipelines/x.yaml: components.store.params.hnsw_m: expects an integer, got '16' (a string)
+    """
+    _validate.validate_params(cls, params, where=where)
 
 
 def create(
@@ -297,11 +258,18 @@ def create(
     where: str | None = None,
     allow_import_paths: bool = False,
 ) -> Any:
-    """Resolve ``type_name`` and build it from ``params`` (validated first)."""
+    """Resolve ``type_name`` and build it from ``params`` (validated first).
+
+    ``where`` names the parameter mapping in error messages (``"pipelines/x.yaml:
+    components.dense.params"``); it defaults to ``"<type_name> params"``. A
+    ``TypeError`` or ``ValueError`` from the constructor becomes a
+    :class:`~ragnest.errors.ConfigError` prefixed with ``where``.
+    """
     cls = resolve(type_name, allow_import_paths=allow_import_paths)
     params = dict(params or {})
-    validate_params(cls, params, where=where or type_name)
+    where = where or f"{type_name} params"
+    validate_params(cls, params, where=where)
     try:
         return cls(**params)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"{where or type_name}: {err}") from err
+        raise ConfigError(f"{where}: {err}") from err

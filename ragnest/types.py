@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, get_args
 
 import numpy as np
 
@@ -39,6 +39,8 @@ __all__ = [
     "Stage",
     "Route",
     "SearchRequest",
+    "Fusion",
+    "FUSIONS",
     "Hit",
     "Citation",
     "Answer",
@@ -426,6 +428,13 @@ class Route:
     weight: float = 1.0
 
 
+#: How the routes of a search are fused: ``rrf`` (weighted reciprocal rank), ``dbsf``
+#: (distribution-based score fusion) or ``relative`` (per-route score normalisation,
+#: weighted sum). Declared once; :data:`FUSIONS` lists the same choices.
+Fusion = Literal["rrf", "dbsf", "relative"]
+FUSIONS: tuple[str, ...] = get_args(Fusion)
+
+
 @dataclass(frozen=True, kw_only=True)
 class SearchRequest:
     """What the pipeline asks the store: routes to run and fuse, filters, a limit.
@@ -439,7 +448,7 @@ class SearchRequest:
     routes: tuple[Route, ...]
     limit: int = 10
     filters: Mapping[str, Any] | None = None
-    fusion: Literal["rrf", "dbsf", "relative"] = "rrf"
+    fusion: Fusion = "rrf"
     fusion_k: int = 60
     stage_scores: bool = True
 

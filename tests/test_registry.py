@@ -105,3 +105,54 @@ def test_entry_point_plugins(monkeypatch):
 def test_type_name_of_round_trips():
     cls = registry.resolve("store/qdrant")
     assert registry.type_name_of(cls(path="/nonexistent/ragnest-test")) == "store/qdrant"
+
+
+def test_create_names_where_the_params_come_from():
+    where = "pipelines/x.yaml: components.pdf.params"
+    with pytest.raises(ConfigError) as info:
+        registry.create("parser/pdf", {"dpi": "96"}, where=where)
+    assert str(info.value) == f"{where}.dpi: expects an integer, got '96' (a string)"
+    with pytest.raises(ConfigError, match=r"^parser/pdf params: unknown parameter 'chunkng' for "
+                                          r"PdfParser; did you mean 'chunking'\?"):
+        registry.create("parser/pdf", {"chunkng": "page"})
+
+
+@dataclass(kw_only=True)
+class _Picky:
+    size: int = 3
+
+    def __post_init__(self) -> None:
+        if self.size % 2 == 0:
+            raise ValueError("size must be odd")
+
+
+def test_constructor_errors_become_config_errors_with_where():
+    registry.register("generator/picky", f"{__name__}:_Picky")
+    try:
+        where = "pipelines/x.yaml: components.picky.params"
+        with pytest.raises(ConfigError) as info:
+            registry.create("generator/picky", {"size": 4}, where=where)
+        assert str(info.value) == f"{where}: size must be odd"
+        assert isinstance(info.value.__cause__, ValueError)
+    finally:
+        registry._registry.pop("generator/picky", None)
+
+
+def test_validate_params_with_the_nested_ladder():
+    cls = registry.resolve("embedder/wordllama")
+    with pytest.raises(ConfigError, match=r"^d\.ladder\[0\]: expects a mapping, got 'coarse'"):
+        registry.validate_params(cls, {"ladder": ["coarse"]}, where="d")
+
+
+@dataclass(kw_only=True)
+class _Unresolvable:
+    size: "MissingName" = 3  # type: ignore[name-defined]  # noqa: F821, UP037
+
+
+def test_unresolvable_hints_are_an_error_not_a_skip():
+    registry.register("generator/unresolvable", f"{__name__}:_Unresolvable")
+    try:
+        with pytest.raises(ConfigError, match="annotations do not resolve"):
+            registry.create("generator/unresolvable", {"size": 4})
+    finally:
+        registry._registry.pop("generator/unresolvable", None)
