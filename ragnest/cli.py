@@ -383,9 +383,7 @@ def validate(
     with _errors_exit():
         cfg = load_config(file, profile=profile)
         for name, comp in cfg.components.items():
-            cls = registry.resolve(comp.type)
-            registry.validate_params(cls, comp.params, where=f"components.{name}")
-            registry.create(comp.type, comp.params, where=f"components.{name}")
+            registry.create(comp.type, comp.params, where=cfg.params_where(name))
     out.print(f"[green]ok[/] {file}: {len(cfg.components)} components, "
               f"embedders {', '.join(cfg.embedders)}, store {cfg.store}")
 

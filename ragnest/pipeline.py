@@ -61,7 +61,7 @@ from ragnest.protocols import (
     StreamingGenerator,
 )
 from ragnest.retrieval import Retriever, as_query, image_query
-from ragnest.types import Answer, AnswerDelta, Chunk, Hit, Query, Source, VectorSpec
+from ragnest.types import Answer, AnswerDelta, Chunk, Fusion, Hit, Query, Source, VectorSpec
 
 __all__ = ["Pipeline"]
 
@@ -146,7 +146,7 @@ class Pipeline:
             if name not in built:
                 comp = config.components[name]
                 built[name] = registry.create(comp.type, comp.params,
-                                              where=f"components.{name}",
+                                              where=config.params_where(name),
                                               allow_import_paths=allow_import_paths)
             return built[name]
 
@@ -366,7 +366,7 @@ class Pipeline:
         filters: Mapping[str, Any] | None = None,
         budgets: Mapping[str, int] | None = None,
         using: Sequence[str] | None = None,
-        fusion: str | None = None,
+        fusion: Fusion | None = None,
     ) -> list[Hit]:
         """The top ``k`` hits for a query: every embedder's funnel, fused, then reranked.
 

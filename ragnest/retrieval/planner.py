@@ -24,7 +24,7 @@ from ragnest.collection import vector_name
 from ragnest.config import RetrievalConfig
 from ragnest.errors import RagnestError
 from ragnest.protocols import Embedder
-from ragnest.types import Query, Route, SearchRequest, Stage, Vector, VectorSpec
+from ragnest.types import Fusion, Query, Route, SearchRequest, Stage, Vector, VectorSpec
 
 __all__ = ["QueryPlanner", "as_query", "stage_limits"]
 
@@ -90,7 +90,7 @@ class QueryPlanner:
         k: int | None = None,
         budgets: Mapping[str, int] | None = None,
         using: Sequence[str] | None = None,
-        fusion: str | None = None,
+        fusion: Fusion | None = None,
     ) -> SearchRequest | None:
         """The request for one query (embeds it); ``None`` when no embedder reads it."""
         return self.plan_many([as_query(query)], k=k, budgets=budgets, using=using,
@@ -103,7 +103,7 @@ class QueryPlanner:
         k: int | None = None,
         budgets: Mapping[str, int] | None = None,
         using: Sequence[str] | None = None,
-        fusion: str | None = None,
+        fusion: Fusion | None = None,
     ) -> list[SearchRequest | None]:
         """One request per query, embedding all queries in one batch per embedder."""
         if using is not None:

@@ -27,7 +27,7 @@ from ragnest.errors import RagnestError
 from ragnest.protocols import Embedder, Reranker, Store
 from ragnest.retrieval.image import ImageQueryReader
 from ragnest.retrieval.planner import QueryPlanner, as_query
-from ragnest.types import Hit, Query, SearchRequest
+from ragnest.types import Fusion, Hit, Query, SearchRequest
 
 __all__ = ["Retrieval", "Retriever"]
 
@@ -83,7 +83,7 @@ class Retriever:
         filters: Mapping[str, Any] | None = None,
         budgets: Mapping[str, int] | None = None,
         using: Sequence[str] | None = None,
-        fusion: str | None = None,
+        fusion: Fusion | None = None,
     ) -> Retrieval:
         """Plan, search and rerank one query; ``k`` hits at most."""
         return self.run_many([as_query(query, filters)], k=k, budgets=budgets, using=using,
@@ -96,7 +96,7 @@ class Retriever:
         k: int | None = None,
         budgets: Mapping[str, int] | None = None,
         using: Sequence[str] | None = None,
-        fusion: str | None = None,
+        fusion: Fusion | None = None,
     ) -> list[Retrieval]:
         """:meth:`run` for many queries, embedding them in one batch per embedder."""
         k_final, _, _ = self.planner.limits(k)
