@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from ragnest.errors import ParseError
+from ragnest.errors import ConfigError, ParseError
 from ragnest.protocols import PagedParser, Parser
 from ragnest.types import Chunk, Source
 
@@ -61,7 +61,7 @@ class ParsePool:
 
     def __init__(self, *, workers: int = 1, split_pages: int = 100) -> None:
         if workers < 0:
-            raise ValueError("workers must be >= 0 (0 = one per CPU)")
+            raise ConfigError("ParsePool workers must be >= 0 (0 = one per CPU)")
         self.workers = workers or os.cpu_count() or 1
         self.split_pages = max(1, split_pages)
         self._executor: ProcessPoolExecutor | None = None
