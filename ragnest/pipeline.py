@@ -320,6 +320,8 @@ class Pipeline:
         if not chunks:
             return vectors
         for key, emb in self.embedders.items():
+            if isinstance(emb, FittedEmbedder) and emb.needs_fit:
+                emb.fit(chunks)  # a collection without fitted state: fit on its first batch
             out = emb.embed_documents(chunks)
             if len(out) != len(chunks):
                 raise RagnestError(
