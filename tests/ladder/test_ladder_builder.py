@@ -70,6 +70,11 @@ class TestLadderBuilder:
         assert builder.needs_fit and builder.state() is None
         with pytest.raises(EmbeddingError, match="not fitted"):
             builder.query(_rows(2, 16))
+        with pytest.raises(EmbeddingError, match=r"embedder/x needs fitting.*`ragnest fit`"):
+            builder.document(_page())  # never fitted implicitly
+        assert builder.needs_fit
+        with pytest.raises(EmbeddingError, match="needs at least 16 sample rows"):
+            builder.fit([_rows(10, 16)])
         builder.fit([_rows(300, 16, s) for s in range(3)])
         assert not builder.needs_fit
         doc = builder.document(_page())
@@ -79,6 +84,17 @@ class TestLadderBuilder:
         plain = LadderBuilder(levels)
         with pytest.raises(EmbeddingError, match="rotation 'none'"):
             plain.load_state(builder.state())
+        # a state fitted for another model dimension is refused, and nothing is kept
+        other = LadderBuilder(levels, rotation="pca", owner="embedder/y")
+        with pytest.raises(EmbeddingError, match="embedder/y: the fitted rotation is 16-d but the model gives 32-d"):
+            other.load_state(builder.state(), model_dim=32)
+        assert other.needs_fit
+        other.load_state(None)
+        assert other.needs_fit
+        other.load_state(builder.state(), model_dim=16)
+        other.check_dim(16)
+        with pytest.raises(EmbeddingError, match="16-d"):
+            other.check_dim(8)
 
 
 class TestParse:
