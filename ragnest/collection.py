@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from ragnest.errors import ConfigError
+from ragnest.ladder import store_specs
 from ragnest.protocols import Embedder, FittedEmbedder, Store
 from ragnest.types import VectorSpec
 
@@ -32,15 +32,9 @@ __all__ = [
     "collection_specs",
     "fitted_embedders",
     "open_collection",
-    "vector_name",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def vector_name(embedder: str, level: str) -> str:
-    """The store's name for one ladder level of one embedder: ``"dense-coarse"``."""
-    return f"{embedder}-{level}"
 
 
 def check_embedder_names(embedders: Mapping[str, Embedder]) -> None:
@@ -56,11 +50,7 @@ def check_embedder_names(embedders: Mapping[str, Embedder]) -> None:
 
 def collection_specs(embedders: Mapping[str, Embedder]) -> list[VectorSpec]:
     """The store's named vectors: ``<embedder name>-<level name>`` for every level."""
-    return [
-        replace(s, name=vector_name(key, s.name))
-        for key, emb in embedders.items()
-        for s in emb.vector_specs()
-    ]
+    return [s for key, emb in embedders.items() for s in store_specs(key, emb.vector_specs())]
 
 
 def collection_identity(embedders: Mapping[str, Embedder]) -> dict[str, Any]:

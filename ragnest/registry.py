@@ -86,27 +86,27 @@ _BUILTINS: dict[str, ComponentEntry] = {
         "ragnest.embedders.bm25:Bm25Embedder", None, "BM25 sparse vectors (Qdrant's built-in model)"
     ),
     "embedder/colqwen2": ComponentEntry(
-        "ragnest.embedders.hf:ColQwen2Embedder",
+        "ragnest.embedders.late_interaction:ColQwen2Embedder",
         "hf",
         "ColQwen2 late interaction over page screenshots (multi-vector ladder; transformers)",
     ),
     "embedder/colpali": ComponentEntry(
-        "ragnest.embedders.hf:ColPaliEmbedder",
+        "ragnest.embedders.late_interaction:ColPaliEmbedder",
         "hf",
         "ColPali (PaliGemma) late interaction over page screenshots (multi-vector ladder)",
     ),
     "embedder/dse": ComponentEntry(
-        "ragnest.embedders.hf:DseEmbedder",
+        "ragnest.embedders.dse:DseEmbedder",
         "hf",
         "DSE: Qwen2-VL page-screenshot embeddings, one Matryoshka vector (last-token pooling)",
     ),
     "embedder/clip": ComponentEntry(
-        "ragnest.embedders.hf:ClipEmbedder",
+        "ragnest.embedders.dual_encoder:ClipEmbedder",
         "hf",
         "CLIP image/text embeddings: image queries find figures and pages",
     ),
     "embedder/siglip": ComponentEntry(
-        "ragnest.embedders.hf:SiglipEmbedder",
+        "ragnest.embedders.dual_encoder:SiglipEmbedder",
         "hf",
         "SigLIP image/text embeddings: image queries find figures and pages",
     ),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragnest.errors import ConfigError, MissingDependencyError
+from ragnest.multimodal import chunk_text
 from ragnest.types import Chunk, Query, SparseVector, Vector, VectorSpec
 
 __all__ = ["Bm25Embedder"]
@@ -91,7 +92,7 @@ class Bm25Embedder:
     def embed_documents(self, chunks: Sequence[Chunk]) -> list[dict[str, Vector]]:
         """One ``{"sparse": SparseVector}`` per chunk (empty for chunks without text)."""
         self.warm_up()
-        return [{_LEVEL: _convert(self._model.embed_document(_text(c)))} for c in chunks]
+        return [{_LEVEL: _convert(self._model.embed_document(chunk_text(c)))} for c in chunks]
 
     def embed_queries(self, queries: Sequence[Query]) -> list[dict[str, Vector] | None]:
         """:meth:`embed_query` for each query."""
@@ -103,12 +104,6 @@ class Bm25Embedder:
             return None
         self.warm_up()
         return {_LEVEL: _convert(self._model.embed_query(query.text))}
-
-
-def _text(chunk: Chunk) -> str:
-    if chunk.text.strip():
-        return chunk.text
-    return "\n".join(s.text for s in chunk.segments if s.text)
 
 
 def _convert(vec: Any) -> SparseVector:

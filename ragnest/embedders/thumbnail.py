@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 
 from ragnest.errors import ConfigError, ParseError
-from ragnest.parsers.layout import area
 from ragnest.types import Chunk, ImageRef, Query, Vector, VectorSpec
 
 __all__ = ["ThumbnailEmbedder", "fingerprint"]
@@ -80,6 +79,14 @@ def fingerprint(image: np.ndarray, grid: int = 32) -> np.ndarray | None:
     if norm < 1e-6:  # one flat colour: a filled box, no structure to match
         return None
     return (small / norm).astype(np.float32)
+
+
+def _area(bbox: tuple[float, float, float, float] | None) -> float:
+    """A segment's area in PDF points (0 without a box); embedders sit below the parsers,
+    so this does not borrow ``ragnest.parsers.layout.area``."""
+    if bbox is None:
+        return 0.0
+    return max(0.0, bbox[2] - bbox[0]) * max(0.0, bbox[3] - bbox[1])
 
 
 def _visual_refs(chunk: Chunk) -> list[ImageRef]:
@@ -151,8 +158,7 @@ class ThumbnailEmbedder:
         for chunk in chunks:
             refs = _visual_refs(chunk)
             if len(refs) > self.max_visuals:
-                by_area = {id(s.image): area(s.bbox) if s.bbox else 0.0
-                           for s in chunk.segments if s.image}
+                by_area = {id(s.image): _area(s.bbox) for s in chunk.segments if s.image}
                 refs = sorted(refs, key=lambda r: -by_area.get(id(r), 0.0))[: self.max_visuals]
             vecs = self._vectors(refs, f"{chunk.source} p.{chunk.page}") if refs else None
             out.append({_LEVEL: vecs} if vecs is not None else {})

@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from ragnest.errors import ConfigError, EmbeddingError, MissingDependencyError
-from ragnest.ladder import l2_normalize, ladder_to_specs, parse_ladder
-from ragnest.ladder.builder import LadderBuilder, TokenRows, cast_level
+from ragnest.ladder import Ladder, LadderBuilder, TokenRows, cast_level, l2_normalize
+from ragnest.multimodal import chunk_text
 from ragnest.types import Chunk, Level, Query, Vector, VectorSpec
 
 __all__ = ["DEFAULT_LADDER", "WordLlamaEmbedder"]
@@ -75,6 +75,7 @@ _WEIGHTING = {
 }
 
 _lock = threading.Lock()
+_DIM = 256
 
 
 def _import_wordllama() -> tuple[Any, Any, Any, Any]:
@@ -162,8 +163,8 @@ class WordLlamaEmbedder:
     max_tokens: int = 4096
 
     def __post_init__(self) -> None:
-        self._levels: list[Level] = parse_ladder(self.ladder, model_dim=256)
-        self._builder = LadderBuilder(self._levels, owner="embedder/wordllama")
+        self._ladder = Ladder(self.ladder).bind(_DIM, owner="embedder/wordllama")
+        self._builder = LadderBuilder(self._ladder, owner="embedder/wordllama")
         if self.batch_size <= 0 or self.max_tokens <= 0:
             raise ConfigError("embedder/wordllama: batch_size and max_tokens must be positive")
         self._model: _Model | None = None
@@ -184,17 +185,22 @@ class WordLlamaEmbedder:
     @property
     def levels(self) -> list[Level]:
         """The parsed ladder levels, coarse to fine."""
-        return list(self._levels)
+        return list(self._ladder.levels)
+
+    @property
+    def parsed_ladder(self) -> Ladder:
+        """The parsed :class:`~ragnest.ladder.Ladder`, bound to WordLlama's 256 dims."""
+        return self._ladder
 
     def vector_specs(self) -> list[VectorSpec]:
         """One dense or multi vector per ladder level, distance ``dot``."""
-        return ladder_to_specs(self._levels, distance="dot")
+        return self._ladder.specs(distance="dot")
 
     def identity(self) -> dict[str, Any]:
         """Model, ladder and weighting: what stored vectors depend on."""
         return {
             "model": MODEL_NAME,
-            "ladder": [lv.to_dict() for lv in self._levels],
+            "ladder": self._ladder.to_dicts(),
             "weighting": dict(_WEIGHTING),
             "max_tokens": self.max_tokens,
             "version": 1,
@@ -228,14 +234,19 @@ class WordLlamaEmbedder:
             keep = model.norm[ids] > 0
         return ids[keep], counts[keep]
 
-    def _vectors(self, ids: np.ndarray, *, query: bool) -> dict[str, Vector]:
+    def _vectors(
+        self, ids: np.ndarray, *, query: bool, mean: np.ndarray | None = None
+    ) -> dict[str, Vector]:
+        """Every level's vector for one text's token ids (``mean``: its SIF mean when
+        already computed, as :meth:`embed_queries` does for a whole batch)."""
         model = self._require()
         uniq, counts = np.unique(ids, return_counts=True)
         counts = counts.astype(np.float32)
-        mean = self._single(uniq, counts)
+        if mean is None:
+            mean = self._single(uniq, counts)
         cids, ccounts = self._content(uniq, counts)
         out: dict[str, Vector] = {}
-        for lv in self._levels:
+        for lv in self._ladder:
             if not lv.is_multi:
                 out[lv.name] = l2_normalize(mean[: lv.dim])
                 continue
@@ -259,7 +270,7 @@ class WordLlamaEmbedder:
         Chunks without text (image-only) get a deterministic placeholder (the ``<unk>``
         token's vectors), logged at debug level.
         """
-        texts = [_chunk_text(c) for c in chunks]
+        texts = [chunk_text(c) for c in chunks]
         all_ids = self._ids(texts)
         out: list[dict[str, Vector]] = []
         for chunk, ids in zip(chunks, all_ids):
@@ -271,23 +282,35 @@ class WordLlamaEmbedder:
         return out
 
     def embed_queries(self, queries: Sequence[Query]) -> list[dict[str, Vector] | None]:
-        """:meth:`embed_query` for each query."""
-        return [self.embed_query(q) for q in queries]
+        """Many queries at once: one tokenizer batch and one matrix pass for the SIF means;
+        ``None`` for image-only queries.
+
+        Raises :class:`EmbeddingError` when a query's text has no tokens (blank text).
+        """
+        model = self._require()
+        out: list[dict[str, Vector] | None] = [None] * len(queries)
+        todo = [i for i, q in enumerate(queries) if q.text is not None and q.text != ""]
+        for i in todo:
+            if not str(queries[i].text).strip():
+                raise EmbeddingError(f"query text {queries[i].text!r} has no tokens to embed")
+        all_ids = self._ids([str(queries[i].text) for i in todo])
+        for i, ids in zip(todo, all_ids):
+            if ids.size == 0:
+                raise EmbeddingError(f"query text {queries[i].text!r} has no tokens to embed")
+        if not todo:
+            return out
+        uniq = [np.unique(ids, return_counts=True) for ids in all_ids]
+        flat = np.concatenate([u for u, _ in uniq])
+        weights = model.sif[flat] * np.concatenate([c for _, c in uniq]).astype(np.float32)
+        starts = np.cumsum([0] + [len(u) for u, _ in uniq[:-1]])
+        means = np.add.reduceat(weights[:, None] * model.unit[flat], starts, axis=0)
+        for i, ids, mean in zip(todo, all_ids, means):
+            out[i] = self._vectors(ids, query=True, mean=mean)
+        return out
 
     def embed_query(self, query: Query) -> dict[str, Vector] | None:
         """The query's vectors, or ``None`` for an image-only query.
 
         Raises :class:`EmbeddingError` when the text has no tokens (blank text).
         """
-        if query.text is None or (not query.text and query.image is not None):
-            return None
-        ids = self._ids([query.text])[0] if query.text.strip() else np.empty(0, np.int64)
-        if ids.size == 0:
-            raise EmbeddingError(f"query text {query.text!r} has no tokens to embed")
-        return self._vectors(ids, query=True)
-
-
-def _chunk_text(chunk: Chunk) -> str:
-    if chunk.text.strip():
-        return chunk.text
-    return "\n".join(s.text for s in chunk.segments if s.text).strip()
+        return self.embed_queries([query])[0]

@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from ragnest.collection import fitted_embedders, vector_name
+from ragnest.collection import fitted_embedders
 from ragnest.errors import EmbeddingError, RagnestError
+from ragnest.ladder import store_vectors
 from ragnest.protocols import Embedder, Store
 from ragnest.types import Chunk, EmbeddedChunk, Vector
 
@@ -54,8 +55,7 @@ def embed_chunks(embedders: Mapping[str, Embedder], chunks: Sequence[Chunk]) -> 
                 f"embedder {key!r} returned {len(out)} results for {len(chunks)} chunks"
             )
         for named, levels in zip(vectors, out):
-            for level, vec in levels.items():
-                named[vector_name(key, level)] = vec
+            named.update(store_vectors(key, levels))
     return [EmbeddedChunk(chunk=c, vectors=v) for c, v in zip(chunks, vectors)]
 
 

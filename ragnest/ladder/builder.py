@@ -4,9 +4,10 @@ An embedder hands over each item's rows (:class:`TokenRows`: unit ``(L, d)`` tok
 patch vectors, optionally the patch grid of a page image); :class:`LadderBuilder`
 applies the ladder declared in YAML:
 
-1. an optional PCA rotation (``rotation: pca``), fitted once on a corpus sample and
-   stored with the collection, so prefixes are meaningful for models not trained with
-   Matryoshka dimensions;
+1. an optional PCA rotation (``rotation: pca``), fitted once, explicitly, on a corpus
+   sample (:meth:`LadderBuilder.fit`) and stored with the collection, so prefixes are
+   meaningful for models not trained with Matryoshka dimensions; nothing is ever fitted
+   implicitly, and vectors asked for before a fit (or a loaded state) are an error;
 2. per level, prefix truncation to ``dim`` and re-normalisation;
 3. per multi-vector level, pooling to fewer rows (``pool``: kmeans, hierarchical,
    grid/rows/columns over the patch grid, or prefix for native nested vector sets);
@@ -16,13 +17,13 @@ applies the ladder declared in YAML:
 Queries are never pooled: every level gets all query rows (or their mean).
 
     >>> import numpy as np
-    >>> from ragnest.ladder import parse_ladder
-    >>> levels = parse_ladder([
+    >>> from ragnest.ladder import Ladder
+    >>> ladder = Ladder([
     ...     {"name": "coarse", "dim": 32, "index": "hnsw"},
     ...     {"name": "mid", "dim": 64, "vectors": 6, "pool": "grid"},
     ...     {"name": "fine", "dim": 64, "pool": "hierarchical", "pool_factor": 2},
     ... ])
-    >>> builder = LadderBuilder(levels, rotation="pca")
+    >>> builder = LadderBuilder(ladder, rotation="pca")
     >>> rng = np.random.default_rng(0)
     >>> page = TokenRows(rng.normal(size=(26, 64)), grid=(4, 6), grid_rows=np.arange(2, 26))
     >>> _ = builder.fit([page.rows, rng.normal(size=(200, 64))])
@@ -40,6 +41,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ragnest.errors import EmbeddingError
+from ragnest.ladder.levels import Ladder, LadderLike
 from ragnest.ladder.pooling import (
     l2_normalize,
     pool_grid,
@@ -86,23 +88,37 @@ def cast_level(x: np.ndarray, lv: Level) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=dtype)
 
 
+def _check_rotation_dim(owner: str, rotation: PcaRotation | None, model_dim: int | None) -> None:
+    if rotation is not None and model_dim is not None and rotation.dim != model_dim:
+        raise EmbeddingError(
+            f"{owner}: the fitted rotation is {rotation.dim}-d but the model gives "
+            f"{model_dim}-d vectors"
+        )
+
+
 class LadderBuilder:
     """Turns model rows into ``{level name: vector}`` for one embedder's ladder.
 
-    ``rotation="pca"`` needs :meth:`fit` (or :meth:`load_state` with a stored fit)
+    ``ladder``: a :class:`~ragnest.ladder.Ladder` (or the levels / dicts to parse into
+    one). ``rotation="pca"`` needs :meth:`fit` (or :meth:`load_state` with a stored fit)
     before any vectors are made; ``owner`` names the embedder in errors.
     """
 
     def __init__(
-        self, levels: Sequence[Level], *, rotation: Rotation = "none", owner: str = "embedder"
+        self, ladder: LadderLike, *, rotation: Rotation = "none", owner: str = "embedder"
     ) -> None:
         if rotation not in ("none", "pca"):
             raise ValueError(f"rotation must be 'none' or 'pca', got {rotation!r}")
-        self.levels = list(levels)
+        self.ladder = Ladder.coerce(ladder)
         self.rotation_kind: Rotation = rotation
         self.owner = owner
         self._rotation: PcaRotation | None = None
         self._fallback_logged = False
+
+    @property
+    def levels(self) -> list[Level]:
+        """The ladder's levels, coarse to fine."""
+        return list(self.ladder.levels)
 
     # -- the fitted rotation ---------------------------------------------------------
     @property
@@ -130,8 +146,8 @@ class LadderBuilder:
             raise EmbeddingError(
                 f"{self.owner}: rotation 'pca' needs at least {x.shape[1]} sample rows to fit "
                 f"a {x.shape[1]}-d rotation, got {x.shape[0]} (one vector per chunk gives one "
-                "row): raise the ingest batch_size, or fit on a sample first with "
-                "fit_rotation(chunks)"
+                "row): fit on a larger sample of the corpus (Pipeline.fit(sample) or "
+                "`ragnest fit`), or raise the ingest batch_size"
             )
         if x.shape[0] > max_rows:
             x = x[np.linspace(0, x.shape[0] - 1, max_rows).astype(int)]
@@ -149,8 +165,10 @@ class LadderBuilder:
         """The fitted state to store with the collection (``None`` when nothing is fitted)."""
         return None if self._rotation is None else self._rotation.to_state()
 
-    def load_state(self, state: Mapping[str, Any] | None) -> None:
-        """Restore :meth:`state` output read back from the collection."""
+    def load_state(self, state: Mapping[str, Any] | None, *, model_dim: int | None = None) -> None:
+        """Restore :meth:`state` output read back from the collection (``None``: nothing
+        stored, nothing changes). With ``model_dim``, a rotation of another dimension is
+        refused (and the held state kept)."""
         if state is None:
             return
         if self.rotation_kind != "pca":
@@ -159,18 +177,33 @@ class LadderBuilder:
                 "rotation 'none'"
             )
         try:
-            self._rotation = PcaRotation.from_state(state)
+            rotation = PcaRotation.from_state(state)
         except ValueError as err:
             raise EmbeddingError(f"{self.owner}: {err}") from err
+        _check_rotation_dim(self.owner, rotation, model_dim)
+        self._rotation = rotation
+
+    def require_fitted(self) -> None:
+        """Raise :class:`EmbeddingError` while :attr:`needs_fit` (before any model runs)."""
+        if self.needs_fit:
+            raise EmbeddingError(
+                f"{self.owner} needs fitting: its ladder's PCA rotation (rotation: pca) is "
+                "not fitted yet and none was loaded. Fit it on a sample of the corpus first "
+                "(Pipeline.fit(sample) or `ragnest fit`), ingest into a new collection (the "
+                "ingest fits it on its first batch and stores it), or open a collection that "
+                "holds it"
+            )
+
+    def check_dim(self, model_dim: int) -> None:
+        """Raise :class:`EmbeddingError` when a fitted or loaded rotation is not
+        ``model_dim``-d (a state stored for another model)."""
+        _check_rotation_dim(self.owner, self._rotation, model_dim)
 
     def _rotate(self, rows: np.ndarray) -> np.ndarray:
         if self.rotation_kind == "none":
             return rows
-        if self._rotation is None:
-            raise EmbeddingError(
-                f"{self.owner}: the ladder's PCA rotation is not fitted yet: ingest documents "
-                "first (the first batch fits it), or load it from the collection"
-            )
+        self.require_fitted()
+        assert self._rotation is not None
         return self._rotation.apply(rows)
 
     # -- vectors ---------------------------------------------------------------------
@@ -185,14 +218,14 @@ class LadderBuilder:
     def document(self, item: TokenRows | np.ndarray) -> dict[str, np.ndarray]:
         """``{level: vector}`` for one stored item: 1-d for one-vector levels, else rows."""
         item = self._checked(item)
-        return {lv.name: cast_level(self._level(lv, item), lv) for lv in self.levels}
+        return {lv.name: cast_level(self._level(lv, item), lv) for lv in self.ladder}
 
     def query(self, item: TokenRows | np.ndarray) -> dict[str, np.ndarray]:
         """``{level: vector}`` for a query: every row truncated (no pooling), or the mean,
         in the level's dtype."""
         item = self._checked(item)
         out: dict[str, np.ndarray] = {}
-        for lv in self.levels:
+        for lv in self.ladder:
             if lv.is_multi:
                 vec = l2_normalize(item.rows[:, : lv.dim])
             else:

@@ -1,18 +1,21 @@
-"""The Matryoshka ladder: level parsing, store specs, prefix truncation, MaxSim.
+"""The Matryoshka ladder: :class:`Ladder`, level parsing, store specs, truncation, MaxSim.
 
-Pure numpy. An embedder's ladder is declared as a list of dicts (YAML) and parsed
-into :class:`~ragnest.types.Level` objects; each level becomes one store vector.
+Pure numpy. An embedder's ladder is declared as a list of dicts (YAML) and parsed once
+into a :class:`Ladder` of :class:`~ragnest.types.Level` objects; each level becomes one
+store vector. Binding it to the model's dimension checks the dims without changing the
+ladder the embedder was configured with.
 :class:`~ragnest.ladder.builder.LadderBuilder` turns any embedder's rows into those
 vectors (pooling from :mod:`ragnest.ladder.pooling`, PCA from :mod:`ragnest.ladder.rotation`)::
 
     >>> import numpy as np
-    >>> from ragnest.ladder import parse_ladder, ladder_to_specs, truncate, pool_tokens
-    >>> levels = parse_ladder([
+    >>> from ragnest.ladder import Ladder, truncate, pool_tokens
+    >>> ladder = Ladder([
     ...     {"name": "coarse", "dim": 64, "index": "hnsw"},
     ...     {"name": "fine", "dim": 128, "vectors": 32},
-    ... ], model_dim=256)
-    >>> [s.kind for s in ladder_to_specs(levels)]
-    ['dense', 'multi']
+    ... ])
+    >>> bound = ladder.bind(256)
+    >>> [s.kind for s in bound.specs()], bound.model_dim, ladder.model_dim
+    (['dense', 'multi'], 256, None)
     >>> x = np.random.default_rng(0).normal(size=(100, 256)).astype(np.float32)
     >>> truncate(x, 64).shape, pool_tokens(truncate(x, 128), 32).shape
     ((100, 64), (32, 128))
@@ -21,8 +24,8 @@ vectors (pooling from :mod:`ragnest.ladder.pooling`, PCA from :mod:`ragnest.ladd
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal, Union
 
 import numpy as np
 
@@ -32,6 +35,7 @@ from ragnest.ladder.rotation import apply_pca, fit_pca
 from ragnest.types import DATATYPES, POOL_METHODS, Level, VectorSpec
 
 __all__ = [
+    "Ladder",
     "apply_pca",
     "fit_pca",
     "l2_normalize",
@@ -79,14 +83,19 @@ def maxsim(q_rows: np.ndarray, d_rows: np.ndarray) -> float:
 
 
 def parse_ladder(
-    ladder: Sequence[Mapping[str, Any] | Level], *, model_dim: int | None = None
+    ladder: Sequence[Mapping[str, Any] | Level] | Ladder, *, model_dim: int | None = None
 ) -> list[Level]:
     """Validate a ladder declared as dicts and return its levels, coarse to fine.
 
-    Rules: at least one level; names unique and non-empty; ``dim`` positive and at most
+    :class:`Ladder` does this once and keeps the result; this function is the check
+    itself. Rules: at least one level; names unique and non-empty; ``dim`` positive and at most
     ``model_dim``; ``vectors`` a positive int or ``"all"``; exactly one level has
     ``index: hnsw`` and it is the first one. Errors are :class:`ConfigError` naming the level.
     """
+    if isinstance(ladder, Ladder):
+        if model_dim is not None:
+            _check_dims(ladder.levels, model_dim, owner=None)
+        return list(ladder.levels)
     if isinstance(ladder, Mapping) or not isinstance(ladder, Sequence) or not ladder:
         raise ConfigError("ladder must be a non-empty list of levels ({name, dim, ...})")
     levels: list[Level] = []
@@ -180,3 +189,126 @@ def ladder_to_specs(
         )
         for lv in levels
     ]
+
+
+LadderLike = Union["Ladder", Sequence[Union[Mapping[str, Any], Level]]]
+
+
+class Ladder:
+    """An embedder's ladder, parsed and validated once; immutable.
+
+    Built from the YAML list (dicts or :class:`~ragnest.types.Level` objects) with every
+    check of :func:`parse_ladder`. :meth:`bind` returns a copy that knows the model's
+    dimension (and checks every level against it): the original is never changed, so a
+    component warmed up twice, or two pipelines sharing one config, stay consistent.
+
+    >>> ladder = Ladder([{"name": "coarse", "dim": 8, "index": "hnsw"},
+    ...                  {"name": "fine", "dim": 16, "vectors": "all"}])
+    >>> ladder.names, [lv.is_multi for lv in ladder]
+    (('coarse', 'fine'), [False, True])
+    >>> ladder.bind(12)
+    Traceback (most recent call last):
+    ...
+    ragnest.errors.ConfigError: ladder level 'fine': dim 16 exceeds the model's 12 dimensions
+    >>> [s.name for s in ladder.specs()]
+    ['coarse', 'fine']
+    """
+
+    __slots__ = ("_levels", "_model_dim")
+
+    def __init__(self, levels: LadderLike, *, model_dim: int | None = None) -> None:
+        if isinstance(levels, Ladder):
+            parsed = levels.levels
+            if model_dim is None:
+                model_dim = levels.model_dim
+            elif model_dim != levels.model_dim:
+                _check_dims(parsed, model_dim, owner=None)
+        else:
+            parsed = tuple(parse_ladder(levels, model_dim=model_dim))
+        self._levels: tuple[Level, ...] = parsed
+        self._model_dim = model_dim
+
+    @classmethod
+    def coerce(cls, ladder: LadderLike) -> Ladder:
+        """``ladder`` itself when it is a :class:`Ladder`, else a parsed one."""
+        return ladder if isinstance(ladder, Ladder) else cls(ladder)
+
+    # -- what it holds -----------------------------------------------------------------
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        """The levels, coarse to fine."""
+        return self._levels
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The level names, coarse to fine (local to the embedder; see
+        :func:`ragnest.ladder.vector_name` for the store's names)."""
+        return tuple(lv.name for lv in self._levels)
+
+    @property
+    def model_dim(self) -> int | None:
+        """The model dimension this ladder is bound to (``None``: not bound yet)."""
+        return self._model_dim
+
+    @property
+    def multi_levels(self) -> tuple[str, ...]:
+        """Names of the levels that keep several vectors per item."""
+        return tuple(lv.name for lv in self._levels if lv.is_multi)
+
+    def level(self, name: str) -> Level:
+        """The level called ``name`` (:class:`KeyError` when there is none)."""
+        for lv in self._levels:
+            if lv.name == name:
+                return lv
+        raise KeyError(f"ladder has no level {name!r}; levels: {list(self.names)}")
+
+    def __iter__(self) -> Iterator[Level]:
+        return iter(self._levels)
+
+    def __len__(self) -> int:
+        return len(self._levels)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Ladder):
+            return NotImplemented
+        return self._levels == other._levels and self._model_dim == other._model_dim
+
+    def __hash__(self) -> int:
+        return hash((self._levels, self._model_dim))
+
+    def __repr__(self) -> str:
+        dim = "" if self._model_dim is None else f", model_dim={self._model_dim}"
+        return f"Ladder({[lv.to_dict() for lv in self._levels]!r}{dim})"
+
+    # -- derived ------------------------------------------------------------------------
+    def bind(self, model_dim: int, *, owner: str | None = None) -> Ladder:
+        """A copy bound to a model giving ``model_dim``-d vectors (this ladder unchanged).
+
+        Raises :class:`ConfigError` naming the level (and ``owner``, the component, when
+        given) whose ``dim`` exceeds the model's.
+        """
+        if isinstance(model_dim, bool) or not isinstance(model_dim, int) or model_dim <= 0:
+            raise ValueError(f"model_dim must be a positive integer, got {model_dim!r}")
+        _check_dims(self._levels, model_dim, owner=owner)
+        bound = Ladder.__new__(Ladder)
+        bound._levels = self._levels
+        bound._model_dim = model_dim
+        return bound
+
+    def specs(self, *, distance: Literal["cosine", "dot"] = "dot") -> list[VectorSpec]:
+        """One :class:`VectorSpec` per level (local names), coarse to fine."""
+        return ladder_to_specs(self._levels, distance=distance)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """The levels as dicts, as embedder identities record them."""
+        return [lv.to_dict() for lv in self._levels]
+
+
+def _check_dims(levels: Sequence[Level], model_dim: int, *, owner: str | None) -> None:
+    for lv in levels:
+        if lv.dim > model_dim:
+            where = f"{owner}: " if owner else ""
+            raise ConfigError(
+                f"{where}ladder level {lv.name!r}: dim {lv.dim} exceeds the model's "
+                f"{model_dim} dimensions"
+            )

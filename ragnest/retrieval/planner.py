@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ragnest.collection import vector_name
 from ragnest.config import RetrievalConfig
 from ragnest.errors import RagnestError
+from ragnest.ladder import vector_name
 from ragnest.protocols import Embedder
 from ragnest.types import Fusion, Query, Route, SearchRequest, Stage, Vector, VectorSpec
 

@@ -1,7 +1,7 @@
 """configs/models/*.yaml presets parse and name real families and transformers classes.
 
-Nothing is downloaded: presets are checked against the hf module's family table and,
-when transformers is installed, against its exported classes.
+Nothing is downloaded: presets are checked against the embedder classes (their
+``transformers_classes``) and, when transformers is installed, against its exported classes.
 """
 
 from __future__ import annotations
@@ -11,17 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ragnest.embedders import hf
-from ragnest.ladder import parse_ladder
+from ragnest import registry
+from ragnest.ladder import Ladder, parse_ladder
 
 PRESETS = sorted((Path(__file__).resolve().parents[2] / "configs" / "models").glob("*.yaml"))
-CLASSES = {
-    "embedder/colqwen2": hf.ColQwen2Embedder,
-    "embedder/colpali": hf.ColPaliEmbedder,
-    "embedder/dse": hf.DseEmbedder,
-    "embedder/clip": hf.ClipEmbedder,
-    "embedder/siglip": hf.SiglipEmbedder,
-}
+FAMILIES = ("colqwen2", "colpali", "dse", "clip", "siglip")
+CLASSES = {f"embedder/{f}": registry.resolve(f"embedder/{f}") for f in FAMILIES}
 EXPECTED_MODELS = {
     "vidore/colqwen2-v1.0-hf",
     "vidore/colpali-v1.3-hf",
@@ -46,16 +41,16 @@ def test_preset_builds_its_component(path: Path) -> None:
     data = _load(path)
     cls = CLASSES[data["type"]]  # a known family
     emb = cls(**data["params"])  # cheap: nothing loaded
-    assert emb._state is None
-    assert emb.family in hf.FAMILIES
+    assert emb._loaded is None
+    assert f"embedder/{emb.family}" == data["type"] and emb.transformers_classes
     levels = parse_ladder(data["params"]["ladder"])
     assert levels[0].index == "hnsw"
     assert [s.name for s in emb.vector_specs()] == [lv.name for lv in levels]
+    assert emb.parsed_ladder == Ladder(levels)
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=[p.stem for p in PRESETS])
 def test_family_classes_exist_in_transformers(path: Path) -> None:
     transformers = pytest.importorskip("transformers")
-    family = CLASSES[_load(path)["type"]].family
-    for name in hf.FAMILIES[family]:
+    for name in CLASSES[_load(path)["type"]].transformers_classes:
         assert hasattr(transformers, name), name

@@ -155,6 +155,31 @@ def test_batches_match_single_calls(emb: WordLlamaEmbedder) -> None:
             np.testing.assert_array_equal(a[name], b[name])
 
 
+def test_batched_queries_match_single_calls(emb: WordLlamaEmbedder) -> None:
+    texts = ["descaling the espresso machine", "warranty", "how long is the guarantee " * 3]
+    queries = [Query(text=texts[0]), Query(image=ImageRef(source="a.pdf", page=1)),
+               Query(text=texts[1]), Query(text=texts[2], image=ImageRef(source="a.pdf", page=1))]
+    batched = emb.embed_queries(queries)
+    assert batched[1] is None and emb.embed_queries([]) == []
+    for q, got in zip(queries, batched):
+        alone = emb.embed_query(q)
+        if got is None:
+            assert alone is None
+            continue
+        assert set(got) == set(alone)
+        for name in got:
+            assert got[name].dtype == alone[name].dtype
+            np.testing.assert_allclose(got[name].astype(np.float32),
+                                       alone[name].astype(np.float32), atol=1e-6)
+    # the one-pass SIF mean is the mean the documents get, for the same text
+    ids = emb._ids([texts[2]])[0]
+    uniq, counts = np.unique(ids, return_counts=True)
+    mean = emb._single(uniq, counts.astype(np.float32))
+    np.testing.assert_allclose(batched[3]["coarse"], mean / np.linalg.norm(mean), atol=1e-6)
+    with pytest.raises(EmbeddingError, match="no tokens"):
+        emb.embed_queries([Query(text="fine"), Query(text="  ")])
+
+
 def test_max_tokens_truncates(emb: WordLlamaEmbedder) -> None:
     short = WordLlamaEmbedder(max_tokens=5)
     a = short.embed_documents([_chunk(0, DESCALE)])[0]

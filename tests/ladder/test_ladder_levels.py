@@ -1,4 +1,4 @@
-"""Tests for ragnest.ladder: truncation, pooling, MaxSim, ladder parsing, PCA."""
+"""Tests for ragnest.ladder.levels: the Ladder, parsing, truncation, pooling, MaxSim, PCA."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 
 from ragnest.errors import ConfigError
 from ragnest.ladder import (
+    Ladder,
     apply_pca,
     fit_pca,
     l2_normalize,
@@ -115,6 +116,52 @@ def test_parse_ladder_and_specs() -> None:
 def test_parse_ladder_errors_name_the_level(ladder: list, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_ladder(ladder, model_dim=256)
+    with pytest.raises(ConfigError, match=message):  # the Ladder checks the same, once
+        Ladder(ladder).bind(256) if "exceeds" in message else Ladder(ladder)
+
+
+THREE = [
+    {"name": "coarse", "dim": 64, "index": "hnsw"},
+    {"name": "mid", "dim": 128, "vectors": 16, "datatype": "float16"},
+    {"name": "fine", "dim": 32, "vectors": "all", "pool": "hierarchical"},
+]
+
+
+def test_ladder_parses_once_and_describes_itself() -> None:
+    raw = [dict(d) for d in THREE]
+    ladder = Ladder(raw)
+    assert raw == THREE  # the YAML list is not touched
+    assert ladder.names == ("coarse", "mid", "fine") and len(ladder) == 3
+    assert ladder.levels == tuple(parse_ladder(THREE))
+    assert [lv.name for lv in ladder] == list(ladder.names)
+    assert ladder.multi_levels == ("mid", "fine") and ladder.level("mid").vectors == 16
+    with pytest.raises(KeyError, match="no level 'x'"):
+        ladder.level("x")
+    assert ladder.specs() == ladder_to_specs(parse_ladder(THREE))
+    assert {s.distance for s in ladder.specs(distance="cosine")} == {"cosine"}
+    assert ladder.to_dicts() == [lv.to_dict() for lv in parse_ladder(THREE)]
+    # from Level objects, from another Ladder, from its own dicts: the same ladder
+    assert Ladder(list(ladder.levels)) == ladder == Ladder(ladder.to_dicts())
+    assert Ladder.coerce(ladder) is ladder and Ladder.coerce(THREE) == ladder
+    assert hash(Ladder(THREE)) == hash(ladder) and "coarse" in repr(ladder)
+
+
+def test_bind_returns_a_bound_copy_and_never_mutates() -> None:
+    ladder = Ladder(THREE)
+    bound = ladder.bind(256)
+    assert bound.model_dim == 256 and ladder.model_dim is None
+    assert bound.levels == ladder.levels and bound != ladder
+    assert ladder.bind(128) == ladder.bind(128)  # binding twice is safe
+    assert bound.bind(128).model_dim == 128 and bound.model_dim == 256
+    with pytest.raises(ConfigError, match="embedder/x: ladder level 'mid': dim 128 exceeds the model's 64"):
+        ladder.bind(64, owner="embedder/x")
+    assert ladder.model_dim is None and bound.model_dim == 256  # a failed bind changes nothing
+    with pytest.raises(ValueError, match="positive"):
+        ladder.bind(0)
+    assert Ladder(THREE, model_dim=128) == ladder.bind(128)
+    assert parse_ladder(bound) == list(ladder.levels)
+    with pytest.raises(ConfigError, match="exceeds"):
+        parse_ladder(ladder, model_dim=100)
 
 
 def test_pca_orders_variance_and_round_trips() -> None:

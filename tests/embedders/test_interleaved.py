@@ -1,6 +1,6 @@
 """Interleaved chunks with tiny random models: DSE reads one sequence of text and
-images; ColQwen2 (one image per sequence) falls back to the region image, else the
-first image segment; CLIP reads the first image segment.
+images (ragnest.multimodal.chunk_parts); ColQwen2 (one image per sequence) falls back to
+the region image, else the first image segment; CLIP reads the first image segment.
 
 Tiny models prove plumbing, never quality: the assertions are about what reaches the
 model (token counts, order, grids) and which inputs change the vector.
@@ -21,7 +21,10 @@ pytest.importorskip("PIL")
 
 from PIL import Image  # noqa: E402
 
-from ragnest.embedders import hf  # noqa: E402
+from ragnest.embedders._hf_base import HfEmbedder  # noqa: E402
+from ragnest.embedders.dse import DseEmbedder  # noqa: E402
+from ragnest.embedders.dual_encoder import ClipEmbedder  # noqa: E402
+from ragnest.embedders.late_interaction import ColQwen2Embedder  # noqa: E402
 from ragnest.types import Chunk, ImageRef, Segment  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -69,14 +72,14 @@ def models(tmp_path_factory: pytest.TempPathFactory):
     return get
 
 
-def _dse(models, **kw) -> hf.DseEmbedder:
-    e = hf.DseEmbedder(model=models("dse"), ladder=DSE_LADDER, device="cpu", **kw)
+def _dse(models, **kw) -> DseEmbedder:
+    e = DseEmbedder(model=models("dse"), ladder=DSE_LADDER, device="cpu", **kw)
     e.warm_up()
     return e
 
 
 @pytest.fixture(scope="module")
-def dse(models) -> hf.DseEmbedder:
+def dse(models) -> DseEmbedder:
     return _dse(models, batch_size=3)
 
 
@@ -100,33 +103,20 @@ def _im(ref: ImageRef) -> Segment:
     return Segment(kind="image", image=ref)
 
 
-def _vec(e: hf.HfEmbedder, chunk: Chunk, level: str = "full") -> np.ndarray:
+def _vec(e: HfEmbedder, chunk: Chunk, level: str = "full") -> np.ndarray:
     return e.embed_documents([chunk])[0][level].astype(np.float32)
 
 
-def _counts(e: hf.DseEmbedder, inputs: dict) -> tuple[int, int, list[int]]:
+def _counts(e: DseEmbedder, inputs: dict) -> tuple[int, int, list[int]]:
     """(image pad tokens, vision blocks, tokens per image from the grid)."""
-    st = e._require()
     ids = inputs["input_ids"]
-    tok = st["tokenizer"]
+    tok = e.loaded.tokenizer
     per_image = [int(g.prod()) // 4 for g in inputs.get("image_grid_thw", [])]  # merge 2x2
     start = tok.convert_tokens_to_ids("<|vision_start|>")
-    return int((ids == st["image_token_id"]).sum()), int((ids == start).sum()), per_image
+    return int((ids == e.loaded.info["image_token_id"]).sum()), int((ids == start).sum()), per_image
 
 
-def test_chunk_image_region_choice(imgs) -> None:
-    a, b, page = imgs["a"], imgs["b"], imgs["page"]
-    region = _inter(_t("x"), _im(a), _im(b), image=page)
-    plain = _inter(_t("x"), _im(a), _im(b))
-    assert hf.chunk_image(region) == a  # default: first image segment (CLIP, SigLIP)
-    assert hf.chunk_image(region, region=True) == page  # the rendered region first
-    assert hf.chunk_image(plain, region=True) == a  # no region: first image segment
-    pg = Chunk(id="p", document_id="d", kind="page", image=page, segments=(_im(a),))
-    assert hf.chunk_image(pg) == hf.chunk_image(pg, region=True) == page
-    assert hf.chunk_image(_inter(_t("only text")), region=True) is None
-
-
-def test_dse_interleaved_is_one_sequence(dse: hf.DseEmbedder, imgs) -> None:
+def test_dse_interleaved_is_one_sequence(dse: DseEmbedder, imgs) -> None:
     chunk = _inter(_t("see the figure"), _im(imgs["a"]), _t("and the chart"), _im(imgs["w"]))
     inputs = dse.document_inputs([chunk])
     pads, blocks, per_image = _counts(dse, inputs)
@@ -136,7 +126,7 @@ def test_dse_interleaved_is_one_sequence(dse: hf.DseEmbedder, imgs) -> None:
     assert int(inputs["mm_token_type_ids"].sum()) == pads
     assert inputs["pixel_values"].shape[0] == int(inputs["image_grid_thw"].prod(-1).sum())
     # segment order survives: text, image block, text, image block
-    text = dse._require()["tokenizer"].decode(inputs["input_ids"][0])
+    text = dse.loaded.tokenizer.decode(inputs["input_ids"][0])
     i_fig, i_chart = text.index("see the figure"), text.index("and the chart")
     starts = [i for i in range(len(text)) if text.startswith("<|vision_start|>", i)]
     assert i_fig < starts[0] < i_chart < starts[1]
@@ -162,7 +152,7 @@ def test_dse_interleaved_is_one_sequence(dse: hf.DseEmbedder, imgs) -> None:
     np.testing.assert_allclose(_vec(dse, chunk), full, atol=1e-5)
 
 
-def test_dse_page_and_text_chunks_keep_their_paths(dse: hf.DseEmbedder, imgs) -> None:
+def test_dse_page_and_text_chunks_keep_their_paths(dse: DseEmbedder, imgs) -> None:
     page = Chunk(
         id="p",
         document_id="d",
@@ -174,12 +164,12 @@ def test_dse_page_and_text_chunks_keep_their_paths(dse: hf.DseEmbedder, imgs) ->
     inputs = dse.document_inputs([page])
     pads, blocks, per_image = _counts(dse, inputs)
     assert blocks == 1 and per_image == [16] and pads == 16  # the screenshot only
-    assert dse.document_prompt in dse._require()["tokenizer"].decode(inputs["input_ids"][0])
+    assert dse.document_prompt in dse.loaded.tokenizer.decode(inputs["input_ids"][0])
     text = Chunk(id="t", document_id="d", kind="text", text="warranty covers the pump")
     assert "image_grid_thw" not in dse.document_inputs([text])
 
 
-def test_dse_batch_mixing_kinds_matches_one_by_one(dse: hf.DseEmbedder, imgs) -> None:
+def test_dse_batch_mixing_kinds_matches_one_by_one(dse: DseEmbedder, imgs) -> None:
     chunks = [
         Chunk(id="p", document_id="d", kind="page", text="descaling", image=imgs["page"]),
         _inter(_t("see the figure"), _im(imgs["a"]), _t("and the chart"), _im(imgs["w"])),
@@ -215,7 +205,7 @@ def test_dse_max_images_caps(models, imgs) -> None:
 
 def test_dse_text_budget_shared_by_segments(models, imgs) -> None:
     e = _dse(models, max_text_tokens=12)
-    tok = e._require()["tokenizer"]
+    tok = e.loaded.tokenizer
     long = " ".join(tiny_models.corpus(40))
 
     def n_text_tokens(chunk: Chunk) -> int:
@@ -232,7 +222,7 @@ def test_dse_text_budget_shared_by_segments(models, imgs) -> None:
 
 
 def test_colqwen2_interleaved_uses_region_then_first_image(models, imgs) -> None:
-    e = hf.ColQwen2Embedder(model=models("colqwen2"), ladder=COL_LADDER, device="cpu")
+    e = ColQwen2Embedder(model=models("colqwen2"), ladder=COL_LADDER, device="cpu")
     segs = (_t("see the figure"), _im(imgs["a"]), _t("and the chart"), _im(imgs["w"]))
 
     def page(ref: ImageRef) -> Chunk:
@@ -253,7 +243,7 @@ def test_colqwen2_interleaved_uses_region_then_first_image(models, imgs) -> None
 
 
 def test_clip_interleaved_reads_first_image_segment(models, imgs) -> None:
-    e = hf.ClipEmbedder(
+    e = ClipEmbedder(
         model=models("clip"), ladder=[{"name": "coarse", "dim": 24, "index": "hnsw"}], device="cpu"
     )
     chunk = _inter(_t("see the figure"), _im(imgs["a"]), _im(imgs["w"]), image=imgs["page"])
