@@ -144,9 +144,8 @@ def ingest(
             try:
                 report = _run_ingest(rag, paths, quiet=as_json, workers=workers)
             except StoreError as e:  # the store broke: say what was committed, then exit 2
-                partial = getattr(e, "report", None)
-                if isinstance(partial, IngestReport):
-                    _show_report(partial, as_json)
+                if isinstance(e.report, IngestReport):
+                    _show_report(e.report, as_json)
                 raise
     _show_report(report, as_json)
     raise typer.Exit(0 if report.ok else 1)

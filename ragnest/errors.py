@@ -13,6 +13,8 @@ callers can catch the whole family with one ``except``::
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "RagnestError",
     "ConfigError",
@@ -56,7 +58,13 @@ class ParseError(RagnestError):
 
 
 class StoreError(RagnestError):
-    """The vector store failed or was used wrongly."""
+    """The vector store failed or was used wrongly.
+
+    Raised out of an ingest, ``report`` holds the
+    :class:`~ragnest.ingest.IngestReport` of what was committed before it.
+    """
+
+    report: Any = None
 
 
 class StoreLockedError(StoreError):

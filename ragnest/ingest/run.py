@@ -159,7 +159,7 @@ def run_ingest(
         store_failed = True
         report.seconds = time.perf_counter() - start
         report.error = f"{type(err).__name__}: {err}"
-        err.report = report  # type: ignore[attr-defined]
+        err.report = report
         logger.error("ingest stopped: %s (%d documents were committed before it)",
                      err, len(report.documents))
         raise

@@ -67,5 +67,5 @@ class ImageQueryReader:
     def close(self) -> None:
         """Release the OCR engine."""
         engine, self._engine = self._engine, None
-        if engine is not None and hasattr(engine, "close"):
+        if engine is not None:
             engine.close()

@@ -58,7 +58,7 @@ def test_store_failing_on_the_third_batch_stops_the_ingest(tmp_path, monkeypatch
     _fail_on_upsert(monkeypatch, 3)  # lab_safety_guide has 4 pages: 2 batches; then nimbus3
     with rag, pytest.raises(StoreUnavailableError, match="disk full") as info:
         rag.ingest([docs], progress=False)
-    report = info.value.report  # type: ignore[attr-defined]
+    report = info.value.report
     assert not report.ok and "disk full" in report.error
     assert [Path(d.path).name for d in report.documents] == ["lab_safety_guide.pdf"]
     assert report.skipped == []  # the store broke; no document was blamed for it
