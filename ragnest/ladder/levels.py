@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal, Union
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Optional, Union
 
 import numpy as np
 
+from ragnest._validate import AtLeast, validate_params
 from ragnest.errors import ConfigError
 from ragnest.ladder.pooling import l2_normalize, pool_tokens
 from ragnest.ladder.rotation import apply_pca, fit_pca
-from ragnest.types import DATATYPES, POOL_METHODS, Level, VectorSpec
+from ragnest.types import Datatype, Level, PoolMethod, VectorSpec
 
 __all__ = [
     "Ladder",
@@ -49,7 +51,21 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _EPS = 1e-12
-_LEVEL_KEYS = {"name", "dim", "vectors", "index", "quantization", "datatype", "pool", "pool_factor"}
+
+
+@dataclass(kw_only=True)
+class _LevelKeys:
+    """The keys of one ladder level in YAML (checked by :mod:`ragnest._validate`)."""
+
+    name: str
+    dim: Annotated[int, AtLeast(1)]
+    vectors: Union[Annotated[int, AtLeast(1)], Literal["all"]] = 1
+    index: Literal["hnsw", "none"] = "none"
+    quantization: Optional[Literal["binary", "scalar"]] = None
+    datatype: Datatype = "float32"
+    pool: PoolMethod = "kmeans"
+    pool_factor: Optional[Annotated[float, AtLeast(1)]] = None
+
 _FACTOR_POOLS = ("kmeans", "hierarchical", "grid", "prefix")
 
 
@@ -110,31 +126,15 @@ def parse_ladder(
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{where}: 'name' must be a non-empty string")
         where = f"ladder level {name!r}"
-        unknown = set(raw) - _LEVEL_KEYS
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_LEVEL_KEYS)}"
-            )
+        validate_params(_LevelKeys, raw, where=where, noun="key", owner="a ladder level")
         if name in seen:
             raise ConfigError(f"{where}: duplicate level name")
         seen.add(name)
-        dim = raw.get("dim")
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
-            raise ConfigError(f"{where}: 'dim' must be a positive integer, got {dim!r}")
+        dim = raw["dim"]
         if model_dim is not None and dim > model_dim:
             raise ConfigError(f"{where}: dim {dim} exceeds the model's {model_dim} dimensions")
         factor = raw.get("pool_factor")
         vectors = raw.get("vectors", 1 if factor is None else "all")
-        if vectors != "all" and (
-            isinstance(vectors, bool) or not isinstance(vectors, int) or vectors <= 0
-        ):
-            raise ConfigError(
-                f"{where}: 'vectors' must be a positive integer or 'all', got {vectors!r}"
-            )
-        _check_choice(where, raw, "index", ("hnsw", "none"), "none")
-        _check_choice(where, raw, "quantization", ("binary", "scalar", None), None)
-        _check_choice(where, raw, "datatype", DATATYPES, "float32")
-        _check_choice(where, raw, "pool", POOL_METHODS, "kmeans")
         _check_pooling(where, raw, vectors, factor)
         levels.append(Level.from_dict(raw))
     hnsw = [lv.name for lv in levels if lv.index == "hnsw"]
@@ -149,19 +149,9 @@ def parse_ladder(
     return levels
 
 
-def _check_choice(
-    where: str, raw: Mapping[str, Any], key: str, allowed: tuple[Any, ...], default: Any
-) -> None:
-    value = raw.get(key, default)
-    if value not in allowed:
-        raise ConfigError(f"{where}: {key!r} must be one of {list(allowed)}, got {value!r}")
-
-
 def _check_pooling(where: str, raw: Mapping[str, Any], vectors: Any, factor: Any) -> None:
     pool = raw.get("pool", "kmeans")
     if factor is not None:
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 1:
-            raise ConfigError(f"{where}: 'pool_factor' must be a number >= 1, got {factor!r}")
         if pool not in _FACTOR_POOLS:
             raise ConfigError(
                 f"{where}: 'pool_factor' works with pool {list(_FACTOR_POOLS)}, not {pool!r}"

@@ -116,11 +116,11 @@ class TestParse:
     @pytest.mark.parametrize(
         ("level", "message"),
         [
-            ({"pool": "spiral", "vectors": 4}, "'pool' must be one of"),
+            ({"pool": "spiral", "vectors": 4}, "pool: 'spiral' is not one of 'kmeans'"),
             ({"pool": "rows", "pool_factor": 2}, "pool_factor' works with"),
-            ({"pool_factor": 0.5}, "number >= 1"),
+            ({"pool_factor": 0.5}, "pool_factor: must be at least 1.0, got 0.5"),
             ({"pool": "grid"}, "one-vector level is the mean"),
-            ({"datatype": "int4"}, "'datatype' must be one of"),
+            ({"datatype": "int4"}, "datatype: 'int4' is not one of 'float32'"),
         ],
     )
     def test_errors_name_the_level(self, level: dict, message: str) -> None:
