@@ -12,9 +12,10 @@ likes: this process, a worker, another machine) and hands them over with their v
 The guarantees: new points are written before anything is removed; a document's
 fingerprint marks it as completely stored only after every chunk of the version is
 present (``doc_chunks`` counts them); :meth:`QdrantWrite.abort` (or leaving the
-``with`` block without committing, or a :meth:`QdrantWrite.commit` that failed half-way)
-removes what the transaction added and puts back the kept chunks' old markers, so the
-stored document stays the previous version. Points sent in a call that failed count as
+``with`` block without committing, or a :meth:`QdrantWrite.commit` that failed before
+the stale chunks were removed) removes what the transaction added and puts back the kept
+chunks' old markers, so the stored document stays the previous version; a commit that
+fails after that point leaves the new version, complete. Points sent in a call that failed count as
 added (a timed-out upsert may still have been applied), so an abort removes them too.
 A backend that fails raises :class:`ragnest.errors.StoreUnavailableError`; an abort
 that fails while another error propagates is logged and never masks it.
@@ -169,7 +170,12 @@ class QdrantWrite:
         self._written += [p.chunk.id for p in points]
 
     def commit(self) -> WriteResult:
-        """Mark kept chunks with the new fingerprint, remove stale ones, flush."""
+        """Mark kept chunks with the new fingerprint, flush, remove stale ones, flush.
+
+        Until the stale chunks are gone a failure aborts (the previous version stays);
+        once they are, the new version is the stored one and is kept even if the last
+        flush fails (the error still propagates).
+        """
         if self._done:
             raise StoreError(f"{self._where}: document {self.document_id}: transaction is over")
         absent = self._missing - set(self._written)
@@ -181,8 +187,11 @@ class QdrantWrite:
         backend = self._backend
         self._marked = bool(self._to_mark)
         backend.set_payload(self._to_mark, self._marker)
-        backend.delete_ids(self._stale)
-        if self._written or self._to_mark or self._stale:
+        if self._written or self._to_mark:
+            backend.flush()  # the new version is stored; the previous one is still whole
+        if self._stale:
+            backend.delete_ids(self._stale)
+            self._done = True  # nothing left to undo: the stored document is the new version
             backend.flush()
         self._done = True
         result = WriteResult(

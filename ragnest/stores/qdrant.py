@@ -367,7 +367,7 @@ class QdrantStore:
     def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         """The stored chunks for ``chunk_ids``, in that order (missing ids are skipped)."""
         rows = dict(self._require().retrieve(list(dict.fromkeys(chunk_ids))))
-        return [_chunk(cid, rows[cid]) for cid in chunk_ids if cid in rows]
+        return [to_chunk(cid, rows[cid]) for cid in chunk_ids if cid in rows]
 
     def documents(self) -> list[dict[str, Any]]:
         """One ``{"document_id", "source", "chunks"}`` dict per stored document, by source."""
@@ -420,4 +420,3 @@ class QdrantStore:
 
 # ---------------------------------------------------------------------- helpers
 _doc = document_filter
-_chunk = to_chunk

@@ -192,6 +192,25 @@ class TestTransaction:
         assert snapshot(store) == original
         assert store.document_fingerprint(doc_id) == "v1"
 
+    def test_a_failed_flush_keeps_a_whole_version(self, store: QdrantStore, stored: tuple) -> None:
+        """Before the stale chunks are removed a failure aborts; after, the new version
+        (complete) stays, and the error still propagates."""
+        doc_id, chunks, vectors = stored
+        original = snapshot(store)
+        new_chunks, new_vectors = version2(chunks)
+        guarded = store._backend
+        for nth, fingerprint in ((1, "v1"), (2, "v2")):
+            store._backend = FailOn(
+                guarded, flush=nth, once=True, error=lambda: StoreUnavailableError("flush")
+            )
+            with pytest.raises(StoreUnavailableError, match="flush"):
+                store.write_document(doc_id, new_chunks, new_vectors, fingerprint="v2")
+            store._backend = guarded
+            assert store.document_fingerprint(doc_id) == fingerprint
+        assert store.chunk_ids(doc_id) == {c.id for c in new_chunks}
+        store.write_document(doc_id, chunks, vectors, fingerprint="v1")
+        assert snapshot(store) == original  # writing the old version back restores it exactly
+
     def test_a_failing_abort_does_not_mask_the_error(
         self, store: QdrantStore, stored: tuple, caplog: pytest.LogCaptureFixture
     ) -> None:
