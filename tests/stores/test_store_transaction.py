@@ -251,6 +251,28 @@ class TestAppend:
         assert store.append(doc_id, []) == WriteResult(0, 0, 0)
         assert snapshot(store) == after
 
+    def test_a_failed_replace_of_an_appended_document_restores_it(
+        self, store: QdrantStore, stored: tuple
+    ) -> None:
+        """Appended chunks carry no fingerprint: an aborted commit, which had marked them,
+        takes the marker keys off again."""
+        doc_id, chunks, _ = stored
+        _, turns, turn_vectors = make_doc("a.pdf", 2, seed=1, start=20)
+        store.append(doc_id, points(turns, turn_vectors))
+        original = snapshot(store)
+        assert "doc_fingerprint" not in original[turns[0].id][0]
+        _, extra, extra_vectors = make_doc("a.pdf", 1, seed=1, start=30)
+        guarded = store._backend
+        store._backend = FailOn(
+            guarded, flush=1, once=True, error=lambda: StoreUnavailableError("x")
+        )
+        with pytest.raises(StoreUnavailableError):
+            store.write_document(doc_id, chunks + turns + extra, extra_vectors, fingerprint="v2")
+        store._backend = guarded
+        assert snapshot(store) == original
+        store.write_document(doc_id, chunks + turns + extra, extra_vectors, fingerprint="v2")
+        assert store.document_fingerprint(doc_id) == "v2"  # a file ingest adopts them
+
     def test_append_refuses_bad_points(self, store: QdrantStore, stored: tuple) -> None:
         doc_id, _, _ = stored
         before = snapshot(store)
