@@ -178,7 +178,8 @@ def _check_route(route: Route, specs: Mapping[str, VectorSpec], where: str) -> N
     for stage in route.stages:
         if stage.vector not in specs:
             raise ConfigError(
-                f"route {route.name!r}: unknown vector {stage.vector!r}; {where} has {sorted(specs)}"
+                f"route {route.name!r}: unknown vector {stage.vector!r}; "
+                f"{where} has {sorted(specs)}"
             )
         if stage.limit <= 0:
             raise ConfigError(f"route {route.name!r}: stage {stage.vector!r} limit must be > 0")

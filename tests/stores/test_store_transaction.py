@@ -104,7 +104,8 @@ class TestTransaction:
             with pytest.raises(ValueError, match=f"belongs to document {foreign[0].document_id}"):
                 tx.add(points(foreign[:1], foreign_vectors))
             bad = EmbeddedChunk(chunk=new_chunks[5], vectors={"mid": np.ones(3, np.float32)})
-            with pytest.raises(ValueError, match="'mid' is dense 32-d"):  # a batch is all or nothing
+            # a batch is all or nothing
+            with pytest.raises(ValueError, match="'mid' is dense 32-d"):
                 tx.add([*points(new_chunks[4:5], new_vectors), bad])
             assert snapshot(store) == before
             tx.add(points(new_chunks[4:], new_vectors))
