@@ -15,17 +15,19 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from ragnest.stores._filters import Condition
-from ragnest.types import Route, SparseVector, Vector, VectorSpec
+from ragnest.stores._plan import PlanNode
+from ragnest.types import Chunk, SparseVector, Vector, VectorSpec
 
 __all__ = [
     "INDEXED_FIELDS",
     "RESERVED_KEYS",
     "Backend",
+    "Failure",
     "PointData",
     "Row",
     "as_list",
-    "route_limit",
     "sparse_parts",
+    "to_chunk",
 ]
 
 #: Payload fields that get an index: name -> "keyword" | "integer".
@@ -53,6 +55,28 @@ class PointData:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Failure:
+    """What a backend says an exception of its library means (see ``Backend.classify``).
+
+    ``kind``: ``"retry"`` (transient: a connection refused or reset, a timeout, HTTP 5xx,
+    rate limiting: an idempotent call may be retried after a backoff), ``"unavailable"``
+    (the store cannot work: an engine I/O error, a full disk, refused credentials),
+    ``"data"`` (the engine refused what it was given: a bad vector, an unknown name).
+    ``reason`` says it in words; ``retry_after`` is a wait the server asked for (s).
+    """
+
+    kind: Literal["retry", "unavailable", "data"]
+    reason: str
+    retry_after: float | None = None
+
+
+def to_chunk(chunk_id: str, payload: Mapping[str, Any]) -> Chunk:
+    """A stored point's payload back as the :class:`Chunk` (the store's own keys dropped)."""
+    clean = {k: v for k, v in payload.items() if k not in RESERVED_KEYS}
+    return Chunk.from_payload(chunk_id, clean)
+
+
 def as_list(vector: Any) -> list[Any]:
     """A dense (1-d) or multi (2-d) vector as nested float lists, fast."""
     if isinstance(vector, np.ndarray):
@@ -73,15 +97,18 @@ def sparse_parts(vector: Any) -> tuple[list[int], list[float]]:
     return [int(i) for i in indices], [float(v) for v in values]
 
 
-def route_limit(route: Route, limit: int) -> int:
-    """How many candidates a route hands to fusion: its last stage's limit, at least ``limit``."""
-    return max(route.stages[-1].limit, limit)
-
-
 class Backend(Protocol):
-    """What a store backend offers (ids are uuid strings, payloads plain dicts)."""
+    """What a store backend offers (ids are uuid strings, payloads plain dicts).
+
+    Every write is idempotent (upserts carry explicit ids; deletes and payload sets name
+    their points or a filter), so a failed call may be repeated as it is.
+    """
 
     kind: Literal["edge", "server", "memory"]
+
+    def classify(self, error: BaseException) -> Failure | None:
+        """What an exception of this backend's library means; ``None`` if not its own."""
+        ...
 
     def open(self, specs: Sequence[VectorSpec], identity: Mapping[str, Any]) -> None: ...
 
@@ -101,6 +128,8 @@ class Backend(Protocol):
 
     def delete_ids(self, ids: Sequence[str]) -> None: ...
 
+    def delete_payload(self, ids: Sequence[str], keys: Sequence[str]) -> None: ...
+
     def delete_where(self, conditions: Sequence[Condition]) -> None: ...
 
     def ids_where(self, conditions: Sequence[Condition]) -> list[str]: ...
@@ -119,19 +148,9 @@ class Backend(Protocol):
         """{point id: {vector name: stored value}} for ``names`` (missing ones left out)."""
         ...
 
-    def query(
-        self,
-        routes: Sequence[Route],
-        *,
-        limit: int,
-        conditions: Sequence[Condition],
-        fusion: Literal["rrf", "dbsf"],
-        fusion_k: int,
-    ) -> list[Row]: ...
-
-    def query_each(
-        self, routes: Sequence[Route], *, limit: int, conditions: Sequence[Condition]
-    ) -> list[list[Row]]: ...
+    def query(self, requests: Sequence[PlanNode]) -> list[list[Row]]:
+        """Run a plan's top-level requests (one batch); their rows, best first, in order."""
+        ...
 
     def flush(self) -> None: ...
 

@@ -14,24 +14,21 @@ supported by the server and by local mode alike, so no client-side fusion is nee
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from qdrant_client import QdrantClient, models
+from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ragnest.errors import StoreError, StoreMismatchError
-from ragnest.stores._backend import (
-    INDEXED_FIELDS,
-    PointData,
-    Row,
-    as_list,
-    route_limit,
-    sparse_parts,
-)
+from ragnest.stores._backend import INDEXED_FIELDS, Failure, PointData, Row, as_list, sparse_parts
 from ragnest.stores._filters import Condition
 from ragnest.stores._meta import build_metadata, mismatch_reasons
-from ragnest.types import Route, Stage, VectorSpec
+from ragnest.stores._plan import FusionNode, PlanNode
+from ragnest.types import VectorSpec
 
 __all__ = ["META_KEY", "ClientBackend"]
 
@@ -56,8 +53,10 @@ class ClientBackend:
         hnsw_ef_construct: int,
         hnsw_ef: int,
         full_scan_threshold: int | None,
+        timeout: float = 10.0,
     ) -> None:
         self.url = url
+        self.timeout = timeout
         self.location = location
         self.collection = collection
         self.api_key_env = api_key_env
@@ -73,11 +72,48 @@ class ClientBackend:
     def where(self) -> str:
         return f"collection {self.collection!r} at {self.url or self.location}"
 
+    def classify(self, error: BaseException) -> Failure | None:
+        """qdrant-client's errors: a transport failure (refused, reset, timed out), HTTP
+        5xx/408/429 or an unreadable answer may be retried; refused credentials or a
+        vanished collection mean the store cannot work; other 4xx refuse the data."""
+        if isinstance(error, ResourceExhaustedResponse):
+            return Failure(
+                "retry", f"rate limited by the server ({error})", float(error.retry_after_s)
+            )
+        if isinstance(error, ResponseHandlingException):
+            source = error.source
+            name = type(source).__name__
+            if "Timeout" in name:
+                return Failure("retry", f"no answer within {self.timeout:g} s ({name})")
+            if type(source).__module__.startswith(("httpx", "httpcore")):
+                return Failure("retry", f"cannot reach the server ({name}: {source})")
+            return Failure("retry", f"unexpected answer from the server ({name}: {source})")
+        if isinstance(error, UnexpectedResponse):
+            code = error.status_code
+            detail = _detail(error)
+            if code is None or code >= 500 or code in (408, 429):
+                return Failure("retry", f"HTTP {code}: {detail}")
+            if code in (401, 403):
+                return Failure(
+                    "unavailable",
+                    f"HTTP {code}: the server refused the credentials (API key from "
+                    f"${self.api_key_env}): {detail}",
+                )
+            if code == 404:
+                return Failure("unavailable", f"HTTP 404: {detail} (was the collection deleted?)")
+            return Failure("data", f"the server refused the request: HTTP {code}: {detail}")
+        return None
+
     # ------------------------------------------------------------------ lifecycle
     def _connect(self) -> QdrantClient:
         if self._client is None:
             if self.url:
-                self._client = QdrantClient(url=self.url, api_key=os.environ.get(self.api_key_env))
+                # qdrant-client's own timeout (connect, read, write), in whole seconds
+                self._client = QdrantClient(
+                    url=self.url,
+                    api_key=os.environ.get(self.api_key_env),
+                    timeout=math.ceil(self.timeout),
+                )
             else:
                 self._client = QdrantClient(location=self.location)
         return self._client
@@ -267,6 +303,12 @@ class ClientBackend:
                 self.collection, points_selector=models.PointIdsList(points=list(ids)), wait=True
             )
 
+    def delete_payload(self, ids: Sequence[str], keys: Sequence[str]) -> None:
+        if ids and keys:
+            self.client.delete_payload(
+                self.collection, keys=list(keys), points=list(ids), wait=True
+            )
+
     def delete_where(self, conditions: Sequence[Condition]) -> None:
         flt = _filter(conditions)
         if flt is None:
@@ -339,90 +381,71 @@ class ClientBackend:
         return {str(r.id): dict(r.vector or {}) for r in records}
 
     # ------------------------------------------------------------------ search
-    def _params(self, stage: Stage) -> models.SearchParams | None:
-        if self.kind == "memory":  # local mode is brute force and warns about search params
-            return None
-        spec = self._specs.get(stage.vector)
-        return models.SearchParams(hnsw_ef=self.hnsw_ef) if spec and spec.index == "hnsw" else None
-
-    def _chain(
-        self, stages: Sequence[Stage], flt: models.Filter | None, last_limit: int
-    ) -> models.Prefetch:
-        prefetch: models.Prefetch | None = None
-        for i, stage in enumerate(stages):
-            prefetch = models.Prefetch(
-                prefetch=[prefetch] if prefetch is not None else None,
-                query=self._vector(stage.vector, stage.query),
-                using=stage.vector,
-                filter=flt,
-                params=self._params(stage),
-                limit=last_limit if i == len(stages) - 1 else stage.limit,
-            )
-        assert prefetch is not None
-        return prefetch
-
-    def _route_request(
-        self, route: Route, limit: int, flt: models.Filter | None
-    ) -> models.QueryRequest:
-        *inner, last = route.stages
-        return models.QueryRequest(
-            prefetch=[self._chain(inner, flt, inner[-1].limit)] if inner else None,
-            query=self._vector(last.vector, last.query),
-            using=last.vector,
-            filter=flt,
-            params=self._params(last),
-            limit=limit,
-            with_payload=True,
-            with_vector=False,
-        )
-
-    def query(
-        self,
-        routes: Sequence[Route],
-        *,
-        limit: int,
-        conditions: Sequence[Condition],
-        fusion: Literal["rrf", "dbsf"],
-        fusion_k: int,
-    ) -> list[Row]:
-        flt = _filter(conditions)
-        if len(routes) == 1:
-            req = self._route_request(routes[0], limit, flt)
+    def query(self, requests: Sequence[PlanNode]) -> list[list[Row]]:
+        filters: dict[int, models.Filter | None] = {}
+        built = [self._translate(node, filters, top=True) for node in requests]
+        if len(built) == 1:
+            req = built[0]
             response = self.client.query_points(
                 self.collection,
                 prefetch=req.prefetch,
                 query=req.query,
                 using=req.using,
-                query_filter=flt,
+                query_filter=req.filter,
                 search_params=req.params,
-                limit=limit,
+                limit=req.limit,
                 with_payload=True,
             )
-        else:
-            fuse: Any = (
-                models.RrfQuery(
-                    rrf=models.Rrf(k=fusion_k, weights=[float(r.weight) for r in routes])
-                )
-                if fusion == "rrf"
+            return [_rows(response.points)]
+        responses = self.client.query_batch_points(self.collection, requests=built)
+        return [_rows(r.points) for r in responses]
+
+    def _translate(
+        self, node: PlanNode, filters: dict[int, models.Filter | None], *, top: bool
+    ) -> Any:
+        """A plan node as a ``QueryRequest`` (``top``) or a ``Prefetch``, recursively."""
+        key = id(node.conditions)  # one filter object for the plan's shared conditions
+        if key not in filters:
+            filters[key] = _filter(node.conditions)
+        prefetch = [self._translate(p, filters, top=False) for p in node.prefetch] or None
+        query: Any
+        using: str | None = None
+        params: models.SearchParams | None = None
+        if isinstance(node, FusionNode):
+            query = (
+                models.RrfQuery(rrf=models.Rrf(k=node.k, weights=list(node.weights)))
+                if node.method == "rrf"
                 else models.FusionQuery(fusion=models.Fusion.DBSF)
             )
-            response = self.client.query_points(
-                self.collection,
-                prefetch=[self._chain(r.stages, flt, route_limit(r, limit)) for r in routes],
-                query=fuse,
-                query_filter=flt,
-                limit=limit,
-                with_payload=True,
-            )
-        return _rows(response.points)
+        else:
+            if node.kind == "sparse":
+                indices, values = sparse_parts(node.query)
+                query = models.SparseVector(indices=indices, values=values)
+            else:
+                query = as_list(node.query)
+            using = node.vector
+            # local mode is brute force and warns about search params
+            if node.hnsw_ef is not None and self.kind != "memory":
+                params = models.SearchParams(hnsw_ef=node.hnsw_ef)
+        parts: dict[str, Any] = {
+            "prefetch": prefetch,
+            "query": query,
+            "using": using,
+            "filter": filters[key],
+            "params": params,
+            "limit": node.limit,
+        }
+        if top:
+            return models.QueryRequest(**parts, with_payload=True, with_vector=False)
+        return models.Prefetch(**parts)
 
-    def query_each(
-        self, routes: Sequence[Route], *, limit: int, conditions: Sequence[Condition]
-    ) -> list[list[Row]]:
-        flt = _filter(conditions)
-        requests = [self._route_request(r, route_limit(r, limit), flt) for r in routes]
-        responses = self.client.query_batch_points(self.collection, requests=requests)
-        return [_rows(r.points) for r in responses]
+
+def _detail(error: UnexpectedResponse) -> str:
+    """The server's error message, else the start of its answer."""
+    try:
+        return str(error.structured()["status"]["error"])
+    except Exception:
+        return error.content[:200].decode("utf-8", "replace") or error.reason_phrase
 
 
 def _rows(points: Sequence[Any]) -> list[Row]:

@@ -56,18 +56,12 @@ from qdrant_edge import (
 )
 
 from ragnest.errors import StoreError, StoreMismatchError
-from ragnest.stores._backend import (
-    INDEXED_FIELDS,
-    PointData,
-    Row,
-    as_list,
-    route_limit,
-    sparse_parts,
-)
+from ragnest.stores._backend import INDEXED_FIELDS, Failure, PointData, Row, as_list, sparse_parts
 from ragnest.stores._filters import Condition
 from ragnest.stores._lock import DirectoryLock
 from ragnest.stores._meta import build_metadata, mismatch_reasons, read_json, write_json_atomic
-from ragnest.types import Route, Stage, VectorSpec
+from ragnest.stores._plan import FusionNode, PlanNode
+from ragnest.types import VectorSpec
 
 __all__ = ["DEFAULT_FULL_SCAN_THRESHOLD", "EdgeBackend"]
 
@@ -82,6 +76,21 @@ _EDGE_DATATYPES = {
     "turbo8": VectorStorageDatatype.Turbo8,
     "turbo16": VectorStorageDatatype.Turbo16,
 }
+
+
+#: Engine messages (Qdrant's ``OperationError``) that mean "bad data", not "broken store".
+_DATA_ERRORS = (
+    "Vector dimension error",
+    "Not existing vector name error",
+    "No point with id",
+    "Payload type does not match",
+    "Unable to infer type",
+    "Validation failed",
+    "Wrong usage of",
+    "Wrong input",
+    "Expected ",
+    "The expression",
+)
 
 
 class EdgeBackend:
@@ -112,6 +121,18 @@ class EdgeBackend:
         self._lock = DirectoryLock(self.root)
         self._shard: EdgeShard | None = None
         self._specs: dict[str, VectorSpec] = {}
+
+    def classify(self, error: BaseException) -> Failure | None:
+        """The engine raises a plain ``Exception`` carrying Qdrant's error message: a
+        refusal of the data (a vector of the wrong size, an unknown vector name) is a
+        data error; anything else (I/O, out of disk or memory, a broken shard) means the
+        store cannot work."""
+        if type(error) is not Exception:
+            return None
+        message = str(error)
+        if message.startswith(_DATA_ERRORS):
+            return Failure("data", f"the engine refused the data: {message}")
+        return Failure("unavailable", f"Qdrant Edge engine error: {message}")
 
     # ------------------------------------------------------------------ lifecycle
     def open(self, specs: Sequence[VectorSpec], identity: Mapping[str, Any]) -> None:
@@ -300,6 +321,10 @@ class EdgeBackend:
         if ids:
             self.shard.update(UpdateOperation.delete_points(list(ids)))
 
+    def delete_payload(self, ids: Sequence[str], keys: Sequence[str]) -> None:
+        if ids and keys:
+            self.shard.update(UpdateOperation.delete_payload(list(ids), list(keys)))
+
     def delete_where(self, conditions: Sequence[Condition]) -> None:
         flt = _filter(conditions)
         if flt is None:
@@ -368,75 +393,46 @@ class EdgeBackend:
         }
 
     # ------------------------------------------------------------------ search
-    def _nearest(self, stage: Stage) -> Any:
-        return Query.Nearest(self._vector(stage.vector, stage.query), using=stage.vector)
+    def query(self, requests: Sequence[PlanNode]) -> list[list[Row]]:
+        filters: dict[int, Filter | None] = {}
+        built = [self._translate(node, filters, top=True) for node in requests]
+        if len(built) == 1:
+            return [_rows(self.shard.query(built[0]))]
+        return [_rows(points) for points in self.shard.query_batch(QueryBatchRequest(built))]
 
-    def _params(self, stage: Stage) -> SearchParams | None:
-        spec = self._specs.get(stage.vector)
-        return SearchParams(hnsw_ef=self.hnsw_ef) if spec and spec.index == "hnsw" else None
-
-    def _chain(self, stages: Sequence[Stage], flt: Filter | None, last_limit: int) -> Prefetch:
-        """``stages`` as nested prefetches, innermost first; the outermost keeps ``last_limit``."""
-        prefetch: Prefetch | None = None
-        for i, stage in enumerate(stages):
-            prefetch = Prefetch(
-                limit=last_limit if i == len(stages) - 1 else stage.limit,
-                query=self._nearest(stage),
-                prefetches=[prefetch] if prefetch is not None else None,
-                params=self._params(stage),
-                filter=flt,
-            )
-        assert prefetch is not None
-        return prefetch
-
-    def _route_request(self, route: Route, limit: int, flt: Filter | None) -> QueryRequest:
-        *inner, last = route.stages
-        return QueryRequest(
-            limit=limit,
-            query=self._nearest(last),
-            prefetches=[self._chain(inner, flt, inner[-1].limit)] if inner else None,
-            params=self._params(last),
-            filter=flt,
-            with_payload=True,
-            with_vector=False,
-        )
-
-    def query(
-        self,
-        routes: Sequence[Route],
-        *,
-        limit: int,
-        conditions: Sequence[Condition],
-        fusion: Literal["rrf", "dbsf"],
-        fusion_k: int,
-    ) -> list[Row]:
-        flt = _filter(conditions)
-        if len(routes) == 1:
-            request = self._route_request(routes[0], limit, flt)
-        else:
-            fuse: Any = (
-                Fusion.Rrf(k=fusion_k, weights=[float(r.weight) for r in routes])
-                if fusion == "rrf"
+    def _translate(self, node: PlanNode, filters: dict[int, Filter | None], *, top: bool) -> Any:
+        """A plan node as a ``QueryRequest`` (``top``) or a ``Prefetch``, recursively."""
+        key = id(node.conditions)  # one filter object for the plan's shared conditions
+        if key not in filters:
+            filters[key] = _filter(node.conditions)
+        prefetches = [self._translate(p, filters, top=False) for p in node.prefetch] or None
+        query: Any
+        params: SearchParams | None = None
+        if isinstance(node, FusionNode):
+            query = (
+                Fusion.Rrf(k=node.k, weights=list(node.weights))
+                if node.method == "rrf"
                 else Fusion.Dbsf()
             )
-            request = QueryRequest(
-                limit=limit,
-                query=fuse,
-                prefetches=[self._chain(r.stages, flt, route_limit(r, limit)) for r in routes],
-                filter=flt,
-                with_payload=True,
-                with_vector=False,
+        else:
+            vector = (
+                SparseVector(*sparse_parts(node.query))
+                if node.kind == "sparse"
+                else as_list(node.query)
             )
-        return _rows(self.shard.query(request))
-
-    def query_each(
-        self, routes: Sequence[Route], *, limit: int, conditions: Sequence[Condition]
-    ) -> list[list[Row]]:
-        flt = _filter(conditions)
-        batch = QueryBatchRequest(
-            [self._route_request(r, route_limit(r, limit), flt) for r in routes]
-        )
-        return [_rows(points) for points in self.shard.query_batch(batch)]
+            query = Query.Nearest(vector, using=node.vector)
+            if node.hnsw_ef is not None:
+                params = SearchParams(hnsw_ef=node.hnsw_ef)
+        parts: dict[str, Any] = {
+            "limit": node.limit,
+            "query": query,
+            "prefetches": prefetches,
+            "params": params,
+            "filter": filters[key],
+        }
+        if top:
+            return QueryRequest(**parts, with_payload=True, with_vector=False)
+        return Prefetch(**parts)
 
 
 def _rows(points: Sequence[Any]) -> list[Row]:

@@ -1,4 +1,5 @@
-"""Client-side "relative" fusion: per-route min-max normalisation, then a weighted sum.
+"""A plan's rows as hits, and client-side "relative" fusion (per-route min-max
+normalisation, then a weighted sum).
 
 >>> fused = relative_fusion([[("a", 3.0, {}), ("b", 1.0, {})], [("b", 0.9, {})]],
 ...                         names=["dense", "bm25"], weights=[1.0, 1.0], limit=2)
@@ -11,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ragnest.stores._backend import Row
+from ragnest.stores._backend import Row, to_chunk
+from ragnest.stores._plan import QueryPlan
+from ragnest.types import Hit
 
-__all__ = ["normalise", "relative_fusion"]
+__all__ = ["hits_from_rows", "normalise", "relative_fusion"]
 
 
 def normalise(scores: Sequence[float]) -> list[float]:
@@ -51,3 +54,31 @@ def relative_fusion(
             best[pid] = min(best.get(pid, (rank, r)), (rank, r))
     order = sorted(fused, key=lambda pid: (-fused[pid], best[pid], pid))
     return [(pid, fused[pid], payloads[pid], raw[pid]) for pid in order[:limit]]
+
+
+def hits_from_rows(plan: QueryPlan, results: Sequence[Sequence[Row]]) -> list[Hit]:
+    """The hits of ``plan`` from the rows its requests returned (in request order).
+
+    ``scores_by_stage`` holds ``final``, plus the route's own score for one route, or each
+    route's raw score under ``relative`` fusion.
+    """
+    if plan.fusion == "relative":
+        fused = relative_fusion(
+            results,
+            names=[r.name for r in plan.routes],
+            weights=[r.weight for r in plan.routes],
+            limit=plan.limit,
+        )
+        return [
+            Hit(chunk=to_chunk(pid, payload), score=score, scores_by_stage={"final": score, **raw})
+            for pid, score, payload, raw in fused
+        ]
+    single = plan.routes[0].name if len(plan.routes) == 1 else None
+    return [
+        Hit(
+            chunk=to_chunk(pid, payload),
+            score=score,
+            scores_by_stage={"final": score, **({single: score} if single else {})},
+        )
+        for pid, score, payload in results[0]
+    ]

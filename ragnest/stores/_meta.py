@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ragnest._version import __version__
+from ragnest.errors import ConfigError
 from ragnest.types import VectorSpec
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "mismatch_reasons",
     "ragnest_version",
     "read_json",
+    "validate_specs",
     "write_json_atomic",
 ]
 
@@ -134,3 +136,22 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def validate_specs(specs: Sequence[VectorSpec], where: str) -> None:
+    """A ladder a collection can be opened with: named, unique, known kinds, dims > 0."""
+    if not specs:
+        raise ConfigError(f"{where}: open() needs at least one VectorSpec")
+    seen: set[str] = set()
+    for s in specs:
+        if not s.name:
+            raise ConfigError(f"{where}: a VectorSpec has an empty name")
+        if s.name in seen:
+            raise ConfigError(f"{where}: vector name {s.name!r} appears twice")
+        seen.add(s.name)
+        if s.kind not in ("dense", "multi", "sparse"):
+            raise ConfigError(f"{where}: vector {s.name!r} has unknown kind {s.kind!r}")
+        if s.kind != "sparse" and (not isinstance(s.dim, int) or s.dim <= 0):
+            raise ConfigError(f"{where}: vector {s.name!r} ({s.kind}) needs dim > 0, got {s.dim!r}")
+        if s.distance not in ("dot", "cosine"):
+            raise ConfigError(f"{where}: vector {s.name!r} has unknown distance {s.distance!r}")

@@ -18,13 +18,14 @@ statistics only the engine holds; the route's own score shows them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ragnest.types import VectorSpec
+from ragnest.types import Hit, Route, VectorSpec
 
-__all__ = ["stage_score", "scored_kinds"]
+__all__ = ["scored_kinds", "stage_score", "with_stage_scores"]
 
 
 def scored_kinds(spec: VectorSpec) -> bool:
@@ -53,3 +54,29 @@ def stage_score(spec: VectorSpec, query: Any, stored: Any) -> float | None:
     if spec.kind == "dense":
         return float(q.ravel() @ d.ravel())
     return float((q @ d.T).max(axis=1).sum())
+
+
+def with_stage_scores(
+    hits: list[Hit],
+    routes: Sequence[Route],
+    specs: Mapping[str, VectorSpec],
+    fetch: Callable[[Sequence[str], Sequence[str]], Mapping[str, Mapping[str, Any]]],
+) -> list[Hit]:
+    """``hits`` with each dense/multi stage's score added (by vector name).
+
+    ``fetch(ids, names)`` returns ``{point id: {vector name: stored vector}}``.
+    """
+    stages = [st for r in routes for st in r.stages if scored_kinds(specs[st.vector])]
+    if not hits or not stages:
+        return hits
+    stored = fetch([h.chunk.id for h in hits], sorted({st.vector for st in stages}))
+    out = []
+    for hit in hits:
+        scores = dict(hit.scores_by_stage)
+        vecs = stored.get(hit.chunk.id, {})
+        for st in stages:
+            value = stage_score(specs[st.vector], st.query, vecs.get(st.vector))
+            if value is not None:
+                scores[st.vector] = value
+        out.append(Hit(chunk=hit.chunk, score=hit.score, scores_by_stage=scores))
+    return out

@@ -12,8 +12,13 @@ likes: this process, a worker, another machine) and hands them over with their v
 The guarantees: new points are written before anything is removed; a document's
 fingerprint marks it as completely stored only after every chunk of the version is
 present (``doc_chunks`` counts them); :meth:`QdrantWrite.abort` (or leaving the
-``with`` block without committing) removes what the transaction added, so the stored
-document stays the previous version.
+``with`` block without committing, or a :meth:`QdrantWrite.commit` that failed before
+the stale chunks were removed) removes what the transaction added and puts back the kept
+chunks' old markers, so the stored document stays the previous version; a commit that
+fails after that point leaves the new version, complete. Points sent in a call that failed count as
+added (a timed-out upsert may still have been applied), so an abort removes them too.
+A backend that fails raises :class:`ragnest.errors.StoreUnavailableError`; an abort
+that fails while another error propagates is logged and never masks it.
 """
 
 from __future__ import annotations
@@ -123,7 +128,12 @@ class QdrantWrite:
             cid for cid in self._kept
             if any(stored[cid].get(k) != v for k, v in self._marker.items())
         ]
-        self._written: list[str] = []
+        # the kept chunks' markers as they were, so an abort after commit began restores them
+        self._old_marks = {cid: {k: stored[cid].get(k) for k in RESERVED_KEYS}
+                           for cid in self._to_mark}
+        self._written: list[str] = []  # added and acknowledged
+        self._touched: list[str] = []  # sent to the backend (maybe written when a call failed)
+        self._marked = False
         self._done = False
 
     def add(self, points: Sequence[EmbeddedChunk]) -> None:
@@ -149,6 +159,7 @@ class QdrantWrite:
             check_vectors(cid, p.vectors, self._specs, self._where)
         if not points:
             return
+        self._touched += [p.chunk.id for p in points]
         self._backend.upsert(
             [
                 PointData(id=p.chunk.id, vectors=p.vectors,
@@ -159,7 +170,12 @@ class QdrantWrite:
         self._written += [p.chunk.id for p in points]
 
     def commit(self) -> WriteResult:
-        """Mark kept chunks with the new fingerprint, remove stale ones, flush."""
+        """Mark kept chunks with the new fingerprint, flush, remove stale ones, flush.
+
+        Until the stale chunks are gone a failure aborts (the previous version stays);
+        once they are, the new version is the stored one and is kept even if the last
+        flush fails (the error still propagates).
+        """
         if self._done:
             raise StoreError(f"{self._where}: document {self.document_id}: transaction is over")
         absent = self._missing - set(self._written)
@@ -169,9 +185,13 @@ class QdrantWrite:
                 f"its {len(self._missing)} new chunks were never added"
             )
         backend = self._backend
+        self._marked = bool(self._to_mark)
         backend.set_payload(self._to_mark, self._marker)
-        backend.delete_ids(self._stale)
-        if self._written or self._to_mark or self._stale:
+        if self._written or self._to_mark:
+            backend.flush()  # the new version is stored; the previous one is still whole
+        if self._stale:
+            backend.delete_ids(self._stale)
+            self._done = True  # nothing left to undo: the stored document is the new version
             backend.flush()
         self._done = True
         result = WriteResult(
@@ -182,15 +202,27 @@ class QdrantWrite:
         return result
 
     def abort(self) -> None:
-        """Remove the points this transaction wrote (idempotent)."""
+        """Remove the points this transaction wrote, and put back the kept chunks' old
+        markers if a failed :meth:`commit` had changed them (idempotent)."""
         if self._done:
             return
         self._done = True
-        if self._written:
-            log.warning("%s: document %s: write aborted after %d new chunks; removing them",
-                        self._where, self.document_id, len(self._written))
-            self._backend.delete_ids(self._written)
-            self._backend.flush()
+        if not self._touched and not self._marked:
+            return
+        log.warning("%s: document %s: write aborted after %d new chunks; removing them",
+                    self._where, self.document_id, len(self._touched))
+        backend = self._backend
+        backend.delete_ids(self._touched)
+        if self._marked:
+            groups: dict[tuple[tuple[str, Any], ...], list[str]] = {}
+            for cid, old in self._old_marks.items():
+                groups.setdefault(tuple(sorted(old.items())), []).append(cid)
+            for old_items, ids in groups.items():
+                present = {k: v for k, v in old_items if v is not None}
+                if present:
+                    backend.set_payload(ids, present)
+                backend.delete_payload(ids, [k for k, v in old_items if v is None])
+        backend.flush()
 
     def __enter__(self) -> QdrantWrite:
         return self

@@ -36,22 +36,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragnest.errors import ConfigError, StoreError
-from ragnest.stores._backend import RESERVED_KEYS, Backend, PointData, Row
-from ragnest.stores._filters import Condition, parse_filters
-from ragnest.stores._fusion import relative_fusion
-from ragnest.stores._meta import jsonable
-from ragnest.stores._stage_scores import scored_kinds, stage_score
+from ragnest.stores._backend import RESERVED_KEYS, Backend, PointData, to_chunk
+from ragnest.stores._filters import Condition
+from ragnest.stores._fusion import hits_from_rows
+from ragnest.stores._guard import GuardedBackend, RetryPolicy
+from ragnest.stores._meta import jsonable, validate_specs
+from ragnest.stores._plan import build_plan
+from ragnest.stores._stage_scores import with_stage_scores
 from ragnest.stores._write import QdrantWrite, check_chunk_ids, check_vectors, document_filter
-from ragnest.types import (
-    Chunk,
-    EmbeddedChunk,
-    Hit,
-    Route,
-    SearchRequest,
-    Vector,
-    VectorSpec,
-    WriteResult,
-)
+from ragnest.types import Chunk, EmbeddedChunk, Hit, SearchRequest, Vector, VectorSpec, WriteResult
 
 __all__ = ["BATCH_SIZE", "QdrantStore", "QdrantWrite", "WriteResult"]
 
@@ -61,7 +54,6 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 256
 
 _COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_FUSIONS = ("rrf", "dbsf", "relative")
 
 
 @dataclass(kw_only=True)
@@ -73,6 +65,12 @@ class QdrantStore:
     different one (:class:`ragnest.errors.StoreMismatchError`). An Edge store
     (``path=``) is locked against a second opener
     (:class:`ragnest.errors.StoreLockedError`) until :meth:`close`.
+
+    A backend that fails (a server that does not answer, a full disk, an engine error)
+    raises :class:`ragnest.errors.StoreUnavailableError` naming the collection and the
+    cause; the data it was given is refused with ``ValueError``. A server is asked with a
+    ``timeout`` (seconds, rounded up to whole seconds by qdrant-client) and transient
+    failures are retried ``retries`` times with exponential backoff and jitter.
 
     >>> store = QdrantStore(path="/tmp/ragnest-db", collection="manuals")
     >>> store.stats()  # doctest: +SKIP
@@ -88,6 +86,8 @@ class QdrantStore:
     hnsw_ef_construct: int = 100
     hnsw_ef: int = 128
     full_scan_threshold: int | None = None
+    timeout: float = 10.0
+    retries: int = 3
 
     def __post_init__(self) -> None:
         if self.path is not None:
@@ -120,6 +120,12 @@ class QdrantStore:
         fst = self.full_scan_threshold
         if fst is not None and (isinstance(fst, bool) or not isinstance(fst, int) or fst < 0):
             raise ConfigError(f"QdrantStore full_scan_threshold={fst!r}: expected an integer >= 0")
+        t = self.timeout
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < float("inf"):
+            raise ConfigError(f"QdrantStore timeout={t!r}: expected a number of seconds > 0")
+        r = self.retries
+        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+            raise ConfigError(f"QdrantStore retries={r!r}: expected an integer >= 0")
         # Heavy state lives outside the dataclass fields (asdict() must round-trip).
         self._backend: Backend | None = None
         self._specs: tuple[VectorSpec, ...] = ()
@@ -136,6 +142,11 @@ class QdrantStore:
         return self._backend is not None
 
     def _make_backend(self) -> Backend:
+        return GuardedBackend(
+            self._raw_backend(), where=self._where(), policy=RetryPolicy(retries=self.retries)
+        )
+
+    def _raw_backend(self) -> Backend:
         common: dict[str, Any] = {
             "hnsw_m": self.hnsw_m,
             "hnsw_ef_construct": self.hnsw_ef_construct,
@@ -153,6 +164,7 @@ class QdrantStore:
             location=self.location,
             collection=self.collection,
             api_key_env=self.api_key_env,
+            timeout=float(self.timeout),
             **common,
         )
 
@@ -163,7 +175,7 @@ class QdrantStore:
         arguments (and raises :class:`StoreMismatchError` on any difference).
         """
         specs = tuple(specs)
-        _validate_specs(specs, self._where())
+        validate_specs(specs, self._where())
         backend = self._backend or self._make_backend()
         backend.open(specs, dict(identity))
         self._backend = backend
@@ -304,9 +316,11 @@ class QdrantStore:
         new = [p for p in points if p.chunk.id not in stored]
         for p in new:
             check_vectors(p.chunk.id, p.vectors, specs, self._where())
-        if new:
+        for start in range(0, len(new), BATCH_SIZE):
             backend.upsert([PointData(id=p.chunk.id, vectors=p.vectors,
-                                      payload=p.chunk.to_payload()) for p in new])
+                                      payload=p.chunk.to_payload())
+                            for p in new[start : start + BATCH_SIZE]])
+        if new:
             backend.flush()
         return WriteResult(added=len(new), unchanged=len(points) - len(new), removed=0)
 
@@ -353,7 +367,7 @@ class QdrantStore:
     def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         """The stored chunks for ``chunk_ids``, in that order (missing ids are skipped)."""
         rows = dict(self._require().retrieve(list(dict.fromkeys(chunk_ids))))
-        return [_chunk(cid, rows[cid]) for cid in chunk_ids if cid in rows]
+        return [to_chunk(cid, rows[cid]) for cid in chunk_ids if cid in rows]
 
     def documents(self) -> list[dict[str, Any]]:
         """One ``{"document_id", "source", "chunks"}`` dict per stored document, by source."""
@@ -391,107 +405,18 @@ class QdrantStore:
         One route: a single query, coarse stage innermost, the filter on every stage.
         Several routes: ``rrf`` (weighted) and ``dbsf`` fuse inside the engine;
         ``relative`` runs the funnels as one batch and fuses min-max normalised scores.
+        The plan is built once (:mod:`ragnest.stores._plan`); the backend translates it.
         """
         backend = self._require()
-        routes = tuple(request.routes)
-        if not routes or request.limit <= 0:
-            return []
-        if request.fusion not in _FUSIONS:
-            raise ConfigError(
-                f"unknown fusion {request.fusion!r}; use one of {', '.join(_FUSIONS)}"
-            )
-        names = {s.name for s in self._specs}
-        for route in routes:
-            if not route.stages:
-                raise ConfigError(f"route {route.name!r} has no stages")
-            for stage in route.stages:
-                if stage.vector not in names:
-                    raise ConfigError(
-                        f"route {route.name!r}: unknown vector {stage.vector!r}; "
-                        f"{self._where()} has {sorted(names)}"
-                    )
-                if stage.limit <= 0:
-                    raise ConfigError(
-                        f"route {route.name!r}: stage {stage.vector!r} limit must be > 0"
-                    )
-        conditions = parse_filters(request.filters)
-        if len(routes) > 1 and request.fusion == "relative":
-            per_route = backend.query_each(routes, limit=request.limit, conditions=conditions)
-            fused = relative_fusion(
-                per_route,
-                names=[r.name for r in routes],
-                weights=[r.weight for r in routes],
-                limit=request.limit,
-            )
-            hits = [
-                Hit(
-                    chunk=_chunk(pid, payload), score=score, scores_by_stage={"final": score, **raw}
-                )
-                for pid, score, payload, raw in fused
-            ]
-            return self._with_stage_scores(hits, routes) if request.stage_scores else hits
-        if request.fusion == "dbsf" and any(r.weight != 1.0 for r in routes):
-            log.debug("dbsf fusion ignores route weights %s", [r.weight for r in routes])
-        rows: list[Row] = backend.query(
-            routes,
-            limit=request.limit,
-            conditions=conditions,
-            fusion="dbsf" if request.fusion == "dbsf" else "rrf",
-            fusion_k=request.fusion_k,
-        )
-        single = routes[0].name if len(routes) == 1 else None
-        hits = [
-            Hit(
-                chunk=_chunk(pid, payload),
-                score=score,
-                scores_by_stage={"final": score, **({single: score} if single else {})},
-            )
-            for pid, score, payload in rows
-        ]
-        return self._with_stage_scores(hits, routes) if request.stage_scores else hits
-
-    def _with_stage_scores(self, hits: list[Hit], routes: Sequence[Route]) -> list[Hit]:
-        """Add each dense/multi stage's score (by vector name) to every hit."""
         specs = {s.name: s for s in self._specs}
-        stages = [st for r in routes for st in r.stages if scored_kinds(specs[st.vector])]
-        if not hits or not stages:
+        plan = build_plan(request, specs, hnsw_ef=self.hnsw_ef, where=self._where())
+        if plan is None:
+            return []
+        hits = hits_from_rows(plan, backend.query(plan.requests))
+        if not request.stage_scores:
             return hits
-        stored = self._require().vectors([h.chunk.id for h in hits],
-                                         sorted({st.vector for st in stages}))
-        out = []
-        for hit in hits:
-            scores = dict(hit.scores_by_stage)
-            vecs = stored.get(hit.chunk.id, {})
-            for st in stages:
-                value = stage_score(specs[st.vector], st.query, vecs.get(st.vector))
-                if value is not None:
-                    scores[st.vector] = value
-            out.append(Hit(chunk=hit.chunk, score=hit.score, scores_by_stage=scores))
-        return out
+        return with_stage_scores(hits, plan.routes, specs, backend.vectors)
 
 
 # ---------------------------------------------------------------------- helpers
 _doc = document_filter
-
-
-def _chunk(chunk_id: str, payload: Mapping[str, Any]) -> Chunk:
-    clean = {k: v for k, v in payload.items() if k not in RESERVED_KEYS}
-    return Chunk.from_payload(chunk_id, clean)
-
-
-def _validate_specs(specs: Sequence[VectorSpec], where: str) -> None:
-    if not specs:
-        raise ConfigError(f"{where}: open() needs at least one VectorSpec")
-    seen: set[str] = set()
-    for s in specs:
-        if not s.name:
-            raise ConfigError(f"{where}: a VectorSpec has an empty name")
-        if s.name in seen:
-            raise ConfigError(f"{where}: vector name {s.name!r} appears twice")
-        seen.add(s.name)
-        if s.kind not in ("dense", "multi", "sparse"):
-            raise ConfigError(f"{where}: vector {s.name!r} has unknown kind {s.kind!r}")
-        if s.kind != "sparse" and (not isinstance(s.dim, int) or s.dim <= 0):
-            raise ConfigError(f"{where}: vector {s.name!r} ({s.kind}) needs dim > 0, got {s.dim!r}")
-        if s.distance not in ("dot", "cosine"):
-            raise ConfigError(f"{where}: vector {s.name!r} has unknown distance {s.distance!r}")

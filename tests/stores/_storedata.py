@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ragnest.types import Chunk, Route, Source, SparseVector, Stage, VectorSpec, make_chunk_id
+from ragnest.types import (
+    Chunk,
+    EmbeddedChunk,
+    Route,
+    Source,
+    SparseVector,
+    Stage,
+    VectorSpec,
+    make_chunk_id,
+)
 
-__all__ = ["IDENTITY", "SPECS", "dense_route", "make_doc", "sparse_route", "unit"]
+__all__ = [
+    "IDENTITY",
+    "SPECS",
+    "FailOn",
+    "dense_route",
+    "embed_elsewhere",
+    "make_doc",
+    "snapshot",
+    "sparse_route",
+    "unit",
+]
 
 SPECS = (
     VectorSpec(name="coarse", kind="dense", dim=16, index="hnsw", quantization="binary"),
@@ -83,3 +103,67 @@ def sparse_route(v: dict[str, Any], *, limit: int = 5, weight: float = 1.0) -> R
     return Route(
         name="bm25", weight=weight, stages=(Stage(vector="bm25", query=query, limit=limit),)
     )
+
+
+def embed_elsewhere(name: str, n: int, seed: int) -> list[EmbeddedChunk]:
+    """What an embedding worker (another process, a Ray task) hands back: data only."""
+    _, chunks, vectors = make_doc(name, n, seed)
+    return [EmbeddedChunk(chunk=c, vectors=vectors[c.id]) for c in chunks]
+
+
+def _canonical(value: Any) -> Any:
+    if hasattr(value, "indices") and hasattr(value, "values"):
+        return ("sparse", [int(i) for i in value.indices], [float(v) for v in value.values])
+    return np.asarray(value, dtype=np.float32).tolist()
+
+
+def snapshot(store: Any) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Every stored point: id -> (whole payload, {vector name: stored vector})."""
+    backend = store._require()
+    rows = dict(backend.payloads_where([], None))
+    names = [s.name for s in store._specs]
+    vectors = backend.vectors(sorted(rows), names) if rows else {}
+    return {
+        pid: (payload, {k: _canonical(v) for k, v in vectors.get(pid, {}).items()})
+        for pid, payload in rows.items()
+    }
+
+
+class FailOn:
+    """A backend wrapper that makes chosen calls fail, passing everything else through.
+
+    ``FailOn(backend, upsert=3, error=lambda: StoreUnavailableError("down"))`` fails the
+    3rd upsert and every one after it (``once=True``: only the 3rd; ``applied=True``: the
+    call is made, then fails, like a request whose answer was lost).
+    """
+
+    def __init__(
+        self,
+        inner: Any,
+        *,
+        error: Callable[[], BaseException],
+        once: bool = False,
+        applied: bool = False,
+        **nth: int,
+    ) -> None:
+        self.inner = inner
+        self.error = error
+        self.once = once
+        self.applied = applied
+        self.nth = nth
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.inner, name)
+        if name not in self.nth:
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            n = self.calls[name] = self.calls.get(name, 0) + 1
+            if n == self.nth[name] or (n > self.nth[name] and not self.once):
+                if self.applied:
+                    target(*args, **kwargs)
+                raise self.error()
+            return target(*args, **kwargs)
+
+        return call

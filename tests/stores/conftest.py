@@ -23,16 +23,24 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_store(backend: str, tmp_path: Path) -> Iterator[Callable[..., QdrantStore]]:
-    """Factory of unopened stores; every store made is closed (server collections dropped)."""
-    made: list[QdrantStore] = []
-    collection = f"ragnest-test-{uuid.uuid4().hex[:12]}" if backend == "server" else "ragnest"
+    """Factory of unopened stores; every store made is closed (server collections dropped).
 
-    def factory(**kwargs: object) -> QdrantStore:
+    ``make_store()`` twice gives two handles on the same collection; ``make_store(name)``
+    gives another collection (another directory for Edge, whose lock is per directory).
+    """
+    made: list[QdrantStore] = []
+    prefix = f"ragnest-test-{uuid.uuid4().hex[:12]}"
+    collections: set[str] = set()
+
+    def factory(name: str | None = None, **kwargs: object) -> QdrantStore:
         if backend == "edge":
-            store = QdrantStore(path=str(tmp_path / "db"), collection=collection, **kwargs)
+            path = tmp_path / ("db" if name is None else f"db-{name}")
+            store = QdrantStore(path=str(path), collection=name or "ragnest", **kwargs)
         elif backend == "memory":
-            store = QdrantStore(location=":memory:", collection=collection, **kwargs)
+            store = QdrantStore(location=":memory:", collection=name or "ragnest", **kwargs)
         else:
+            collection = prefix if name is None else f"{prefix}-{name}"
+            collections.add(collection)
             store = QdrantStore(
                 url=os.environ["RAGNEST_QDRANT_URL"], collection=collection, **kwargs
             )
@@ -42,5 +50,5 @@ def make_store(backend: str, tmp_path: Path) -> Iterator[Callable[..., QdrantSto
     yield factory
     for store in made:
         store.close()
-    if backend == "server":
+    for collection in sorted(collections):
         QdrantStore(url=os.environ["RAGNEST_QDRANT_URL"], collection=collection).drop()

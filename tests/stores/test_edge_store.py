@@ -142,6 +142,47 @@ def test_lock_holds_against_another_process(tmp_path: Path) -> None:
         assert store.document_fingerprint(doc_b) == "fb"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE + SIGXFSZ")
+def test_a_full_disk_stops_the_write_and_keeps_what_was_stored(tmp_path: Path) -> None:
+    """The real engine on a "full disk": a file-size limit makes its writes fail with
+    EFBIG, as ENOSPC would. The write stops with StoreUnavailableError naming the store;
+    once space is back, the earlier document is intact and the failed one not marked."""
+    db = tmp_path / "db"
+    proc = run_py(
+        f"""
+        import resource, signal
+        from _storedata import IDENTITY, SPECS, make_doc
+        from ragnest.errors import StoreUnavailableError
+        from ragnest.stores import QdrantStore
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failing write, not a killed process
+        store = QdrantStore(path={str(db)!r})
+        store.open(SPECS, IDENTITY)
+        a = make_doc("a.pdf", 3, seed=1)
+        store.write_document(a[0], a[1], a[2], fingerprint="fa")
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64, resource.RLIM_INFINITY))
+        b = make_doc("b.pdf", 50, seed=2)
+        try:
+            store.write_document(b[0], b[1], b[2], fingerprint="fb")
+        except StoreUnavailableError as err:
+            print("UNAVAILABLE:", err)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+        print("A:", store.document_fingerprint(a[0]), "B:", store.document_fingerprint(b[0]))
+        store.close()
+        """
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"UNAVAILABLE: collection 'ragnest' at {db} is unavailable" in proc.stdout
+    assert "Qdrant Edge engine error" in proc.stdout and "File too large" in proc.stdout
+    assert "A: fa B: None" in proc.stdout
+    doc_a, chunks_a, _ = make_doc("a.pdf", 3, seed=1)
+    doc_b, _, _ = make_doc("b.pdf", 50, seed=2)
+    with QdrantStore(path=str(db)) as store:  # and so it stays after a reopen
+        store.open(SPECS, IDENTITY)
+        assert store.document_fingerprint(doc_a) == "fa"
+        assert store.chunk_ids(doc_a) == {c.id for c in chunks_a}
+        assert store.document_fingerprint(doc_b) is None
+
+
 @pytest.mark.parametrize("datatype", ["turbo4", "turbo8"])
 def test_turbo_datatype_keeps_only_codes_and_ranks_like_float(
     tmp_path: Path, datatype: str

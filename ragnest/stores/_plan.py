@@ -1,0 +1,185 @@
+"""One query plan for every backend: what a :class:`~ragnest.types.SearchRequest` asks
+the engine to do, as library-neutral nodes.
+
+:func:`build_plan` validates the request (vector names, limits, fusion, filters) and
+builds the plan once; each backend adapter only translates the nodes into its
+library's types (one small recursive translator in ``_edge`` and in ``_client``).
+
+The plan is a list of top-level requests, each a tree:
+
+* a :class:`StageNode` scores one named vector over the candidates of its ``prefetch``
+  (or over the whole collection when it has none) and keeps ``limit`` of them: a
+  funnel ``coarse -> mid -> fine`` is ``fine(prefetch=mid(prefetch=coarse))``, the
+  coarsest stage innermost;
+* a :class:`FusionNode` fuses its prefetches (``rrf`` with ``k`` and weights, or
+  ``dbsf``) inside the engine.
+
+One route -> one request (its last stage on top, ``limit`` = the request's limit).
+Several routes with ``rrf``/``dbsf`` -> one request, a fusion node over one funnel per
+route. ``relative`` -> one request per route, run as one batch and fused client-side
+(:func:`ragnest.stores._fusion.relative_fusion`). The filter is on every node, so each
+stage (the innermost first) only ever sees matching points::
+
+    >>> import numpy as np
+    >>> from ragnest.types import Route, SearchRequest, Stage, VectorSpec
+    >>> specs = {"coarse": VectorSpec(name="coarse", kind="dense", dim=2, index="hnsw"),
+    ...          "fine": VectorSpec(name="fine", kind="multi", dim=2)}
+    >>> v = np.ones(2, np.float32)
+    >>> route = Route(name="dense", stages=(Stage(vector="coarse", query=v, limit=50),
+    ...                                     Stage(vector="fine", query=v[None], limit=10)))
+    >>> plan = build_plan(SearchRequest(routes=(route,), limit=5), specs, hnsw_ef=128,
+    ...                   where="collection 'demo'")
+    >>> top = plan.requests[0]
+    >>> (top.vector, top.limit, top.hnsw_ef), (top.prefetch[0].vector, top.prefetch[0].limit)
+    (('fine', 5, None), ('coarse', 50))
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+from ragnest.errors import ConfigError
+from ragnest.stores._filters import Condition, parse_filters
+from ragnest.types import Route, SearchRequest, Stage, Vector, VectorSpec
+
+__all__ = ["FUSIONS", "FusionNode", "PlanNode", "QueryPlan", "StageNode", "build_plan"]
+
+log = logging.getLogger(__name__)
+
+#: The fusions a request may ask for.
+FUSIONS = ("rrf", "dbsf", "relative")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageNode:
+    """Score ``vector`` with ``query`` over ``prefetch``'s candidates; keep ``limit``.
+
+    ``hnsw_ef``: the HNSW search parameter, set only on a graph-indexed vector (``None``:
+    no search params). ``conditions``: the filter (all must hold).
+    """
+
+    vector: str
+    kind: Literal["dense", "multi", "sparse"]
+    query: Vector = field(repr=False)
+    limit: int
+    hnsw_ef: int | None
+    conditions: tuple[Condition, ...]
+    prefetch: tuple[PlanNode, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class FusionNode:
+    """Fuse the candidates of ``prefetch`` inside the engine; keep ``limit``.
+
+    ``method`` ``rrf`` uses ``k`` and ``weights`` (one per prefetch); ``dbsf`` neither.
+    """
+
+    method: Literal["rrf", "dbsf"]
+    k: int
+    weights: tuple[float, ...]
+    limit: int
+    conditions: tuple[Condition, ...]
+    prefetch: tuple[PlanNode, ...]
+
+
+#: A node of a plan's tree.
+PlanNode = Union[StageNode, FusionNode]
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueryPlan:
+    """The top-level ``requests`` (run as one batch) and how to read their results.
+
+    ``fusion``: ``"engine"`` (one request; its rows are the hits), or ``"relative"``
+    (one request per route; the store fuses their rows). ``routes`` are the request's
+    routes (names, weights and stages, for per-stage scores), ``limit`` its limit.
+    """
+
+    requests: tuple[PlanNode, ...]
+    fusion: Literal["engine", "relative"]
+    routes: tuple[Route, ...]
+    limit: int
+
+
+def build_plan(
+    request: SearchRequest, specs: Mapping[str, VectorSpec], *, hnsw_ef: int, where: str
+) -> QueryPlan | None:
+    """Validate ``request`` against the collection's ``specs`` and plan it.
+
+    Returns ``None`` for a request that asks for nothing (no routes, ``limit <= 0``).
+    Raises :class:`ConfigError` naming the route, stage or filter that is wrong.
+    """
+    routes = tuple(request.routes)
+    if not routes or request.limit <= 0:
+        return None
+    if request.fusion not in FUSIONS:
+        raise ConfigError(f"unknown fusion {request.fusion!r}; use one of {', '.join(FUSIONS)}")
+    for route in routes:
+        _check_route(route, specs, where)
+    if len(routes) > 1 and request.fusion == "rrf":
+        k = request.fusion_k
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise ConfigError(f"fusion_k={k!r}: expected an integer >= 0")
+    conditions = tuple(parse_filters(request.filters))
+    limit = request.limit
+
+    def funnel(stages: Sequence[Stage], top_limit: int) -> StageNode:
+        """``stages`` nested coarse (innermost) to fine; the outermost keeps ``top_limit``."""
+        node: StageNode | None = None
+        for i, stage in enumerate(stages):
+            spec = specs[stage.vector]
+            node = StageNode(
+                vector=stage.vector,
+                kind=spec.kind,
+                query=stage.query,
+                limit=top_limit if i == len(stages) - 1 else stage.limit,
+                hnsw_ef=hnsw_ef if spec.index == "hnsw" else None,
+                conditions=conditions,
+                prefetch=(node,) if node is not None else (),
+            )
+        assert node is not None
+        return node
+
+    if len(routes) == 1:
+        return QueryPlan(requests=(funnel(routes[0].stages, limit),), fusion="engine",
+                         routes=routes, limit=limit)
+    # Each route hands fusion its last stage's candidates, at least ``limit`` of them.
+    tops = tuple(funnel(r.stages, max(r.stages[-1].limit, limit)) for r in routes)
+    if request.fusion == "relative":
+        return QueryPlan(requests=tops, fusion="relative", routes=routes, limit=limit)
+    method: Literal["rrf", "dbsf"] = "dbsf" if request.fusion == "dbsf" else "rrf"
+    if method == "dbsf" and any(r.weight != 1.0 for r in routes):
+        log.debug("dbsf fusion ignores route weights %s", [r.weight for r in routes])
+    fused = FusionNode(
+        method=method,
+        k=request.fusion_k,
+        weights=tuple(float(r.weight) for r in routes),
+        limit=limit,
+        conditions=conditions,
+        prefetch=tops,
+    )
+    return QueryPlan(requests=(fused,), fusion="engine", routes=routes, limit=limit)
+
+
+def _check_route(route: Route, specs: Mapping[str, VectorSpec], where: str) -> None:
+    if not route.stages:
+        raise ConfigError(f"route {route.name!r} has no stages")
+    weight = route.weight
+    try:
+        finite = not isinstance(weight, bool) and math.isfinite(float(weight))
+    except (TypeError, ValueError):
+        finite = False
+    if not finite:
+        raise ConfigError(f"route {route.name!r}: weight must be a finite number, got {weight!r}")
+    for stage in route.stages:
+        if stage.vector not in specs:
+            raise ConfigError(
+                f"route {route.name!r}: unknown vector {stage.vector!r}; "
+                f"{where} has {sorted(specs)}"
+            )
+        if stage.limit <= 0:
+            raise ConfigError(f"route {route.name!r}: stage {stage.vector!r} limit must be > 0")

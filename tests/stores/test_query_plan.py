@@ -1,0 +1,96 @@
+"""The one query plan: built once from a SearchRequest, the same for every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from _storedata import SPECS, dense_route, sparse_route
+
+from ragnest.errors import ConfigError
+from ragnest.stores._filters import Condition
+from ragnest.stores._plan import FusionNode, StageNode, build_plan
+from ragnest.types import Route, SearchRequest, SparseVector, Stage
+
+SPEC_MAP = {s.name: s for s in SPECS}
+V = {
+    "coarse": np.ones(16, np.float32),
+    "mid": np.ones(32, np.float32),
+    "fine": np.ones((2, 16), np.float32),
+    "bm25": SparseVector(indices=(1, 2, 3), values=(1.0, 1.0, 1.0)),
+}
+
+
+def plan(**kwargs: Any) -> Any:
+    return build_plan(SearchRequest(**kwargs), SPEC_MAP, hnsw_ef=77, where="collection 'c'")
+
+
+def chain(node: StageNode) -> list[tuple[str, int, int | None]]:
+    """A funnel from the top down: (vector, limit, hnsw_ef) per stage."""
+    out = []
+    while True:
+        out.append((node.vector, node.limit, node.hnsw_ef))
+        if not node.prefetch:
+            return out
+        assert len(node.prefetch) == 1
+        node = node.prefetch[0]
+
+
+def nodes(node: Any) -> list[Any]:
+    return [node, *(n for p in node.prefetch for n in nodes(p))]
+
+
+def test_one_route_is_one_funnel_coarse_innermost() -> None:
+    p = plan(routes=(dense_route(V, (50, 20, 9)),), limit=4, filters={"page": 3})
+    assert p.fusion == "engine" and len(p.requests) == 1 and p.limit == 4
+    # the top keeps the request's limit; inner stages keep their own; only the
+    # HNSW-indexed vector gets search params
+    assert chain(p.requests[0]) == [("fine", 4, None), ("mid", 20, None), ("coarse", 50, 77)]
+    assert [n.kind for n in nodes(p.requests[0])] == ["multi", "dense", "dense"]
+    assert all(n.conditions == (Condition("page", "match", 3),) for n in nodes(p.requests[0]))
+
+
+@pytest.mark.parametrize("fusion", ["rrf", "dbsf"])
+def test_engine_fusion_is_one_request_over_one_funnel_per_route(fusion: str) -> None:
+    routes = (dense_route(V, (50, 20, 9), weight=2.0), sparse_route(V, limit=3, weight=0.5))
+    p = plan(routes=routes, limit=5, fusion=fusion, fusion_k=11, filters={"kind": ["page"]})
+    (top,) = p.requests
+    assert isinstance(top, FusionNode) and p.fusion == "engine"
+    assert (top.method, top.k, top.weights, top.limit) == (fusion, 11, (2.0, 0.5), 5)
+    dense, sparse = top.prefetch
+    # each route hands fusion its last stage's candidates, at least the request's limit
+    assert chain(dense) == [("fine", 9, None), ("mid", 20, None), ("coarse", 50, 77)]
+    assert chain(sparse) == [("bm25", 5, None)]
+    assert sparse.kind == "sparse"
+    assert all(n.conditions == (Condition("kind", "any", ["page"]),) for n in nodes(top))
+
+
+def test_relative_fusion_is_a_batch_of_route_requests() -> None:
+    routes = (dense_route(V, (50, 20, 2)), sparse_route(V, limit=8))
+    p = plan(routes=routes, limit=5, fusion="relative")
+    assert p.fusion == "relative" and p.routes == routes
+    assert [chain(r) for r in p.requests] == [
+        [("fine", 5, None), ("mid", 20, None), ("coarse", 50, 77)],
+        [("bm25", 8, None)],
+    ]
+
+
+def test_nothing_to_do_and_bad_requests() -> None:
+    assert plan(routes=()) is None
+    assert plan(routes=(dense_route(V),), limit=0) is None
+    bad: Any = "max"
+    with pytest.raises(ConfigError, match="unknown fusion 'max'"):
+        plan(routes=(dense_route(V), dense_route(V)), fusion=bad)
+    with pytest.raises(ConfigError, match="route 'r' has no stages"):
+        plan(routes=(Route(name="r", stages=()),))
+    with pytest.raises(ConfigError, match=r"unknown vector 'nope'; collection 'c' has \['bm25'"):
+        plan(routes=(Route(name="r", stages=(Stage(vector="nope", query=V["mid"], limit=3),)),))
+    with pytest.raises(ConfigError, match="stage 'mid' limit must be > 0"):
+        plan(routes=(Route(name="r", stages=(Stage(vector="mid", query=V["mid"], limit=0),)),))
+    with pytest.raises(ConfigError, match="weight must be a finite number"):
+        plan(routes=(dense_route(V, weight=float("nan")), sparse_route(V)))
+    with pytest.raises(ConfigError, match="fusion_k=-1"):
+        plan(routes=(dense_route(V), sparse_route(V)), fusion_k=-1)
+    with pytest.raises(ConfigError, match="filter 'page'"):
+        plan(routes=(dense_route(V),), filters={"page": {"between": 3}})
