@@ -44,14 +44,13 @@ from typing import Literal, Union
 
 from ragnest.errors import ConfigError
 from ragnest.stores._filters import Condition, parse_filters
-from ragnest.types import Route, SearchRequest, Stage, Vector, VectorSpec
+from ragnest.types import FUSIONS, Route, SearchRequest, Stage, Vector, VectorSpec
 
-__all__ = ["FUSIONS", "FusionNode", "PlanNode", "QueryPlan", "StageNode", "build_plan"]
+__all__ = ["FusionNode", "PlanNode", "QueryPlan", "StageNode", "build_plan"]
 
 log = logging.getLogger(__name__)
 
 #: The fusions a request may ask for.
-FUSIONS = ("rrf", "dbsf", "relative")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -95,12 +95,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.xfail(reason="TEMP: store errors classified on the store branch", strict=True)
 def test_cli_with_a_server_that_does_not_answer(tmp_path):
     docs = _docs(tmp_path)
     profile = tmp_path / "dead.yaml"
     profile.write_text(
-        f"components:\n  store:\n    params: {{path: null, url: 'http://127.0.0.1:{_free_port()}'}}\n"
+        "components:\n  store:\n    params: {path: null, retries: 0, "
+        f"url: 'http://127.0.0.1:{_free_port()}'}}\n"
     )
     result = CliRunner().invoke(app, ["ingest", str(docs), "--profile", str(profile)])
     assert result.exit_code == 2
