@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ragnest.errors import ConfigError, ParseError
-from ragnest.parsers.layout import area
+from ragnest.media.geometry import area
 from ragnest.types import Chunk, ImageRef, Query, Vector, VectorSpec
 
 __all__ = ["ThumbnailEmbedder", "fingerprint"]
