@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
@@ -58,7 +58,7 @@ class Resolved:
     location: str
     name: str
     path: str | None = None
-    data: bytes | None = None
+    data: bytes | None = field(default=None, repr=False)
     version: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
