@@ -70,7 +70,7 @@ _BUILTINS: dict[str, ComponentEntry] = {
         "PNG/JPEG/TIFF/WebP/BMP/GIF images as image chunks with OCR text (RapidOCR)",
     ),
     "parser/office": ComponentEntry(
-        "ragnest.parsers.office:OfficeParser",
+        "ragnest.parsers.office.parser:OfficeParser",
         "office",
         "DOCX/PPTX/XLSX/HTML/Markdown/EML/EPUB/ODT via unstructured; pages via LibreOffice",
     ),

@@ -1,4 +1,4 @@
-"""ragnest.media.render: render page refs and blob refs to PNG, JPEG and arrays."""
+"""ragnest.media.render and .encode: render page refs and blob refs to arrays, PNG, JPEG."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pymupdf
 import pytest
 
 from ragnest.errors import ParseError
-from ragnest.media.render import clear_cache, effective_dpi, render_array, render_jpeg, render_png
+from ragnest.media.encode import render_jpeg, render_png
+from ragnest.media.render import clear_cache, effective_dpi, render_array
 from ragnest.types import ImageRef
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -201,7 +202,7 @@ def test_cached_authenticated_doc_still_needs_password(tmp_path: Path) -> None:
 
 
 def test_encode_formats(pdf: Path) -> None:
-    from ragnest.media.render import MIME_TYPES, encode
+    from ragnest.media.encode import MIME_TYPES, encode
 
     ref = ImageRef(source=str(pdf), page=2, dpi=96)
     jpeg, png = encode(ref), encode(ref, "png")
@@ -234,3 +235,26 @@ def test_blob_formats_render_like_the_image_parser_reads_them(tmp_path: Path) ->
     assert render_array(ImageRef(blob=str(tmp_path / "rot.jpg"))).shape[:2] == (60, 20)
     with pytest.raises(ParseError, match="frame 3"):
         render_array(ImageRef(blob=str(tmp_path / "two.tiff"), page=3))
+
+
+def test_encode_arrays_and_mime_types(pdf: Path) -> None:
+    from ragnest.media.encode import encode, encode_array, mime_type, normalize_format
+    from ragnest.media.render import Renderer
+
+    pixels = np.zeros((20, 30, 3), np.uint8)
+    pixels[:, 15:] = (0, 0, 255)
+    png = encode_array(pixels, "png")
+    assert png_size(png) == (30, 20)
+    assert encode_array(pixels).startswith(JPEG_MAGIC)
+    assert mime_type("JPG") == "image/jpeg" and normalize_format("PNG") == "png"
+    with pytest.raises(ValueError, match="jpeg, webp, png"):
+        mime_type("bmp")
+    with pytest.raises(ValueError, match="quality"):
+        encode_array(pixels, "jpeg", quality=101)
+    with Renderer() as renderer:  # a component's own renderer, not the default one
+        data = encode(ImageRef(source=str(pdf), page=1, dpi=36), "png", renderer=renderer)
+        assert png_size(data) == (306, 396) and renderer.open_documents == 1
+    assert renderer.open_documents == 0
+    if pytest.importorskip("PIL"):
+        webp = encode_array(pixels, "webp", quality=50)
+        assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP"

@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from ragnest.errors import ConfigError, ParseError
+from ragnest.media.geometry import area
+from ragnest.media.render import Renderer
 from ragnest.types import Chunk, ImageRef, Query, Vector, VectorSpec
 
 __all__ = ["ThumbnailEmbedder", "fingerprint"]
@@ -81,14 +83,6 @@ def fingerprint(image: np.ndarray, grid: int = 32) -> np.ndarray | None:
     return (small / norm).astype(np.float32)
 
 
-def _area(bbox: tuple[float, float, float, float] | None) -> float:
-    """A segment's area in PDF points (0 without a box); embedders sit below the parsers,
-    so this does not borrow ``ragnest.parsers.layout.area``."""
-    if bbox is None:
-        return 0.0
-    return max(0.0, bbox[2] - bbox[0]) * max(0.0, bbox[3] - bbox[1])
-
-
 def _visual_refs(chunk: Chunk) -> list[ImageRef]:
     refs = [s.image for s in chunk.segments if s.kind in ("image", "table") and s.image]
     if chunk.kind == "image" and chunk.image is not None and not refs:
@@ -114,12 +108,18 @@ class ThumbnailEmbedder:
             raise ConfigError("embedder/thumbnail: grid must be between 8 and 64")
         if self.render_side < self.grid or self.max_visuals < 1:
             raise ConfigError("embedder/thumbnail: need render_side >= grid, max_visuals >= 1")
+        self._renderer: Renderer | None = None
 
     def warm_up(self) -> None:
-        """Nothing to load."""
+        """Make this embedder's renderer (it opens documents as visuals need them)."""
+        if self._renderer is None:
+            self._renderer = Renderer()
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Close the documents the renderer keeps open."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
 
     def vector_specs(self) -> list[VectorSpec]:
         """One multi-vector level, exact MaxSim (no index: few points carry it)."""
@@ -132,13 +132,13 @@ class ThumbnailEmbedder:
                 "render_side": self.render_side, "version": 1}
 
     def _render(self, ref: ImageRef) -> np.ndarray:
-        from ragnest.media.render import render_array
-
+        if self._renderer is None:  # used without warm_up: make it now
+            self._renderer = Renderer()
         if ref.clip is not None and ref.page is not None and not ref.blob:
             x0, y0, x1, y1 = ref.clip
             side = max(x1 - x0, y1 - y0, 1.0)
             ref = replace(ref, dpi=max(8, min(300, round(72 * self.render_side / side))))
-        return render_array(ref, max_pixels=4 * self.render_side * self.render_side)
+        return self._renderer.array(ref, max_pixels=4 * self.render_side * self.render_side)
 
     def _vectors(self, refs: Sequence[ImageRef], where: str) -> np.ndarray | None:
         rows = []
@@ -158,7 +158,8 @@ class ThumbnailEmbedder:
         for chunk in chunks:
             refs = _visual_refs(chunk)
             if len(refs) > self.max_visuals:
-                by_area = {id(s.image): _area(s.bbox) for s in chunk.segments if s.image}
+                by_area = {id(s.image): area(s.bbox) if s.bbox else 0.0
+                           for s in chunk.segments if s.image}
                 refs = sorted(refs, key=lambda r: -by_area.get(id(r), 0.0))[: self.max_visuals]
             vecs = self._vectors(refs, f"{chunk.source} p.{chunk.page}") if refs else None
             out.append({_LEVEL: vecs} if vecs is not None else {})

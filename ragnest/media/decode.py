@@ -1,19 +1,28 @@
 """Decoding image files to RGB pixels (Pillow), the same way everywhere.
 
+The image parser reads pixels with :func:`decode_rgb`, and the renderer loads blob
+refs with :func:`decode_image` (which uses it), so an image is seen the same way when
+parsed and when embedded::
+
     >>> from PIL import Image
     >>> decode_rgb(Image.new("RGB", (2, 1), (10, 20, 30)))[0, 0].tolist()
     [10, 20, 30]
+    >>> import io
+    >>> buf = io.BytesIO(); Image.new("L", (3, 2), 200).save(buf, format="PNG")
+    >>> decode_image(data=buf.getvalue(), name="gray.png").shape
+    (2, 3, 3)
 """
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
 
-from ragnest.errors import MissingDependencyError
+from ragnest.errors import MissingDependencyError, ParseError
 
-__all__ = ["decode_rgb", "pillow"]
+__all__ = ["decode_rgb", "decode_image", "pillow"]
 
 _ORIENTATION = 0x0112  # EXIF tag
 
@@ -70,3 +79,48 @@ def decode_rgb(im: Any) -> np.ndarray:
     if im.mode != "RGB":
         im = im.convert("RGB")
     return np.asarray(im, dtype=np.uint8)
+
+
+def decode_image(path: str | None = None, data: bytes | None = None, *, name: str = "",
+                 frame: int | None = None, max_pixels: int | None = None) -> np.ndarray:
+    """An image file (``path``) or its bytes (``data``) as ``HxWx3`` uint8 RGB.
+
+    ``frame`` picks a frame of a multi-frame TIFF (1-based). A JPEG far larger than
+    ``max_pixels`` is decoded at reduced size (the caller still scales the result).
+    Uses Pillow (as :func:`decode_rgb`) and falls back to PyMuPDF's decoders when
+    Pillow is not installed. Raises :class:`~ragnest.errors.ParseError` naming
+    ``name`` (default: ``path``) when the bytes are not a readable image.
+    """
+    name = name or str(path)
+    try:
+        from PIL import Image
+    except ImportError:
+        return _decode_with_pymupdf(path, data, name)
+    try:
+        with Image.open(io.BytesIO(data) if data is not None else str(path)) as im:
+            if frame and frame > 1:
+                im.seek(frame - 1)
+            if (max_pixels and im.format == "JPEG"
+                    and im.width * im.height > 4 * max_pixels):
+                im.draft("RGB", (im.width // 2, im.height // 2))  # decode at reduced size
+            return decode_rgb(im)
+    except (EOFError, ValueError) as err:
+        raise ParseError(name, f"image has no frame {frame}: {err}") from err
+    except Exception as err:
+        raise ParseError(name, f"not a readable image: {err}") from err
+
+
+def _decode_with_pymupdf(path: str | None, data: bytes | None, name: str) -> np.ndarray:
+    import pymupdf
+
+    try:
+        pix = pymupdf.Pixmap(data) if data is not None else pymupdf.Pixmap(str(path))
+    except Exception as err:
+        raise ParseError(name, f"not a readable image: {err}") from err
+    if pix.alpha:
+        pix = pymupdf.Pixmap(pix, 0)
+    if pix.colorspace is None or pix.colorspace.n != 3:
+        pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
+    rows = np.frombuffer(pix.samples_mv, dtype=np.uint8)
+    rows = rows.reshape(pix.height, pix.stride)[:, : pix.width * pix.n]
+    return rows.reshape(pix.height, pix.width, pix.n).copy()

@@ -13,9 +13,13 @@ module is cheap: RapidOCR is imported and its models loaded on :meth:`OcrEngine.
     >>> get_engine().text(page_pixels)  # doctest: +SKIP
     'Descaling\\nRun the cleaning cycle every 8 weeks.'
 
-The loaded model is shared by every :class:`OcrEngine` in the process (engines differ
-only in ``min_confidence`` and ``max_side``, applied around the model), and calls into
-it are serialised: onnxruntime already uses every core for one image.
+Each :class:`OcrEngine` owns its model: loaded by :meth:`~OcrEngine.warm_up` (or the
+first :meth:`~OcrEngine.read`), released by :meth:`~OcrEngine.close`; calls into one
+engine are serialised (onnxruntime already uses every core for one image). Components
+that read text hold their own engine (a second model costs about 0.15 s and 40 MB once
+the first is loaded). An engine pickles as its settings only, and reloads its model in
+a worker process (spawned or forked) on first use. :func:`get_engine` is one default
+engine per process, for one-off use.
 
 Only detection and recognition run: the 180-degree text-direction classifier is
 skipped (on an upright A4 page it turned a fifth of the lines upside down into
@@ -31,6 +35,7 @@ propagate) is set to ERROR, so it stays quiet; the root logger is never touched.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from ragnest.errors import MissingDependencyError
+from ragnest.errors import ConfigError, MissingDependencyError
 
 __all__ = ["OcrLine", "OcrEngine", "get_engine", "join_lines", "reading_order"]
 
@@ -59,11 +64,8 @@ _RAPIDOCR_PARAMS: dict[str, Any] = {
 _SMALL_SIDE = 800
 _MAX_UPSCALE = 2.0
 
-_model_lock = threading.Lock()  # guards creation of the shared model
-_run_lock = threading.Lock()  # serialises inference
-_model: Any = None
-_shared_lock = threading.Lock()
-_shared: OcrEngine | None = None
+_default_lock = threading.Lock()
+_default: OcrEngine | None = None
 
 
 @dataclass(frozen=True)
@@ -77,17 +79,6 @@ class OcrLine:
     text: str
     bbox: tuple[float, float, float, float]
     confidence: float
-
-
-def _load_model() -> Any:
-    """The process-wide RapidOCR instance, created on first use (thread-safe)."""
-    global _model
-    if _model is not None:
-        return _model
-    with _model_lock:
-        if _model is None:
-            _model = _create_model()
-    return _model
 
 
 def _create_model() -> Any:
@@ -181,34 +172,60 @@ class OcrEngine:
     ``min_confidence`` drops lines the recogniser is less sure of (0..1).
     ``max_side`` downscales larger images (longest side, in pixels) before OCR; images
     under 800 px are upscaled up to 2x. Boxes are always mapped back to the input's
-    pixel coordinates. Construction is cheap;
-    :meth:`warm_up` loads the shared model (a second or two, once per process).
+    pixel coordinates. Construction is cheap; :meth:`warm_up` loads this engine's
+    model (a second or so for the first engine of a process).
+
+    >>> engine = OcrEngine(min_confidence=0.6)
+    >>> engine
+    OcrEngine(min_confidence=0.6, max_side=2500)
+    >>> import pickle; pickle.loads(pickle.dumps(engine))  # settings only, no model
+    OcrEngine(min_confidence=0.6, max_side=2500)
     """
 
     def __init__(self, *, min_confidence: float = 0.5, max_side: int = 2500) -> None:
         if not 0.0 <= min_confidence <= 1.0:
-            raise ValueError("min_confidence must be between 0 and 1")
+            raise ConfigError(f"OcrEngine: min_confidence must be between 0 and 1, "
+                              f"not {min_confidence}")
         if max_side < 32:
-            raise ValueError("max_side must be at least 32 pixels")
+            raise ConfigError(f"OcrEngine: max_side must be at least 32 pixels, not {max_side}")
         self.min_confidence = float(min_confidence)
         self.max_side = int(max_side)
+        self._lock = threading.Lock()  # guards loading and serialises inference
         self._model: Any = None
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"OcrEngine(min_confidence={self.min_confidence}, max_side={self.max_side})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {"min_confidence": self.min_confidence, "max_side": self.max_side}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+    @property
+    def loaded(self) -> bool:
+        """Whether this engine holds a loaded model (in this process)."""
+        return self._model is not None and self._pid == os.getpid()
+
     def warm_up(self) -> None:
-        """Import RapidOCR and load its models (idempotent; shared across engines).
+        """Import RapidOCR and load this engine's models (idempotent).
 
         Raises :class:`~ragnest.errors.MissingDependencyError` if rapidocr or
         onnxruntime is not installed.
         """
-        if self._model is None:
-            self._model = _load_model()
+        if self.loaded:
+            return
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's model is not ours to use
+                self._model, self._pid = None, os.getpid()
+            if self._model is None:
+                self._model = _create_model()
 
     def close(self) -> None:
-        """Drop this engine's handle. The process-wide model stays loaded for reuse."""
-        self._model = None
+        """Release the model (a later :meth:`read` or :meth:`warm_up` loads it again)."""
+        with self._lock:
+            self._model = None
 
     def read(self, image: np.ndarray) -> list[OcrLine]:
         """OCR an ``HxWx3`` uint8 RGB image (``HxW`` gray and ``HxWx4`` RGBA accepted).
@@ -221,6 +238,7 @@ class OcrEngine:
         if height == 0 or width == 0:
             return []
         self.warm_up()
+        model = self._model
         longest = max(height, width)
         scale = 1.0
         if longest > self.max_side:
@@ -234,8 +252,8 @@ class OcrEngine:
             interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
             rgb = cv2.resize(rgb, size, interpolation=interpolation)
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # RapidOCR takes arrays as BGR
-        with _run_lock:
-            result = self._model(bgr)
+        with self._lock:
+            result = model(bgr)
         boxes = getattr(result, "boxes", None)
         txts = getattr(result, "txts", None)
         scores = getattr(result, "scores", None)
@@ -264,17 +282,18 @@ class OcrEngine:
 
 
 def get_engine() -> OcrEngine:
-    """The process's shared :class:`OcrEngine` (default settings).
+    """This process's default :class:`OcrEngine` (default settings), for one-off use.
 
-    Created on the first call (thread-safe) without loading anything; the model loads
-    on its first :meth:`~OcrEngine.read` or :meth:`~OcrEngine.warm_up`.
+    Created on the first call in each process (thread-safe) without loading anything;
+    its model loads on its first :meth:`~OcrEngine.read` or :meth:`~OcrEngine.warm_up`.
+    Components own their engines instead of sharing this one.
 
     >>> get_engine() is get_engine()
     True
     """
-    global _shared
-    if _shared is None:
-        with _shared_lock:
-            if _shared is None:
-                _shared = OcrEngine()
-    return _shared
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = OcrEngine()
+    return _default

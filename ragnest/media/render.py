@@ -1,22 +1,30 @@
-"""Turn an :class:`~ragnest.types.ImageRef` into pixels or encoded bytes, on demand.
+"""Turn an :class:`~ragnest.types.ImageRef` into pixels, on demand.
 
 Page refs render a PDF page (or its ``clip``, in PDF points) at ``ref.dpi`` from the
-file at ``ref.source``; blob refs load an image file (``ref.blob``, with an optional
-``clip`` in pixels). Rendering is cheap, encoding is not: call :func:`render_array`
-for models in the same process and encode (:func:`render_png`, :func:`render_jpeg`)
-only when bytes must leave it::
+document at ``ref.source``; blob refs load an image file (``ref.blob``, with an
+optional ``clip`` in pixels). The bytes always come through a
+:class:`~ragnest.media.resolve.Resolver` (local files by default).
 
-    >>> from ragnest.media.render import render_array, render_png
+A :class:`Renderer` owns what rendering keeps between calls: its resolver and a few
+open documents (opening a PDF costs more than rendering a page, and pages are
+rendered in bursts per document). Components that render hold one, made in
+``warm_up`` and closed in ``close``::
+
+    >>> from ragnest.media.render import Renderer
     >>> from ragnest.types import ImageRef
     >>> ref = ImageRef(source="examples/docs/nimbus3_handbook.pdf", page=3, dpi=72)
-    >>> render_array(ref).shape  # doctest: +SKIP
+    >>> with Renderer() as renderer:
+    ...     renderer.array(ref).shape
     (842, 595, 3)
-    >>> render_png(ref)[:4]  # doctest: +SKIP
-    b'\\x89PNG'
 
-Every function caps the pixel count (``max_pixels``, default 40 Mpx) by lowering the
-resolution, so a poster-sized page cannot exhaust memory. pymupdf is imported lazily;
-a few recently used documents stay open (:func:`clear_cache` closes them).
+Rendering is cheap and encoding is not: models in this process take arrays; encode
+(:mod:`ragnest.media.encode`) only when bytes must leave it. Every call caps the pixel
+count (``max_pixels``, default 40 Mpx) by lowering the resolution, so a poster-sized
+page cannot exhaust memory. pymupdf is imported on first use.
+
+For one-off use, :func:`render_array` renders through :func:`default_renderer`: one
+renderer per process, created on first use in that process (a spawned worker makes
+its own) and never shared between processes; :func:`clear_cache` closes its documents.
 """
 
 from __future__ import annotations
@@ -32,22 +40,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ragnest.errors import ParseError
-from ragnest.media.sniff import sniff
+from ragnest.media.decode import decode_image
+from ragnest.media.resolve import LocalResolver, Resolved, Resolver
+from ragnest.media.sniff import SNIFF_BYTES, sniff_bytes
 from ragnest.types import ImageRef
 
 if TYPE_CHECKING:
     import pymupdf
 
 __all__ = [
-    "encode",
-    "MIME_TYPES",
-    "render_png",
-    "render_jpeg",
-    "render_webp",
+    "Renderer",
     "render_array",
-    "pixmap_to_array",
-    "effective_dpi",
+    "default_renderer",
     "clear_cache",
+    "page_pixmap",
+    "pixmap_to_array",
+    "array_to_pixmap",
+    "effective_dpi",
     "DEFAULT_MAX_PIXELS",
 ]
 
@@ -73,83 +82,27 @@ def effective_dpi(width_pt: float, height_pt: float, dpi: float, max_pixels: int
     return dpi * math.sqrt(max_pixels / pixels)
 
 
-def render_png(ref: ImageRef, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               password: str | None = None) -> bytes:
-    """PNG bytes for ``ref`` (RGB, no alpha).
+def page_pixmap(page: pymupdf.Page, *, dpi: float, max_pixels: int = DEFAULT_MAX_PIXELS,
+                clip: Any = None) -> tuple[pymupdf.Pixmap, float]:
+    """Render an open PyMuPDF ``page`` (or its ``clip`` rectangle, in points) as RGB
+    without alpha at ``dpi``, lowered so the result stays under ``max_pixels``.
 
-    >>> png = render_png(ImageRef(source="doc.pdf", page=1))  # doctest: +SKIP
+    Returns the pixmap and the dpi it was rendered at. Used by :class:`Renderer` and
+    by parsers that render a page they already hold open (OCR).
     """
-    return _pixmap(ref, max_pixels, password).tobytes("png")
+    import pymupdf
 
-
-def render_jpeg(ref: ImageRef, quality: int = 85, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-                password: str | None = None) -> bytes:
-    """JPEG bytes for ``ref`` at ``quality`` (1-100).
-
-    >>> jpg = render_jpeg(ImageRef(source="doc.pdf", page=1), quality=80)  # doctest: +SKIP
-    """
-    if not 1 <= quality <= 100:
-        raise ValueError("JPEG quality must be between 1 and 100")
-    return _pixmap(ref, max_pixels, password).tobytes("jpeg", jpg_quality=quality)
-
-
-def render_webp(ref: ImageRef, quality: int = 80, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-                password: str | None = None) -> bytes:
-    """WebP bytes for ``ref`` (needs Pillow, which the ``lite`` and ``hf`` extras bring).
-
-    >>> webp = render_webp(ImageRef(source="doc.pdf", page=1))  # doctest: +SKIP
-    """
-    if not 1 <= quality <= 100:
-        raise ValueError("WebP quality must be between 1 and 100")
-    try:
-        from PIL import Image
-    except ImportError as err:
-        from ragnest.errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            "WebP encoding needs Pillow: pip install 'ragnest[lite]' (or use format='jpeg')"
-        ) from err
-    import io
-
-    buf = io.BytesIO()
-    Image.fromarray(render_array(ref, max_pixels=max_pixels, password=password)).save(
-        buf, format="WEBP", quality=quality, method=4)
-    return buf.getvalue()
-
-
-#: The MIME type of each format :func:`encode` writes.
-MIME_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp", "png": "image/png"}
-
-
-def encode(ref: ImageRef, format: str = "jpeg", *, quality: int | None = None,
-           max_pixels: int = DEFAULT_MAX_PIXELS, password: str | None = None) -> bytes:
-    """Encoded bytes for ``ref``, for pixels that must leave the process (an API call,
-    a UI): ``"jpeg"`` (default, smallest for page screenshots), ``"webp"`` or
-    ``"png"`` (lossless, on request). Models in this process should use
-    :func:`render_array` and skip encoding altogether.
-
-    >>> data = encode(ImageRef(source="doc.pdf", page=1), "webp")  # doctest: +SKIP
-    >>> sorted(MIME_TYPES)
-    ['jpeg', 'png', 'webp']
-    """
-    fmt = format.lower().replace("jpg", "jpeg")
-    if fmt == "jpeg":
-        return render_jpeg(ref, quality or 85, max_pixels=max_pixels, password=password)
-    if fmt == "webp":
-        return render_webp(ref, quality or 80, max_pixels=max_pixels, password=password)
-    if fmt == "png":
-        return render_png(ref, max_pixels=max_pixels, password=password)
-    raise ValueError(f"image format must be one of jpeg, webp, png; not {format!r}")
-
-
-def render_array(ref: ImageRef, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 password: str | None = None) -> np.ndarray:
-    """The pixels of ``ref`` as a ``(height, width, 3)`` uint8 RGB array.
-
-    >>> render_array(ImageRef(blob="photo.jpg")).dtype  # doctest: +SKIP
-    dtype('uint8')
-    """
-    return pixmap_to_array(_pixmap(ref, max_pixels, password))
+    area = page.rect if clip is None else pymupdf.Rect(clip)
+    zoom = effective_dpi(area.width, area.height, float(dpi), max_pixels) / 72.0
+    # Whole-pixel rounding can push the area just past the cap: shave until it fits.
+    for _ in range(50):
+        box = (area * pymupdf.Matrix(zoom, zoom)).irect
+        if box.width * box.height <= max_pixels:
+            break
+        zoom *= 0.998
+    pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), clip=clip, alpha=False,
+                          colorspace=pymupdf.csRGB)
+    return pix, zoom * 72.0
 
 
 def pixmap_to_array(pix: pymupdf.Pixmap) -> np.ndarray:
@@ -159,185 +112,208 @@ def pixmap_to_array(pix: pymupdf.Pixmap) -> np.ndarray:
     return rows.reshape(pix.height, pix.width, pix.n).copy()
 
 
-def _pixmap(ref: ImageRef, max_pixels: int, password: str | None) -> pymupdf.Pixmap:
-    if ref.blob:
-        return _load_blob(ref, max_pixels)
-    if ref.source is None or ref.page is None:
-        raise ValueError("ImageRef needs source + page (a document page) or blob (an image file)")
-    return _render_page(ref, max_pixels, password)
+def array_to_pixmap(arr: np.ndarray) -> pymupdf.Pixmap:
+    """An ``HxWx3`` uint8 RGB array as a PyMuPDF pixmap (for MuPDF's encoders)."""
+    import pymupdf
+
+    arr = np.ascontiguousarray(arr, dtype=np.uint8)
+    height, width = arr.shape[:2]
+    return pymupdf.Pixmap(pymupdf.csRGB, width, height, arr.tobytes(), 0)
 
 
-def _missing(path: str, what: str) -> ParseError:
-    return ParseError(path, f"file not found; cannot {what} (was it moved or deleted?)")
+class Renderer:
+    """Pixels of ImageRefs through one resolver, keeping ``cache_size`` documents open.
 
+    ``resolver`` defaults to :class:`~ragnest.media.resolve.LocalResolver`. Open
+    documents are keyed on the resolver's version of the bytes (a rewritten file is
+    reopened) and the password. MuPDF documents are not thread-safe, so every use of
+    them happens under this renderer's lock. :meth:`close` closes the documents; the
+    renderer stays usable (it reopens them on demand).
 
-class _DocumentCache:
-    """A few recently used open documents: opening a PDF costs more than rendering a page
-    (PyMuPDF loads the outline on open), and pages are rendered in bursts per document.
+    A renderer pickles as its resolver and settings only (no open documents, no
+    lock), so a component holding one can be sent to a worker process, which opens
+    its own documents; in a forked child it forgets the parent's documents too.
 
-    Keys include the file's size and mtime, so a rewritten file is reopened. MuPDF
-    documents are not thread-safe, so every use happens under one lock.
+    >>> renderer = Renderer(cache_size=2)
+    >>> renderer
+    Renderer(resolver=LocalResolver(), cache_size=2)
+    >>> renderer.close()
     """
 
-    def __init__(self, size: int = 4) -> None:
-        self.size = size
-        self.lock = threading.RLock()
+    def __init__(self, resolver: Resolver | None = None, *, cache_size: int = 4) -> None:
+        if cache_size < 1:
+            raise ValueError("cache_size must be at least 1")
+        self.resolver: Resolver = resolver if resolver is not None else LocalResolver()
+        self.cache_size = cache_size
+        self._lock = threading.RLock()
         self._docs: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._pid = os.getpid()
 
-    def get(self, path: str, password: str | None) -> Any:
+    def __repr__(self) -> str:
+        return f"Renderer(resolver={self.resolver!r}, cache_size={self.cache_size})"
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"resolver": self.resolver, "cache_size": self.cache_size}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["resolver"], cache_size=state["cache_size"])  # type: ignore[misc]
+
+    @property
+    def open_documents(self) -> int:
+        """How many documents this renderer keeps open now (at most ``cache_size``)."""
+        return len(self._docs) if self._pid == os.getpid() else 0
+
+    def close(self) -> None:
+        """Close the documents kept open (e.g. before deleting their files)."""
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's, not ours to close
+                self._docs, self._pid = OrderedDict(), os.getpid()
+            while self._docs:
+                self._docs.popitem()[1].close()
+
+    # ------------------------------------------------------------------- public
+    def array(self, ref: ImageRef, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+              password: str | None = None) -> np.ndarray:
+        """The pixels of ``ref`` as a ``(height, width, 3)`` uint8 RGB array.
+
+        Raises :class:`~ragnest.errors.ParseError` naming the file when its bytes
+        cannot be had or read, :class:`ValueError` for a ref with neither
+        ``source`` + ``page`` nor ``blob``.
+        """
+        if ref.blob:
+            return self._blob(ref, max_pixels)
+        return pixmap_to_array(self._page(ref, max_pixels, password))
+
+    def pixmap(self, ref: ImageRef, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               password: str | None = None) -> pymupdf.Pixmap:
+        """The pixels of ``ref`` as an RGB PyMuPDF pixmap (what MuPDF's encoders take)."""
+        if ref.blob:
+            return array_to_pixmap(self._blob(ref, max_pixels))
+        return self._page(ref, max_pixels, password)
+
+    # ------------------------------------------------------------------- pages
+    def _page(self, ref: ImageRef, max_pixels: int, password: str | None) -> pymupdf.Pixmap:
         import pymupdf
 
-        stat = os.stat(path)
-        key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size, password)
+        if ref.source is None or ref.page is None:
+            raise ValueError("ImageRef needs source + page (a document page) or blob (an image file)")
+        page_no = int(ref.page)
+        found = self.resolver.resolve(str(ref.source))
+        with self._lock:
+            doc = self._document(found, password)
+            if not 1 <= page_no <= doc.page_count:
+                raise ParseError(found.name, f"page {page_no} out of range (1..{doc.page_count})")
+            page = doc.load_page(page_no - 1)
+            clip = None
+            if ref.clip is not None:
+                clip = pymupdf.Rect(ref.clip) & page.rect
+                if clip.is_empty:
+                    raise ParseError(found.name, f"clip {ref.clip} lies outside page {page_no}")
+            pix, dpi = page_pixmap(page, dpi=ref.dpi, max_pixels=max_pixels, clip=clip)
+        if round(dpi, 6) != ref.dpi:
+            logger.info("%s p.%d: rendering at %.1f dpi, not %d, to stay under %d pixels",
+                        found.name, page_no, dpi, ref.dpi, max_pixels)
+        return pix
+
+    def _document(self, found: Resolved, password: str | None) -> Any:
+        """The open document for ``found`` (call under the lock)."""
+        import pymupdf
+
+        if self._pid != os.getpid():
+            # A forked child: documents opened by the parent share its file offsets;
+            # forget them and open its own.
+            self._docs, self._pid = OrderedDict(), os.getpid()
+        key = (found.location, found.version, password)
         doc = self._docs.get(key)
         if doc is not None:
             self._docs.move_to_end(key)
             return doc
         try:
             # A PDF named .txt must still open as a PDF: trust the bytes over the name.
-            doc = pymupdf.open(path, filetype="pdf" if sniff(path) == "pdf" else None)
+            if found.path is not None:
+                with open(found.path, "rb") as fh:
+                    head = fh.read(SNIFF_BYTES)
+                kind = "pdf" if sniff_bytes(head) == "pdf" else None
+                doc = pymupdf.open(found.path, filetype=kind)
+            else:
+                data = found.data or b""
+                kind = ("pdf" if sniff_bytes(data[:SNIFF_BYTES]) == "pdf"
+                        else Path(found.name).suffix.lstrip(".") or None)
+                doc = pymupdf.open(stream=data, filetype=kind)
         except Exception as err:
-            raise ParseError(path, f"cannot open document to render it: {err}") from err
+            raise ParseError(found.name, f"cannot open document to render it: {err}") from err
         if doc.needs_pass and not (password and doc.authenticate(password)):
             doc.close()
-            raise ParseError(path, "PDF is encrypted; pass password= to render its pages")
+            raise ParseError(found.name, "PDF is encrypted; pass password= to render its pages")
         self._docs[key] = doc
-        while len(self._docs) > self.size:
+        while len(self._docs) > self.cache_size:
             self._docs.popitem(last=False)[1].close()
         return doc
 
-    def clear(self) -> None:
-        with self.lock:
-            while self._docs:
-                self._docs.popitem()[1].close()
+    # ------------------------------------------------------------------- blobs
+    def _blob(self, ref: ImageRef, max_pixels: int) -> np.ndarray:
+        found = self.resolver.resolve(str(ref.blob))
+        arr = decode_image(found.path, found.data, name=found.name, frame=ref.page,
+                           max_pixels=max_pixels)
+        if ref.clip is not None:
+            x0, y0, x1, y1 = (int(round(v)) for v in ref.clip)
+            arr = arr[max(y0, 0): max(y1, 0), max(x0, 0): max(x1, 0)]
+            if arr.size == 0:
+                raise ParseError(str(ref.blob), f"clip {ref.clip} lies outside the image")
+        height, width = arr.shape[:2]
+        if width * height > max_pixels:
+            import pymupdf
+
+            scale = math.sqrt(max_pixels / (width * height))
+            new_w, new_h = max(1, int(width * scale)), max(1, int(height * scale))
+            logger.info("%s: scaling %dx%d image to %dx%d to stay under %d pixels",
+                        ref.blob, width, height, new_w, new_h, max_pixels)
+            arr = pixmap_to_array(pymupdf.Pixmap(array_to_pixmap(arr), new_w, new_h, None))
+        return np.ascontiguousarray(arr)
 
 
-_CACHE = _DocumentCache()
+_default: Renderer | None = None
+_default_lock = threading.Lock()
+
+
+def default_renderer() -> Renderer:
+    """This process's default :class:`Renderer` (local files), for one-off use.
+
+    Created on the first call in each process (a worker process makes its own; nothing
+    is inherited or shared). Components hold their own renderer instead.
+
+    >>> default_renderer() is default_renderer()
+    True
+    """
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Renderer()
+    return _default
+
+
+def render_array(ref: ImageRef, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 password: str | None = None) -> np.ndarray:
+    """The pixels of ``ref`` as ``(height, width, 3)`` uint8 RGB, rendered by
+    :func:`default_renderer` (see :meth:`Renderer.array`).
+
+    >>> render_array(ImageRef(blob="photo.jpg")).dtype  # doctest: +SKIP
+    dtype('uint8')
+    """
+    return default_renderer().array(ref, max_pixels=max_pixels, password=password)
 
 
 def clear_cache() -> None:
-    """Close the documents kept open for rendering (e.g. before deleting the files).
+    """Close the documents the default renderer keeps open (e.g. before deleting them).
 
     >>> clear_cache()
     """
-    _CACHE.clear()
-
-
-def _render_page(ref: ImageRef, max_pixels: int, password: str | None) -> pymupdf.Pixmap:
-    import pymupdf
-
-    path = str(ref.source)
-    page_no = int(ref.page or 0)
-    if not Path(path).is_file():
-        raise _missing(path, f"render page {page_no}")
-    with _CACHE.lock:
-        doc = _CACHE.get(path, password)
-        if not 1 <= page_no <= doc.page_count:
-            raise ParseError(path, f"page {page_no} out of range (1..{doc.page_count})")
-        page = doc.load_page(page_no - 1)
-        area = page.rect
-        if ref.clip is not None:
-            area = pymupdf.Rect(ref.clip) & page.rect
-            if area.is_empty:
-                raise ParseError(path, f"clip {ref.clip} lies outside page {page_no}")
-        dpi = effective_dpi(area.width, area.height, float(ref.dpi), max_pixels)
-        if dpi != ref.dpi:
-            logger.info("%s p.%d: rendering at %.1f dpi, not %d, to stay under %d pixels",
-                        path, page_no, dpi, ref.dpi, max_pixels)
-        zoom = dpi / 72.0
-        # Whole-pixel rounding can push the area just past the cap: shave until it fits.
-        for _ in range(50):
-            box = (area * pymupdf.Matrix(zoom, zoom)).irect
-            if box.width * box.height <= max_pixels:
-                break
-            zoom *= 0.998
-        return page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), clip=area, alpha=False,
-                               colorspace=pymupdf.csRGB)
-
-
-def _blob_bytes(path: str) -> tuple[str, bytes | None]:
-    """(name for errors, bytes of an archive member or ``None`` for a plain file)."""
-    if "::" in path and not Path(path).is_file():
-        # "/abs/report.docx::word/media/image1.png": a member of a ZIP container
-        # (DOCX/PPTX/ODT/EPUB), read only now (ragnest.parsers.office makes these).
-        archive, member = path.split("::", 1)
-        if not Path(archive).is_file():
-            raise _missing(archive, f"load image {member}")
-        import zipfile
-
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                return archive, zf.read(member)
-        except KeyError as err:
-            raise ParseError(archive, f"image {member} is not in this file "
-                                      "(was the file changed since it was parsed?)") from err
-        except (zipfile.BadZipFile, OSError) as err:
-            raise ParseError(archive, f"cannot read image {member}: {err}") from err
-    if not Path(path).is_file():
-        raise _missing(path, "load image")
-    return path, None
-
-
-def _decode_with_pillow(path: str, data: bytes | None, frame: int | None,
-                        max_pixels: int) -> np.ndarray | None:
-    """RGB pixels via Pillow (alpha on white, EXIF rotation, TIFF frames, WebP), or
-    ``None`` when Pillow is not installed."""
-    try:
-        from PIL import Image
-    except ImportError:
-        return None
-    import io
-
-    from ragnest.media.decode import decode_rgb
-
-    try:
-        with Image.open(io.BytesIO(data) if data is not None else path) as im:
-            if frame and frame > 1:
-                im.seek(frame - 1)
-            if im.format == "JPEG" and im.width * im.height > 4 * max_pixels:
-                im.draft("RGB", (im.width // 2, im.height // 2))  # decode at reduced size
-            return decode_rgb(im)
-    except (EOFError, ValueError) as err:
-        raise ParseError(path, f"image has no frame {frame}: {err}") from err
-    except Exception as err:
-        raise ParseError(path, f"not a readable image: {err}") from err
-
-
-def _load_blob(ref: ImageRef, max_pixels: int) -> pymupdf.Pixmap:
-    import pymupdf
-
-    path = str(ref.blob)
-    name, data = _blob_bytes(path)
-    arr = _decode_with_pillow(name, data, ref.page, max_pixels)
-    if arr is not None:
-        pix = _from_array(arr)
-    else:
-        try:
-            pix = pymupdf.Pixmap(data) if data is not None else pymupdf.Pixmap(path)
-        except Exception as err:
-            raise ParseError(name, f"not a readable image: {err}") from err
-        if pix.alpha:
-            pix = pymupdf.Pixmap(pix, 0)
-        if pix.colorspace is None or pix.colorspace.n != 3:
-            pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
-    if ref.clip is not None:
-        x0, y0, x1, y1 = (int(round(v)) for v in ref.clip)
-        arr = pixmap_to_array(pix)[max(y0, 0): max(y1, 0), max(x0, 0): max(x1, 0)]
-        if arr.size == 0:
-            raise ParseError(path, f"clip {ref.clip} lies outside the image")
-        pix = _from_array(arr)
-    if pix.width * pix.height > max_pixels:
-        scale = math.sqrt(max_pixels / (pix.width * pix.height))
-        width, height = max(1, int(pix.width * scale)), max(1, int(pix.height * scale))
-        logger.info("%s: scaling %dx%d image to %dx%d to stay under %d pixels",
-                    path, pix.width, pix.height, width, height, max_pixels)
-        pix = pymupdf.Pixmap(pix, width, height, None)
-    return pix
-
-
-def _from_array(arr: np.ndarray) -> Any:
-    import pymupdf
-
-    arr = np.ascontiguousarray(arr, dtype=np.uint8)
-    height, width = arr.shape[:2]
-    return pymupdf.Pixmap(pymupdf.csRGB, width, height, arr.tobytes(), 0)
+    if _default is not None:
+        _default.close()

@@ -35,6 +35,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ragnest.media.geometry import union_bbox
 from ragnest.types import Chunk, ImageRef, Segment, make_chunk_id
 
 __all__ = ["chunk_segments", "segments_text", "union_bbox", "split_text"]
@@ -51,25 +52,6 @@ def segments_text(segments: Sequence[Segment]) -> str:
     'a\\n\\n| x |'
     """
     return "\n\n".join(s.text.strip() for s in segments if s.text and s.text.strip())
-
-
-def union_bbox(
-    boxes: Sequence[tuple[float, float, float, float] | None],
-) -> tuple[float, float, float, float] | None:
-    """The smallest box holding every non-empty box (``None`` when there is none).
-
-    >>> union_bbox([(0, 0, 10, 10), None, (5, 5, 20, 12)])
-    (0, 0, 20, 12)
-    """
-    real = [b for b in boxes if b]
-    if not real:
-        return None
-    return (
-        min(b[0] for b in real),
-        min(b[1] for b in real),
-        max(b[2] for b in real),
-        max(b[3] for b in real),
-    )
 
 
 def split_text(text: str, max_chars: int) -> list[str]:

@@ -31,6 +31,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from ragnest.media.geometry import Rect, area, overlap_ratio, union_bbox
+
 __all__ = [
     "Box",
     "Rect",
@@ -42,11 +44,9 @@ __all__ = [
     "is_caption",
     "absorb_labels",
     "figure_regions",
-    "overlap_ratio",
+    "overlap_ratio",  # from ragnest.media.geometry, kept here for existing callers
     "area",
 ]
-
-Rect = tuple[float, float, float, float]
 
 #: A caption's opening words: "Figure 2:", "Fig. 3.", "Table 1 Results", "Abbildung 4 -";
 #: not "Figure 1 shows ..." (a sentence that mentions a figure).
@@ -75,31 +75,6 @@ class Box:
     lines: int = 1
     role: str | None = None
     extra: dict = field(default_factory=dict, compare=False)
-
-
-def area(r: Rect) -> float:
-    """Area of a rectangle (0 when empty).
-
-    >>> area((0, 0, 10, 5))
-    50
-    """
-    return max(0.0, r[2] - r[0]) * max(0.0, r[3] - r[1])
-
-
-def overlap_ratio(inner: Rect, outer: Rect) -> float:
-    """The share of ``inner``'s area that lies inside ``outer``.
-
-    >>> overlap_ratio((0, 0, 10, 10), (5, 0, 20, 10))
-    0.5
-    """
-    a = area(inner)
-    if a <= 0:
-        # Degenerate (zero-height) boxes: inside if their points are.
-        return 1.0 if (outer[0] <= inner[0] and inner[2] <= outer[2]
-                       and outer[1] <= inner[1] and inner[3] <= outer[3]) else 0.0
-    x0, y0 = max(inner[0], outer[0]), max(inner[1], outer[1])
-    x1, y1 = min(inner[2], outer[2]), min(inner[3], outer[3])
-    return area((x0, y0, x1, y1)) / a
 
 
 # ----------------------------------------------------------------------------- order
@@ -245,7 +220,7 @@ def absorb_labels(figure: Box, texts: Sequence[Box], *, gap: float = 12.0) -> tu
                        or overlap_ratio(b, bbox) > 0))
         if (inside or beside) and not is_caption(box) and box.role != "heading":
             labels.append(box.text)
-            bbox = (min(bbox[0], b[0]), min(bbox[1], b[1]), max(bbox[2], b[2]), max(bbox[3], b[3]))
+            bbox = union_bbox((bbox, b)) or bbox
         else:
             rest.append(box)
     text = " ".join(t for t in [figure.text, *labels] if t)

@@ -45,12 +45,12 @@ from typing import Any, ClassVar
 
 import pymupdf
 
-from ragnest.errors import MissingDependencyError, ParseError
+from ragnest.errors import ConfigError, MissingDependencyError, ParseError
 from ragnest.media.sniff import sniff_bytes
 from ragnest.parsers import layout
 from ragnest.parsers.chunking import chunk_segments
 from ragnest.parsers.layout import Box
-from ragnest.parsers.text_quality import assess_text_layer
+from ragnest.parsers.pdf_ocr import ocr_page, wants_ocr
 from ragnest.types import Chunk, ImageRef, Segment, Source, make_chunk_id
 
 __all__ = ["PdfParser", "page_text", "page_boxes", "open_pdf"]
@@ -71,6 +71,7 @@ _HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])-\n(?=[^\W\d_A-Z])")
 _DOT_LEADER = re.compile(r"(?:\s*\.){4,}")  # ". . . . ." in tables of contents and indexes
 # Free MuPDF's object cache every so many pages, so long documents stay bounded.
 _SHRINK_EVERY = 200
+_TABLE_STRATEGIES = ("lines", "lines_strict", "text")
 
 
 def open_pdf(source: Source, password: str | None = None) -> pymupdf.Document:
@@ -328,16 +329,25 @@ class PdfParser:
     extensions: ClassVar[tuple[str, ...]] = (".pdf",)
 
     def __post_init__(self) -> None:
+        def bad(message: str) -> ConfigError:
+            return ConfigError(f"PdfParser.{message}")
+
         if self.chunking not in ("page", "interleaved"):
-            raise ValueError(f"chunking must be 'page' or 'interleaved', not {self.chunking!r}")
+            raise bad(f"chunking must be 'page' or 'interleaved', not {self.chunking!r}")
         if self.ocr not in ("auto", "always", "never"):
-            raise ValueError(f"ocr must be 'auto', 'always' or 'never', not {self.ocr!r}")
-        if not 0 <= self.overlap < self.max_chars:
-            raise ValueError("overlap must be >= 0 and smaller than max_chars")
-        for name in ("dpi", "crop_dpi", "ocr_dpi"):
+            raise bad(f"ocr must be 'auto', 'always' or 'never', not {self.ocr!r}")
+        for name in ("max_chars", "dpi", "crop_dpi", "ocr_dpi", "ocr_max_pixels"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
-        self._ocr_engine: Any = None
+                raise bad(f"{name} must be positive, not {getattr(self, name)}")
+        if not 0 <= self.overlap < self.max_chars:
+            raise bad(f"overlap must be >= 0 and smaller than max_chars ({self.max_chars}), "
+                      f"not {self.overlap}")
+        if self.table_strategy not in _TABLE_STRATEGIES:
+            raise bad(f"table_strategy must be one of {', '.join(_TABLE_STRATEGIES)}, "
+                      f"not {self.table_strategy!r}")
+        if self.max_pages is not None and self.max_pages < 1:
+            raise bad(f"max_pages must be at least 1 (or None for all), not {self.max_pages}")
+        self._ocr_engine: Any = None  # this parser's own OcrEngine, made on first need
         self._ocr_missing = False
 
     def warm_up(self) -> None:
@@ -346,24 +356,20 @@ class PdfParser:
             self._engine()
 
     def close(self) -> None:
-        """Drop the reference to the OCR engine."""
-        self._ocr_engine = None
-
-    def __getstate__(self) -> dict[str, Any]:  # picklable for worker processes
-        state = dict(self.__dict__)
-        state["_ocr_engine"] = None
-        return state
+        """Release the OCR engine's model."""
+        if self._ocr_engine is not None:
+            self._ocr_engine.close()
+            self._ocr_engine = None
 
     def _password(self) -> str | None:
         return os.environ.get(self.password_env) if self.password_env else None
 
     def _engine(self) -> Any:
         if self._ocr_engine is None:
-            from ragnest.media.ocr import get_engine
+            from ragnest.media.ocr import OcrEngine
 
-            engine = get_engine()
-            engine.warm_up()
-            self._ocr_engine = engine
+            self._ocr_engine = OcrEngine()
+        self._ocr_engine.warm_up()
         return self._ocr_engine
 
     # ---------------------------------------------------------------- parsing
@@ -405,9 +411,7 @@ class PdfParser:
             try:
                 page = doc.load_page(index)
                 chunks = self._page(page, number, source, page_count, title)
-            except ParseError:
-                raise
-            except MissingDependencyError:
+            except (ParseError, MissingDependencyError):
                 raise
             except Exception as err:  # a broken page object: report it, don't hide it
                 raise ParseError(name, f"cannot read page {number}: {err}") from err
@@ -428,7 +432,8 @@ class PdfParser:
         text_source, reason = self._text_source(page, boxes, bbox)
         ocr_dpi = None
         if text_source == "ocr":
-            boxes, ocr_dpi = self._ocr_boxes(page, boxes)
+            boxes, ocr_dpi = ocr_page(page, boxes, self._engine(), dpi=self.ocr_dpi,
+                                      max_pixels=self.ocr_max_pixels)
         segments = [_segment(b, number, image_source, self.crop_dpi) for b in boxes]
         text = "\n\n".join(s.text for s in segments if s.text)
         metadata: dict[str, Any] = {
@@ -470,17 +475,11 @@ class PdfParser:
     def _text_source(self, page: pymupdf.Page, boxes: list[Box],
                      page_rect: layout.Rect) -> tuple[str, str]:
         """("text-layer" | "ocr" | "none", verdict reason) for one page."""
-        text = " ".join(b.text for b in boxes if b.kind in ("text", "table"))
-        if self.ocr == "never":
-            return ("text-layer" if text else "none"), "ok"
-        image_area = sum(layout.area(b.bbox) for b in boxes if b.kind == "picture")
-        verdict = assess_text_layer(text, page_area=layout.area(page_rect),
-                                    image_area=image_area)
-        if self.ocr == "auto" and not verdict.needs_ocr:
-            # Usable, or blank / a few words and drawings: nothing OCR would add.
-            return ("text-layer" if text else "none"), verdict.reason
-        if self._ocr_missing:
-            return ("text-layer" if text else "none"), verdict.reason
+        wanted, reason = wants_ocr(boxes, page_rect, self.ocr)
+        has_text = any(b.text for b in boxes if b.kind in ("text", "table"))
+        layer = "text-layer" if has_text else "none"
+        if not wanted or self._ocr_missing:
+            return layer, reason
         try:
             self._engine()
         except MissingDependencyError:
@@ -490,30 +489,8 @@ class PdfParser:
             logger.warning("%s: some pages need OCR but RapidOCR is not installed "
                            "(pip install 'ragnest[lite]'); their text layer is used as is",
                            page.parent.name if page.parent else "PDF")
-            return ("text-layer" if text else "none"), verdict.reason
-        return "ocr", verdict.reason
-
-    def _ocr_boxes(self, page: pymupdf.Page, boxes: list[Box]) -> tuple[list[Box], float]:
-        """Replace the page's text with OCR lines (pictures, figures, tables stay);
-        returns the boxes and the dpi the page was rendered at."""
-        from ragnest.media.render import effective_dpi, pixmap_to_array
-
-        rect = page.rect
-        dpi = effective_dpi(rect.width, rect.height, float(self.ocr_dpi), self.ocr_max_pixels)
-        zoom = dpi / 72.0
-        pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False,
-                              colorspace=pymupdf.csRGB)
-        arr = pixmap_to_array(pix)
-        sx, sy = rect.width / pix.width, rect.height / pix.height
-        lines = self._engine().read(arr)
-        ocr = [Box("text", (rect.x0 + ln.bbox[0] * sx, rect.y0 + ln.bbox[1] * sy,
-                            rect.x0 + ln.bbox[2] * sx, rect.y0 + ln.bbox[3] * sy),
-                   " ".join(ln.text.split()), role="ocr") for ln in lines if ln.text.strip()]
-        page_area = layout.area((rect.x0, rect.y0, rect.x1, rect.y1))
-        # The scan itself is no picture worth keeping as a segment.
-        visuals = [b for b in boxes if b.kind != "text"
-                   and not (b.kind == "picture" and layout.area(b.bbox) > 0.7 * page_area)]
-        return layout.attach_captions(layout.reading_order([*ocr, *visuals])), dpi
+            return layer, reason
+        return "ocr", reason
 
 
 def index_base(page_number: int) -> int:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from ragnest.errors import ParseError
+from ragnest.errors import ConfigError, ParseError
 from ragnest.types import Chunk, Source, make_chunk_id
 
 __all__ = ["TextParser", "decode_text", "split_sections", "split_paragraphs"]
@@ -179,6 +179,10 @@ class TextParser:
 
     max_chars: int = 1500
     extensions: ClassVar[tuple[str, ...]] = (".txt", ".md", ".markdown", ".rst")
+
+    def __post_init__(self) -> None:
+        if self.max_chars <= 0:
+            raise ConfigError(f"TextParser.max_chars must be positive, not {self.max_chars}")
 
     def warm_up(self) -> None:
         """Nothing to load."""

@@ -65,3 +65,20 @@ def test_documents_and_queries(pages, tmp_path: Path) -> None:
     q = emb.embed_query(Query(image=ImageRef(blob=str(shot))))["crops"]
     scores = {c.page: float((v["crops"] @ q.T).max()) for c, v in zip(pages, out) if v}
     assert max(scores, key=scores.get) == 3 and scores[3] > 0.9
+
+
+def test_owns_its_renderer_and_pickles_without_open_documents(pages) -> None:
+    """The embedder renders through its own Renderer (made in warm_up, closed in close);
+    a used embedder pickles for a worker process without its open documents."""
+    import pickle
+
+    emb = ThumbnailEmbedder()
+    emb.warm_up()
+    first = emb.embed_documents(pages[2:3])
+    assert emb._renderer is not None and emb._renderer.open_documents == 1
+    clone = pickle.loads(pickle.dumps(emb))
+    assert clone == emb and clone._renderer.open_documents == 0
+    assert np.array_equal(clone.embed_documents(pages[2:3])[0]["crops"], first[0]["crops"])
+    emb.close()
+    assert emb._renderer is None
+    assert np.array_equal(emb.embed_documents(pages[2:3])[0]["crops"], first[0]["crops"])

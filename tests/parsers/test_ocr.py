@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import subprocess
 import sys
@@ -143,10 +144,34 @@ def test_get_engine_is_shared() -> None:
     assert isinstance(get_engine(), OcrEngine)
 
 
+def test_engines_own_their_models(engine: OcrEngine) -> None:
+    """No model is shared behind the engines' backs: closing one leaves the other
+    loaded, and a pickled engine carries its settings, never a model."""
+    other = OcrEngine(min_confidence=0.3)
+    other.warm_up()
+    assert other.loaded and engine.loaded
+    other.close()
+    assert not other.loaded and engine.loaded
+    assert recall(TWO_LINES[0][2], engine.text(render_text(TWO_LINES[:1]))) >= 0.75
+    clone = pickle.loads(pickle.dumps(engine))
+    assert not clone.loaded and (clone.min_confidence, clone.max_side) == (0.5, 2500)
+    assert recall(TWO_LINES[0][2], clone.text(render_text(TWO_LINES[:1]))) >= 0.75
+    assert clone.loaded  # it loaded its own model on first use
+    clone.close()
+
+
+def test_bad_settings_are_config_errors() -> None:
+    from ragnest.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="min_confidence"):
+        OcrEngine(min_confidence=1.5)
+    with pytest.raises(ConfigError, match="max_side"):
+        OcrEngine(max_side=8)
+
+
 def test_missing_dependency(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ocr_module, "_model", None)  # force a fresh load
     monkeypatch.setitem(sys.modules, "rapidocr", None)  # "import rapidocr" now fails
-    engine = OcrEngine()
+    engine = OcrEngine()  # a fresh engine loads its own model
     with pytest.raises(MissingDependencyError, match=r"pip install 'ragnest\[lite\]'"):
         engine.warm_up()
     with pytest.raises(ImportError):  # MissingDependencyError is an ImportError

@@ -28,10 +28,14 @@ from ragnest.parsers import office  # noqa: E402
 from ragnest.parsers.office import (  # noqa: E402
     LIBREOFFICE_MISSING,
     OfficeParser,
+    _unstructured,
     detect_format,
     html_table_to_markdown,
     markdown_table_parts,
 )
+from ragnest.parsers.office import parser as office_parser  # noqa: E402
+from ragnest.parsers.office import pictures as office_pictures  # noqa: E402
+from ragnest.parsers.office import render as office_render  # noqa: E402
 from ragnest.protocols import Parser  # noqa: E402
 from ragnest.testing.contracts import check_component_contract  # noqa: E402
 from ragnest.types import Chunk, Source  # noqa: E402
@@ -329,8 +333,8 @@ def test_misnamed_documents_parse_by_content(tmp_path: Path, docs: dict[str, Pat
 
 
 def test_legacy_without_libreoffice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(office.shutil, "which", lambda name: None)
-    monkeypatch.setattr(office, "detect_format", lambda data, name: "doc")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(office_parser, "detect_format", lambda data, name: "doc")
     path = tmp_path / "old.doc"
     path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)
     reason = _error(OfficeParser(), path).reason
@@ -360,7 +364,7 @@ def test_table_markdown_spans() -> None:
 
 def test_page_mode_without_libreoffice(docs: dict[str, Path], tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(office.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     on_path = OfficeParser(chunking="page", cache_dir=str(tmp_path))
     assert _error(on_path, docs["docx"]).reason == LIBREOFFICE_MISSING
     explicit = OfficeParser(chunking="page", libreoffice=str(tmp_path / "no-soffice"),
@@ -371,7 +375,7 @@ def test_page_mode_without_libreoffice(docs: dict[str, Path], tmp_path: Path,
 
 def test_page_mode_html_without_libreoffice(docs: dict[str, Path], tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(office.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     parser = OfficeParser(chunking="page", cache_dir=str(tmp_path), render_dpi=50)
     source = Source.from_path(docs["html"])
     chunks = list(parser.parse(source))
@@ -419,8 +423,8 @@ def test_page_mode_docx_libreoffice(docs: dict[str, Path], tmp_path: Path) -> No
 @pytest.mark.skipif(not HAS_SOFFICE, reason="LibreOffice (soffice) is not installed")
 def test_legacy_doc_with_libreoffice(docs: dict[str, Path], tmp_path: Path) -> None:
     soffice = office.find_libreoffice()
-    legacy = office._run_libreoffice(soffice, docs["docx"], "doc", tmp_path / "made", 120,
-                                     "fixture")
+    legacy = office_render.run_libreoffice(soffice, docs["docx"], "doc", tmp_path / "made",
+                                           120, "fixture")
     assert detect_format(legacy.read_bytes(), legacy.name) == "doc"
     cache = tmp_path / "cache"
     chunks = list(OfficeParser(cache_dir=str(cache)).parse(Source.from_path(legacy)))
@@ -450,7 +454,7 @@ def test_picture_in_table_cell_comes_at_the_end(tmp_path: Path, parser: OfficePa
 
 
 def test_picture_filters() -> None:
-    state = office._Pictures(archive="/x/doc.docx")
+    state = office_pictures.Pictures(archive="/x/doc.docx")
     big = b"\0" * 4096
     assert state.accept("word/media/image1.emf", big, nbytes=4096,
                         content_type="image/x-emf") is None
@@ -474,7 +478,37 @@ def test_archive_member_errors(docs: dict[str, Path], tmp_path: Path) -> None:
 def test_missing_unstructured(monkeypatch: pytest.MonkeyPatch) -> None:
     from ragnest.errors import MissingDependencyError
 
-    monkeypatch.setattr(office, "_READY", False)
+    monkeypatch.setattr(_unstructured, "_READY", False)
     monkeypatch.setitem(__import__("sys").modules, "unstructured", None)
     with pytest.raises(MissingDependencyError, match=r"pip install 'ragnest\[office\]'"):
         OfficeParser().warm_up()
+
+
+def test_libreoffice_conversion_glue(tmp_path: Path, docs: dict[str, Path]) -> None:
+    """The command line and file handling around soffice, with a stand-in executable
+    that follows soffice's contract (LibreOffice itself is exercised above when it is
+    installed): the converted file lands in the cache atomically, failures name the file."""
+    fake = tmp_path / "soffice"
+    fake.write_text(
+        "#!/bin/sh\n"
+        "# args: -env:UserInstallation=... --headless --norestore --convert-to FMT --outdir DIR SRC\n"
+        'fmt="$5"; out="$7"; src="$8"; mkdir -p "$out"\n'
+        'name=$(basename "$src"); stem="${name%.*}"\n'
+        'printf "converted %s to %s" "$name" "$fmt" > "$out/$stem.$fmt"\n')
+    fake.chmod(0o755)
+    source = Source.from_path(docs["docx"])
+    doc = office_parser.OfficeDocument(source=source, name=str(docs["docx"]),
+                                       data=docs["docx"].read_bytes(), fmt="docx",
+                                       archive=str(docs["docx"]))
+    target = tmp_path / "cache" / "out.pdf"
+    target.parent.mkdir()
+    office_render.convert_with_libreoffice(str(fake), doc, "pdf", target, timeout=30)
+    assert target.read_text() == f"converted {doc.sha256}.docx to pdf"
+    assert [p.name for p in target.parent.iterdir()] == ["out.pdf"]  # no temp file left
+    broken = tmp_path / "broken-soffice"
+    broken.write_text("#!/bin/sh\necho 'Error: source file could not be loaded' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    with pytest.raises(ParseError, match="could not convert the document to pdf: Error: "
+                                         "source file could not be loaded") as info:
+        office_render.convert_with_libreoffice(str(broken), doc, "pdf", target, timeout=30)
+    assert info.value.path == str(docs["docx"])

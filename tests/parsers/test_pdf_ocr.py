@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from pathlib import Path
 
 import pymupdf
@@ -92,12 +93,9 @@ def test_huge_page_is_rendered_under_the_pixel_cap(tmp_path: Path) -> None:
 
 
 def test_missing_ocr_engine_keeps_the_page(tmp_path: Path, monkeypatch, caplog) -> None:
-    import ragnest.media.ocr as ocr
+    import sys
 
-    def missing():
-        raise MissingDependencyError("RapidOCR is not installed: pip install 'ragnest[lite]'")
-
-    monkeypatch.setattr(ocr, "get_engine", missing)
+    monkeypatch.setitem(sys.modules, "rapidocr", None)  # "import rapidocr" now fails
     path = _scanned_pdf(tmp_path / "scan.pdf")
     with caplog.at_level(logging.WARNING):
         (chunk,) = PdfParser().parse(Source.from_path(path))
@@ -105,3 +103,28 @@ def test_missing_ocr_engine_keeps_the_page(tmp_path: Path, monkeypatch, caplog) 
     assert "RapidOCR is not installed" in caplog.text
     with pytest.raises(MissingDependencyError):
         list(PdfParser(ocr="always").parse(Source.from_path(path)))
+
+
+def test_warmed_ocr_parsers_work_in_a_process_pool(tmp_path: Path) -> None:
+    """Parsers warmed in the parent (models loaded) are pickled to spawned workers
+    without their models, and each worker loads its own."""
+    from ragnest.ingest.pool import ParsePool
+    from ragnest.parsers.image import ImageParser
+
+    scan = _scanned_pdf(tmp_path / "scan.pdf")
+    picture = tmp_path / "scan.png"
+    picture.write_bytes(_scan_of(WORDS, dpi=60))
+    pdf, image = PdfParser(ocr="always", ocr_dpi=72), ImageParser()
+    pdf.warm_up()
+    image.warm_up()
+    clone = pickle.loads(pickle.dumps(image))  # a loaded model never travels
+    assert clone == image and len(_words(next(clone.parse(Source.from_path(picture))).text)
+                                  & _words(WORDS)) >= 5
+    jobs = [(Source.from_path(scan), pdf), (Source.from_path(picture), image)]
+    with ParsePool(workers=2) as pool:
+        results = list(pool.map(jobs))
+    assert [err for _, _, err in results] == [None, None]
+    for _, chunks, _ in results:
+        assert len(_words(chunks[0].text) & _words(WORDS)) >= 5, chunks[0].text
+    pdf.close()
+    image.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from ragnest.errors import ParseError, RagnestError
+from ragnest.errors import ConfigError, ParseError, RagnestError
 from ragnest.parsers.pdf import PdfParser
 from ragnest.protocols import Parser
 from ragnest.types import Chunk, Source
@@ -31,6 +31,22 @@ def test_contract() -> None:
     assert PdfParser(**dataclasses.asdict(parser)) == parser
     parser.warm_up()
     parser.close()
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"chunking": "pages"}, "chunking"),
+    ({"ocr": "sometimes"}, "ocr"),
+    ({"max_chars": 100, "overlap": 100}, "overlap"),
+    ({"max_chars": 0, "overlap": 0}, "max_chars"),
+    ({"dpi": 0}, "dpi"),
+    ({"ocr_max_pixels": -1}, "ocr_max_pixels"),
+    ({"table_strategy": "grid"}, "table_strategy"),
+    ({"max_pages": 0}, "max_pages"),
+])
+def test_bad_parameters_are_config_errors(params: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^PdfParser\.{field}") as info:
+        PdfParser(**params)
+    assert isinstance(info.value, ValueError)  # ConfigError subclasses ValueError
 
 
 def test_one_chunk_per_page(pdf_factory) -> None:

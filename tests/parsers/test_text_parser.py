@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ragnest.errors import ParseError
+from ragnest.errors import ConfigError, ParseError
 from ragnest.parsers.text import TextParser, decode_text, split_paragraphs
 from ragnest.protocols import Parser
 from ragnest.types import Chunk, Source
@@ -158,3 +158,8 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_decode_text_latin1_fallback() -> None:
     # 0x81 is undefined in cp1252
     assert decode_text(b"a\x81b") == ("a\x81b", "latin-1")
+
+
+def test_bad_max_chars_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="TextParser.max_chars"):
+        TextParser(max_chars=0)
