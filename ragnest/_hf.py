@@ -32,10 +32,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragnest.errors import ConfigError, MissingDependencyError, ParseError, RagnestError
 from ragnest.types import ImageRef
+
+if TYPE_CHECKING:
+    from ragnest.media.render import Renderer
 
 __all__ = [
     "DEVICES",
@@ -311,12 +314,16 @@ def _pil() -> Any:
     return Image
 
 
-def load_image(ref: ImageRef, *, max_pixels: int) -> Any:
+def load_image(ref: ImageRef, *, max_pixels: int, renderer: Renderer | None = None) -> Any:
     """The RGB ``PIL.Image`` of ``ref`` (rendered or loaded through :mod:`ragnest.media`,
-    at most ``max_pixels``). Raises :class:`~ragnest.errors.ParseError` naming the file."""
+    at most ``max_pixels``), by ``renderer`` (the caller's own, holding its open
+    documents) or the process's default one. Raises :class:`~ragnest.errors.ParseError`
+    naming the file."""
     from ragnest.media.render import render_array
 
-    return _pil().fromarray(render_array(ref, max_pixels=max_pixels)).convert("RGB")
+    pixels = (renderer.array(ref, max_pixels=max_pixels) if renderer is not None
+              else render_array(ref, max_pixels=max_pixels))
+    return _pil().fromarray(pixels).convert("RGB")
 
 
 def blank_image(size: int = 28, color: tuple[int, int, int] = (255, 255, 255)) -> Any:
@@ -325,14 +332,18 @@ def blank_image(size: int = 28, color: tuple[int, int, int] = (255, 255, 255)) -
 
 
 def render_images(
-    refs: Sequence[ImageRef], *, max_pixels: int, where: Sequence[str] | None = None
+    refs: Sequence[ImageRef],
+    *,
+    max_pixels: int,
+    where: Sequence[str] | None = None,
+    renderer: Renderer | None = None,
 ) -> list[Any]:
     """:func:`load_image` for each ref; a ref that cannot be rendered (a moved file) gives
     ``None`` and a warning naming ``where[i]`` (e.g. ``"manual.pdf p.3"``)."""
     images = []
     for i, ref in enumerate(refs):
         try:
-            images.append(load_image(ref, max_pixels=max_pixels))
+            images.append(load_image(ref, max_pixels=max_pixels, renderer=renderer))
         except ParseError as err:
             label = where[i] if where is not None else "image"
             logger.warning("%s: cannot render image: %s", label, err)

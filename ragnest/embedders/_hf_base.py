@@ -37,6 +37,7 @@ from ragnest._hf import (
 )
 from ragnest.errors import ConfigError
 from ragnest.ladder import Ladder, LadderBuilder, TokenRows
+from ragnest.media.render import Renderer
 from ragnest.types import Chunk, ImageRef, Level, Query, Vector, VectorSpec
 
 __all__ = ["HfEmbedder", "RawOutput"]
@@ -95,6 +96,7 @@ class HfEmbedder:
         self._builder = LadderBuilder(self._ladder, rotation=self.rotation, owner=name)  # type: ignore[arg-type]
         self._loaded: LoadedModel | None = None
         self._bound: Ladder | None = None
+        self._renderer = Renderer()  # cheap: opens documents only when pages are rendered
 
     @property
     def owner(self) -> str:
@@ -128,10 +130,12 @@ class HfEmbedder:
                 self._bound, self._loaded = bound, loaded
 
     def close(self) -> None:
-        """Drop model and processor (frees GPU memory once nothing else holds them)."""
+        """Drop model and processor (frees GPU memory once nothing else holds them) and
+        close the documents this embedder's renderer holds open."""
         loaded, self._loaded = self._loaded, None
         if loaded is not None:
             loaded.close()
+        self._renderer.close()
 
     @property
     def loaded(self) -> LoadedModel:
@@ -245,6 +249,7 @@ class HfEmbedder:
             refs,
             max_pixels=self.render_max_pixels,
             where=[f"{c.source} p.{c.page}" for c in chunks],
+            renderer=self._renderer,
         )
 
     def _batches(self, items: Sequence[Any]) -> list[Sequence[Any]]:

@@ -142,7 +142,8 @@ class DualEncoderEmbedder(HfEmbedder):
         imgs = [i for i, q in enumerate(queries) if q.image is not None]
         for part in self._batches(imgs):
             images = [
-                load_image(queries[i].image, max_pixels=self.render_max_pixels)  # type: ignore[arg-type]
+                load_image(queries[i].image, max_pixels=self.render_max_pixels,  # type: ignore[arg-type]
+                           renderer=self._renderer)
                 for i in part
             ]
             for i, v in zip(part, self._image_vectors(images)):

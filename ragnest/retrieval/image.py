@@ -44,16 +44,18 @@ class ImageQueryReader:
 
     def __init__(self) -> None:
         self._engine: Any = None
+        self._renderer: Any = None
 
     def text(self, image: ImageRef) -> str:
         """The text in ``image`` (empty when there is none)."""
         from ragnest.media.ocr import OcrEngine
-        from ragnest.media.render import render_array
+        from ragnest.media.render import Renderer
 
         if self._engine is None:
             self._engine = OcrEngine()
             self._engine.warm_up()
-        text = self._engine.text(render_array(image, max_pixels=QUERY_MAX_PIXELS))
+            self._renderer = Renderer()
+        text = self._engine.text(self._renderer.array(image, max_pixels=QUERY_MAX_PIXELS))
         logger.debug("image query read by OCR: %r", text[:200])
         return str(text)
 
@@ -65,7 +67,10 @@ class ImageQueryReader:
         return replace(query, text=text) if text else query
 
     def close(self) -> None:
-        """Release the OCR engine."""
+        """Release the OCR engine and close the renderer's documents."""
         engine, self._engine = self._engine, None
         if engine is not None:
             engine.close()
+        renderer, self._renderer = self._renderer, None
+        if renderer is not None:
+            renderer.close()
