@@ -345,12 +345,11 @@ class QdrantStore:
         with self.begin(document_id, [c.id for c in chunks], fingerprint=fingerprint) as tx:
             need = set(tx.missing)
             new = [c for c in chunks if c.id in need]
-            specs = {s.name: s for s in self._specs}
-            for chunk in new:  # every vector is checked before anything is written
-                check_vectors(chunk.id, vectors.get(chunk.id), specs, self._where())
             step = max(1, batch_size)
             for start in range(0, len(new), step):
-                tx.add([EmbeddedChunk(chunk=c, vectors=vectors[c.id])
+                # add() checks every vector (a new chunk without any is refused, clearly);
+                # a bad batch aborts the transaction, removing the batches before it
+                tx.add([EmbeddedChunk(chunk=c, vectors=vectors.get(c.id) or {})
                         for c in new[start : start + step]])
             return tx.commit()
 
