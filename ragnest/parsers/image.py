@@ -39,7 +39,7 @@ from typing import IO, Any, ClassVar
 import numpy as np
 
 from ragnest.errors import ConfigError, MissingDependencyError, ParseError
-from ragnest.media.decode import decode_rgb
+from ragnest.media.decode import decode_rgb, pillow
 from ragnest.media.sniff import SNIFF_BYTES, sniff_bytes
 from ragnest.types import Chunk, ImageRef, Segment, Source, make_chunk_id
 
@@ -70,16 +70,6 @@ def _sci(n: float) -> str:
     return f"{n:.3g}".replace("e+0", "e").replace("e+", "e")
 
 
-def _pil() -> Any:
-    try:
-        from PIL import Image
-    except ImportError as err:  # pragma: no cover - pillow ships with the lite extras
-        raise MissingDependencyError(
-            "parser/image needs Pillow: pip install 'ragnest[lite]'"
-        ) from err
-    return Image
-
-
 def _open_header(fp: IO[bytes], kind: str, name: str) -> Any:
     """Read the header only (size, mode, frames): nothing is decoded or allocated.
 
@@ -87,7 +77,7 @@ def _open_header(fp: IO[bytes], kind: str, name: str) -> Any:
     size against Pillow's global ``MAX_IMAGE_PIXELS`` (a warning, or an error without
     the dimensions) before this parser can apply its own ``max_pixels``.
     """
-    Image = _pil()
+    Image = pillow()
     fmt, module = _FORMATS[kind]
     try:
         importlib.import_module(f"PIL.{module}")  # registers the format in Image.OPEN
@@ -230,7 +220,7 @@ class ImageParser:
             if index:
                 try:
                     im.seek(index)
-                except (*_HEADER_ERRORS, _pil().DecompressionBombError) as err:
+                except (*_HEADER_ERRORS, pillow().DecompressionBombError) as err:
                     raise ParseError(name, f"corrupt TIFF image: cannot read frame "
                                            f"{number}: {err}") from err
             self._check_size(name, *im.size, frame=number if multi else None)
@@ -270,7 +260,7 @@ class ImageParser:
         logger.debug("parsed %s: %d %s frame(s)", name, frames, fmt)
 
     def _decode(self, im: Any, name: str, fmt: str, frame: int | None) -> np.ndarray:
-        Image = _pil()
+        Image = pillow()
         where = f" (frame {frame})" if frame else ""
         width, height = im.size
         limit = Image.MAX_IMAGE_PIXELS
