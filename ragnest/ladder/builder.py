@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ragnest.errors import EmbeddingError
+from ragnest.errors import ConfigError, EmbeddingError
 from ragnest.ladder.levels import Ladder, LadderLike
 from ragnest.ladder.pooling import (
     l2_normalize,
@@ -108,7 +108,7 @@ class LadderBuilder:
         self, ladder: LadderLike, *, rotation: Rotation = "none", owner: str = "embedder"
     ) -> None:
         if rotation not in ("none", "pca"):
-            raise ValueError(f"rotation must be 'none' or 'pca', got {rotation!r}")
+            raise ConfigError(f"rotation must be 'none' or 'pca', got {rotation!r}")
         self.ladder = Ladder.coerce(ladder)
         self.rotation_kind: Rotation = rotation
         self.owner = owner
