@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragnest.errors import ConfigError
+from ragnest.generators.evidence import NOT_FOUND
 from ragnest.types import Answer, AnswerDelta, Chunk, Citation, Hit, Query
 
 __all__ = ["NOT_FOUND", "ExtractiveGenerator", "content_terms", "split_sentences"]
 
 #: The answer text when the hits do not contain the answer.
-NOT_FOUND = "I could not find this in the indexed documents."
 
 _STOPWORD_TEXT = """
     a about above after again against all am an and any are as at be because been before
