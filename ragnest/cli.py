@@ -31,7 +31,7 @@ from ragnest.config import PipelineConfig, load_config
 from ragnest.errors import RagnestError, StoreError
 from ragnest.ingest import IngestReport, discover
 from ragnest.pipeline import Pipeline
-from ragnest.types import Answer, Query
+from ragnest.types import Answer, AnswerDelta, Query
 
 __all__ = ["app", "main"]
 
@@ -196,8 +196,8 @@ def _answer_dict(answer: Answer) -> dict[str, Any]:
         "answer": answer.text,
         "found": answer.found,
         "citations": [
-            {"n": i + 1, "source": c.source, "page": c.page, "chunk_id": c.chunk_id,
-             "quote": c.quote, "bbox": list(c.bbox) if c.bbox else None}
+            {"n": i + 1, "tag": c.tag, "source": c.source, "page": c.page,
+             "chunk_id": c.chunk_id, "quote": c.quote, "bbox": list(c.bbox) if c.bbox else None}
             for i, c in enumerate(answer.citations)
         ],
         "hits": [
@@ -207,19 +207,26 @@ def _answer_dict(answer: Answer) -> dict[str, Any]:
                 "score": h.score,
                 "chunk_id": h.chunk.id,
                 "text": h.chunk.text,
+                "bbox": list(h.chunk.bbox) if h.chunk.bbox else None,
                 "scores_by_stage": dict(h.scores_by_stage),
             }
             for h in answer.hits
         ],
+        "usage": dict(answer.usage),
+        "timings": {k: round(v, 4) for k, v in answer.timings.items()},
     }
 
 
-def _print_answer(answer: Answer) -> None:
-    out.print(f"[bold]answer:[/] {answer.text}")
+def _print_citations(answer: Answer) -> None:
     if answer.citations:
         out.print("[bold]cited pages:[/]")
         for i, c in enumerate(answer.citations, 1):
-            out.print(f"  [{i}] {c.source}" + (f", page {c.page}" if c.page else ""))
+            region = f", region {tuple(round(v) for v in c.bbox)}" if c.bbox else ""
+            out.print(f"  [{c.tag or i}] {c.source}" + (f", page {c.page}" if c.page else "")
+                      + region, highlight=False)
+
+
+def _print_hits(answer: Answer) -> None:
     if answer.hits:
         table = Table(title="top hits")
         for col in ("#", "source", "page", "score", "text"):
@@ -229,6 +236,29 @@ def _print_answer(answer: Answer) -> None:
             table.add_row(str(i), Path(h.chunk.source).name, str(h.chunk.page or ""),
                           f"{h.score:.3f}", snippet)
         out.print(table)
+
+
+def _print_answer(answer: Answer) -> None:
+    out.print(f"[bold]answer:[/] {answer.text}")
+    _print_citations(answer)
+    _print_hits(answer)
+
+
+def _stream_answer(deltas: Iterator[AnswerDelta]) -> Answer:
+    """Print the answer as it is generated; return the final :class:`Answer`."""
+    out.print("[bold]answer:[/] ", end="")
+    final: Answer | None = None
+    for delta in deltas:
+        if delta.text:
+            out.print(delta.text, end="", markup=False, highlight=False, soft_wrap=True)
+        if delta.done:
+            final = delta.answer
+    out.print()
+    if final is None:  # pragma: no cover - a generator that never finished its stream
+        raise RagnestError("the generator's stream ended without a final answer")
+    _print_citations(final)
+    _print_hits(final)
+    return final
 
 
 def _parse_filters(items: list[str] | None) -> dict[str, Any] | None:
@@ -271,11 +301,13 @@ def query(
     with _errors_exit():
         with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
             q = Pipeline.image_query(image, text) if image is not None else Query(text=text)
-            answer = rag.query(q, k=k, filters=filters, budgets=budgets)
-    if as_json:
-        out.print_json(json.dumps(_answer_dict(answer)))
-    else:
-        _print_answer(answer)
+            if as_json:
+                answer = rag.query(q, k=k, filters=filters, budgets=budgets)
+                out.print_json(json.dumps(_answer_dict(answer)))
+            elif rag.generator is None:
+                _print_answer(rag.query(q, k=k, filters=filters, budgets=budgets))
+            else:
+                _stream_answer(rag.stream(q, k=k, filters=filters, budgets=budgets))
 
 
 def _parse_budgets(items: Optional[list[str]]) -> dict[str, int] | None:

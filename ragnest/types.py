@@ -327,7 +327,8 @@ class Hit:
 @dataclass(frozen=True, kw_only=True)
 class Citation:
     """Where a statement in an answer comes from: file, page and, when the layout is
-    known, the region of the page (``bbox`` in PDF points) the quote was taken from."""
+    known, the region of the page (``bbox`` in PDF points) the quote was taken from.
+    ``tag`` is how the answer's text cites it (``P3`` for ``[P3]``, ``1`` for ``[1]``)."""
 
     chunk_id: str
     document_id: str
@@ -335,6 +336,7 @@ class Citation:
     page: int | None
     quote: str = ""
     bbox: tuple[float, float, float, float] | None = None
+    tag: str | None = None
 
     def label(self) -> str:
         """Human-readable ``file p. N`` label."""

@@ -57,8 +57,22 @@ def test_query_json(store):
     assert data["answer"] and data["found"]
     assert len(data["hits"]) == 3
     hit = data["hits"][0]
-    assert set(hit) >= {"source", "page", "score", "chunk_id", "text"}
+    assert set(hit) >= {"source", "page", "score", "chunk_id", "text", "scores_by_stage"}
     assert Path(hit["source"]).name == "nimbus3_handbook.pdf" and hit["page"] == 6
+    assert {"embed", "search", "generate"} <= set(data["timings"])
+    cite = data["citations"][0]
+    assert cite["tag"] == "1" and cite["page"] == 6 and len(cite["bbox"]) == 4
+    assert data["usage"]["hits_used"] >= 1
+
+
+def test_query_streams_the_answer_then_cites_page_and_region(store):
+    path, _ = store
+    result = run("query", "How often should I descale the espresso machine?", "--store", str(path))
+    assert result.exit_code == 0, result.output
+    answer = result.output.split("cited pages:")[0]
+    assert answer.startswith("answer: Descale the machine every 8 weeks. [1]")
+    cited = " ".join(result.output.split("cited pages:")[1].split())
+    assert "[1] " in cited and "nimbus3_handbook.pdf, page 5, region (" in cited
 
 
 def test_query_text_output_and_filter(store):

@@ -229,7 +229,7 @@ def parse_citations(
             cited.append(Citation(
                 chunk_id=chunk.id, document_id=chunk.document_id, source=chunk.source,
                 page=chunk.page, quote=e.text[:300],
-                bbox=(boxes or {}).get(label, chunk.bbox),
+                bbox=(boxes or {}).get(label, chunk.bbox), tag=label,
             ))
         return f"[{label}]"
 

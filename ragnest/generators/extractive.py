@@ -270,7 +270,8 @@ class ExtractiveGenerator:
         for c in picked:
             if c.hit_index not in numbers:
                 numbers[c.hit_index] = len(numbers) + 1
-                citations.append(_citation(top[c.hit_index], _clip(c.text, 300)))
+                citations.append(_citation(top[c.hit_index], _clip(c.text, 300),
+                                           numbers[c.hit_index]))
             parts.append(f"{_clip(c.text, _MAX_SENTENCE_CHARS)} [{numbers[c.hit_index]}]")
         return Answer(
             text=" ".join(parts),
@@ -285,7 +286,7 @@ class ExtractiveGenerator:
         where = f"page {chunk.page} of {name}" if chunk.page else name
         return Answer(
             text=f"The closest match is {where} [1].",
-            citations=(_citation(hit, _clip(chunk.text, 300)),),
+            citations=(_citation(hit, _clip(chunk.text, 300), 1),),
             hits=hits,
             usage=_usage(0, 1, 1),
         )
@@ -317,11 +318,11 @@ def _hit_text(hit: Hit) -> str:
     return "\n\n".join(s.text for s in chunk.segments if s.text)
 
 
-def _citation(hit: Hit, quote: str) -> Citation:
+def _citation(hit: Hit, quote: str, tag: int) -> Citation:
     c = hit.chunk
     return Citation(
         chunk_id=c.id, document_id=c.document_id, source=c.source, page=c.page, quote=quote,
-        bbox=_region(c, quote),
+        bbox=_region(c, quote), tag=str(tag),
     )
 
 
