@@ -353,10 +353,13 @@ class Pipeline:
     def retriever(self) -> Retriever:
         """The :class:`~ragnest.retrieval.Retriever` this pipeline queries with."""
         self.open()
-        if self._retriever is None:
-            self._retriever = Retriever(self.embedders, self.store, self.retrieval,
-                                        reranker=self.reranker)
-        return self._retriever
+        r = self._retriever
+        if r is None or r.reranker is not self.reranker or r.config is not self.retrieval:
+            if r is not None:  # a component was swapped: build anew
+                r.close()
+            self._retriever = r = Retriever(self.embedders, self.store, self.retrieval,
+                                            reranker=self.reranker)
+        return r
 
     def retrieve(
         self,

@@ -37,13 +37,15 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Retrieval:
     """One query's result: the hits, the request the store ran (``None`` when no
-    embedder read the query), and seconds per step (``ocr``, ``embed``, ``search``,
-    ``rerank``)."""
+    embedder read the query), seconds per step (``ocr``, ``embed``, ``search``,
+    ``rerank``), and the store's candidates before the reranker cut them (empty hits
+    with candidates: the reranker found none of them relevant)."""
 
     query: Query
     hits: list[Hit]
     request: SearchRequest | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
+    candidates: list[Hit] = field(default_factory=list)
 
 
 class Retriever:
@@ -114,13 +116,14 @@ class Retriever:
                 out.append(Retrieval(q, [], None, t))
                 continue
             t0 = time.perf_counter()
-            hits = self.store.search(request)
+            candidates = self.store.search(request)
             t["search"] = time.perf_counter() - t0
-            if self.reranker is not None and hits:
+            hits = candidates
+            if self.reranker is not None and candidates:
                 t0 = time.perf_counter()
-                hits = self.reranker.rerank(q, hits, top_k=k_final)
+                hits = self.reranker.rerank(q, candidates, top_k=k_final)
                 t["rerank"] = time.perf_counter() - t0
-            out.append(Retrieval(q, hits[:k_final], request, t))
+            out.append(Retrieval(q, hits[:k_final], request, t, candidates))
         return out
 
     def retrieve(self, query: str | Query, **kwargs: Any) -> list[Hit]:

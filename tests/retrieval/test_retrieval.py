@@ -76,3 +76,46 @@ def test_query_reports_timings_and_stream_ends_with_the_answer(rag):
     assert "".join(d.text for d in deltas) == answer.text
     assert asyncio.run(rag.aquery("How often should I descale the espresso machine?")).text \
         == answer.text
+
+
+class KeywordReranker:
+    """A reranker that scores a hit by whether its text holds a keyword (pipeline wiring)."""
+
+    def __init__(self, keyword: str) -> None:
+        self.keyword = keyword
+
+    def warm_up(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def rerank(self, query, hits, top_k=None):  # type: ignore[no-untyped-def]
+        from ragnest.rerankers.cutoff import apply_cutoff, sigmoid
+
+        scores = [4.0 if self.keyword in h.chunk.text.lower() else -4.0 for h in hits]
+        return apply_cutoff(hits, scores, probabilities=[sigmoid(s) for s in scores],
+                            max_k=top_k or 8)
+
+
+def test_a_reranker_that_keeps_nothing_makes_the_answer_say_so(tmp_path):
+    from ragnest.generators.evidence import NOT_FOUND
+    from ragnest.protocols import Reranker
+
+    base = Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(tmp_path / "db")})
+    keep = KeywordReranker("descal")
+    assert isinstance(keep, Reranker)
+    rag = Pipeline(parsers=base.parsers, embedders=base.embedders, store=base.store,
+                   generator=base.generator, reranker=keep, retrieval=base.retrieval)
+    with rag:
+        rag.ingest([EXAMPLES], progress=False)
+        answer = rag.query("How often should I descale the espresso machine?")
+        assert answer.found and answer.hits
+        assert all("descal" in h.chunk.text.lower() for h in answer.hits)
+        assert all(h.scores_by_stage["rerank"] == 4.0 for h in answer.hits)
+        assert "rerank" in answer.timings
+        rag.reranker = KeywordReranker("zeppelin")  # swapped: the next query uses it
+        miss = rag.query("How often should I descale the espresso machine?")
+        assert not miss.found and miss.text == NOT_FOUND and miss.hits == ()
+        result = rag.retriever.run("How often should I descale the espresso machine?")
+        assert result.hits == [] and len(result.candidates) > 0
