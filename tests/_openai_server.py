@@ -135,7 +135,10 @@ class FakeServer:
                     extra = {"Retry-After": server.retry_after} if status == 429 and server.retry_after else {}
                     self._json(status, server._error(status, f"simulated {status}"), extra)
                     return
-                server._chat(self, body)
+                try:
+                    server._chat(self, body)
+                except Exception as err:  # a bug in a test's rule: say so, do not hang up
+                    self._json(500, server._error(500, f"fake server: {err!r}"))
 
             def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
                 raw = json.dumps(data).encode()
