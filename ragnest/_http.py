@@ -427,6 +427,12 @@ class OpenAIEndpoint:
         self._renderer: Renderer | None = None
         self._warm_lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:  # settings only: workers make their own client
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
     def _connect(self) -> ChatClient:
         """The client (made on first use; no network yet)."""
         with self._warm_lock:

@@ -75,7 +75,7 @@ def test_query_answers_with_page_and_region_citations(rag):
     assert cite.page == 5 and Path(cite.source).name == "nimbus3_handbook.pdf"
     assert cite.bbox is not None and cite.bbox != answer.hits[0].chunk.bbox  # a region
     assert answer.usage["visual_tokens"] > 0 and answer.usage["pages"][0]["label"] == "P1"
-    assert {"search", "rerank", "generate", "images"} <= set(answer.timings)
+    assert {"search", "rerank", "generate", "images", "model"} <= set(answer.timings)
     rerank_bodies = [b for b in server.chat_requests() if b.get("logprobs")]
     assert len(rerank_bodies) >= 10  # rerank_k candidates were judged
 

@@ -49,7 +49,8 @@ from ragnest.generators.evidence import (
     parse_citations,
     split_budget,
 )
-from ragnest.types import Answer, AnswerDelta, Hit, Query
+from ragnest.media.fit import FittedImage
+from ragnest.types import Answer, AnswerDelta, Hit, ImageRef, Query
 
 __all__ = ["OpenAIGenerator", "message_text", "usage_of"]
 
@@ -141,8 +142,8 @@ class OpenAIGenerator(OpenAIEndpoint):
         hits = tuple(hits)
         if not hits:
             return _not_found(hits, {})
-        prompt, reply = self._request(query, hits, stream=False)
         t0 = time.perf_counter()
+        prompt, reply = self._request(query, hits, stream=False)
         text = _clean(message_text(reply), prompt.evidence).strip()
         usage = {**usage_of(reply), **prompt.usage}
         return self._answer(text, prompt, hits, usage, time.perf_counter() - t0)
@@ -159,8 +160,8 @@ class OpenAIGenerator(OpenAIEndpoint):
             yield AnswerDelta(text=answer.text)
             yield AnswerDelta(done=True, answer=answer)
             return
-        prompt, events = self._request(query, hits, stream=True)
         t0 = time.perf_counter()
+        prompt, events = self._request(query, hits, stream=True)
         usage: dict[str, Any] = {}
         sent: list[str] = []
         cited: set[str] = set()
@@ -216,8 +217,9 @@ class OpenAIGenerator(OpenAIEndpoint):
                 return prompt, _chain(first, events)
             except RequestTooLargeError as err:
                 if attempt == 2 or budget < 2:
+                    halved = ", half the configured one" if attempt == 2 else ""
                     raise RequestTooLargeError(
-                        f"{err} (also at half the visual budget, {budget} tokens: lower "
+                        f"{err} (at a visual budget of {budget} tokens{halved}; lower "
                         "visual_tokens, max_pages or max_text_chars)", server=err.server,
                         model=err.model, status=err.status) from err
                 budget //= 2
@@ -229,48 +231,59 @@ class OpenAIGenerator(OpenAIEndpoint):
         t0 = time.perf_counter()
         evidence = build_evidence(hits[: self.max_pages], text=self.page_text,
                                   max_chars=self.max_text_chars)
-        query_image = query.image is not None and self.max_images >= (2 if query.text else 1)
-        slots = self.max_images - (1 if query_image else 0)
+        content: list[dict[str, Any]] = []
+        total, sent, slots = budget, 0, self.max_images
+        if query.image is not None and slots >= (2 if query.text else 1):
+            # the question's own image comes out of the budget first (a quarter of it)
+            q_tokens = min(self.max_page_tokens, max(self.min_page_tokens, budget // 4), budget)
+            img = self._render(query.image, q_tokens, "the query image") if q_tokens else None
+            if img is not None:
+                content += [{"type": "text", "text": "The question comes with this image:"},
+                            image_part(img.data_url(), self.detail)]
+                sent, budget, slots = img.tokens, budget - img.tokens, slots - 1
         shown = [e for e in evidence if e.image is not None][: max(0, slots)]
         shares = split_budget([_weight(e.hit) for e in shown], total=budget,
                               floor=self.min_page_tokens, cap=self.max_page_tokens)
         tokens = {e.label: n for e, n in zip(shown, shares) if n > 0}
-        content: list[dict[str, Any]] = []
         pages: list[dict[str, Any]] = []
         for e in evidence:
             content.append({"type": "text", "text": e.header()})
+            page = {"label": e.label, "chunk_id": e.chunk.id, "visual_tokens": 0,
+                    "width": None, "height": None}
             if e.label in tokens and e.image is not None:
-                try:
-                    img = self._image(e.image, tokens[e.label])
-                except ParseError as err:
-                    logger.warning("%s: %s: cannot render its image (%s)", self._owner,
-                                   e.header(), err)
-                else:
+                img = self._render(e.image, tokens[e.label], e.header())
+                if img is not None:
                     content.append(image_part(img.data_url(), self.detail))
-                    pages.append({"label": e.label, "chunk_id": e.chunk.id,
-                                  "visual_tokens": img.tokens, "width": img.width,
-                                  "height": img.height})
+                    page.update(visual_tokens=img.tokens, width=img.width, height=img.height)
+                    sent += img.tokens
+            pages.append(page)
             if e.text:
                 content.append({"type": "text", "text": e.text})
-        if query_image and query.image is not None:
-            q_tokens = min(self.max_page_tokens, max(self.min_page_tokens, budget // 4))
-            img = self._image(query.image, q_tokens)
-            content += [{"type": "text", "text": "The question comes with this image:"},
-                        image_part(img.data_url(), self.detail)]
-        content.append({"type": "text", "text": f"Question: {query.text or 'What does the image show?'}"})
+        question = query.text or "What do the pages say about the image above?"
+        content.append({"type": "text", "text": f"Question: {question}"})
         system = answer_instructions([e.label for e in evidence])
         if self.instructions:
             system = f"{system}\n{self.instructions}"
-        usage = {"visual_tokens": sum(p["visual_tokens"] for p in pages),
-                 "visual_budget": budget, "images": len(pages), "pages": pages}
+        images = sum(1 for part in content if part["type"] == "image_url")
+        usage = {"visual_tokens": sent, "visual_budget": total, "images": images, "pages": pages}
         messages = [{"role": "system", "content": system}, {"role": "user", "content": content}]
         return _Prompt(evidence, messages, usage, time.perf_counter() - t0)
+
+    def _render(self, ref: ImageRef, tokens: int, what: str) -> FittedImage | None:
+        try:
+            return self._image(ref, tokens)
+        except ParseError as err:
+            logger.warning("%s: %s: cannot render its image (%s); read as text", self._owner,
+                           what, err)
+            return None
 
     def _answer(self, text: str, prompt: _Prompt, hits: tuple[Hit, ...],
                 usage: dict[str, Any], seconds: float, *, keep_text: bool = False) -> Answer:
         """The answer for the model's (cleaned) ``text``: not found when it says so
-        (its own words kept when ``keep_text``: they were streamed already)."""
-        timings = {"images": prompt.seconds, "answer": seconds}
+        (its own words kept when ``keep_text``: they were streamed already). ``seconds``
+        since the request began; ``timings`` splits them into ``images`` (rendering and
+        encoding) and ``model`` (the server)."""
+        timings = {"images": prompt.seconds, "model": max(0.0, seconds - prompt.seconds)}
         _, citations = parse_citations(text, prompt.evidence,
                                        boxes=_regions(text, prompt.evidence))
         if NOT_FOUND.lower() in text.lower() or (not citations and is_abstention(text)):

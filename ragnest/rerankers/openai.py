@@ -213,9 +213,10 @@ class OpenAIReranker(OpenAIEndpoint):
                 break
             except RequestTooLargeError as err:
                 if attempt == 2 or tokens < 2:
+                    halved = ", half the configured ones" if attempt == 2 else ""
                     raise RequestTooLargeError(
-                        f"{err} (also at half the image tokens, {tokens}: lower image_tokens "
-                        f"or max_text_chars)", server=err.server, model=err.model,
+                        f"{err} (at {tokens} image tokens{halved}; lower image_tokens or "
+                        "max_text_chars)", server=err.server, model=err.model,
                         status=err.status) from err
                 tokens //= 2
                 logger.warning("%s: request too large for %s; retrying at %d image tokens",

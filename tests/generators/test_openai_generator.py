@@ -80,9 +80,12 @@ def test_vllm_answer_cites_page_and_region_within_the_visual_budget(pages):
     usage = answer.usage
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
     assert usage["visual_tokens"] == grid(sizes[0]) and usage["images"] == 1
-    assert usage["pages"] == [{"label": "P1", "chunk_id": pages[5].id,
-                               "visual_tokens": grid(sizes[0]), "width": sizes[0][0],
-                               "height": sizes[0][1]}]
+    assert usage["pages"] == [
+        {"label": "P1", "chunk_id": pages[5].id, "visual_tokens": grid(sizes[0]),
+         "width": sizes[0][0], "height": sizes[0][1]},
+        {"label": "P2", "chunk_id": pages[4].id, "visual_tokens": 0, "width": None, "height": None},
+        {"label": "P3", "chunk_id": pages[6].id, "visual_tokens": 0, "width": None, "height": None},
+    ]  # every page shown; P2 and P3 as text only
 
 
 def test_budget_split_by_rerank_score_with_a_floor_ollama(pages):
@@ -94,7 +97,8 @@ def test_budget_split_by_rerank_score_with_a_floor_ollama(pages):
     tokens = [grid(s) for s in sizes]
     assert len(tokens) == 4 and sum(tokens) <= 1500  # 4 pages fit the 300-token floor
     assert all(t >= 250 for t in tokens) and tokens == sorted(tokens, reverse=True)
-    assert [p["visual_tokens"] for p in answer.usage["pages"]] == tokens
+    assert [p["visual_tokens"] for p in answer.usage["pages"]] == tokens + [0]  # P5: no room
+    assert answer.usage["visual_budget"] == 1500 and answer.usage["images"] == 4
     body = server.chat_requests()[-1]
     images = [p for p in body["messages"][1]["content"] if p["type"] == "image_url"]
     assert all(set(p["image_url"]) == {"url"} for p in images)  # no detail for Ollama
@@ -160,8 +164,8 @@ def test_context_length_then_success_at_half_the_visual_budget(pages, stream):
 
 def test_an_image_too_large_for_the_server_is_a_clear_error(pages):
     with FakeServer("vllm", context_tokens=50, too_large_status=413) as server:
-        with pytest.raises(RequestTooLargeError, match=r"answered 413.*half the visual budget, "
-                           r"1280 tokens.*lower visual_tokens") as err:
+        with pytest.raises(RequestTooLargeError, match=r"answered 413.*visual budget of 1280 "
+                           r"tokens, half the configured one; lower visual_tokens") as err:
             generator(server).generate(QUERY, ranked(pages))
     assert server.url in str(err.value) and "'fake-vl'" in str(err.value)
     assert len(server.chat_requests()) == 2
@@ -201,3 +205,27 @@ def test_bad_settings_are_config_errors():
         OpenAIGenerator(timeout=0)
     with pytest.raises(ConfigError, match="model"):
         OpenAIGenerator(model="")
+
+
+def test_a_query_image_comes_out_of_the_same_budget(pages):
+    from ragnest.types import ImageRef
+
+    question = Query(text="Which part is shown here?", image=ImageRef(source=str(HANDBOOK), page=2))
+    with FakeServer("ollama") as server:
+        answer = generator(server, max_images=2, visual_tokens=2000).generate(
+            question, ranked(pages))
+    q_size, p1_size = server.images[-1]
+    assert grid(q_size) <= 500 and grid(q_size) + grid(p1_size) <= 2000
+    assert answer.usage["visual_tokens"] == grid(q_size) + grid(p1_size)
+    assert answer.usage["images"] == 2 and answer.usage["pages"][0]["visual_tokens"] == grid(p1_size)
+
+
+def test_components_pickle_as_settings(pages):
+    import pickle
+
+    with FakeServer("vllm") as server:
+        gen = generator(server, max_images=1)
+        gen.generate(QUERY, ranked(pages))  # holds a client and a renderer now
+        copy = pickle.loads(pickle.dumps(gen))
+        assert copy == gen and copy._chat is None
+        assert copy.generate(QUERY, ranked(pages)).found

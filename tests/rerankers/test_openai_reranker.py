@@ -180,8 +180,8 @@ def test_context_length_retries_once_at_half_the_image_tokens(pages):
 
 def test_too_large_even_at_half_is_a_clear_error(pages):
     with FakeServer("vllm", context_tokens=10, too_large_status=413) as server:
-        with pytest.raises(RequestTooLargeError, match=r"413.*half the image tokens, 384.*"
-                           "lower image_tokens"):
+        with pytest.raises(RequestTooLargeError, match=r"413.*at 384 image tokens, half the "
+                           "configured ones; lower image_tokens"):
             reranker(server, image_tokens=768).rerank(QUERY, hits_of(pages[:1]))
 
 
