@@ -232,7 +232,8 @@ class OpenAIReranker(OpenAIEndpoint):
 
     def _content(self, query: Query, hit: Hit, tokens: int) -> list[dict[str, Any]]:
         chunk = hit.chunk
-        # an image query takes a slot: the last one, unless it has no text to go by
+        # an image query's own picture is sent when a slot is left for the document
+        # (or when the query has no text to judge by)
         query_image = query.image is not None and self.max_images >= (2 if query.text else 1)
         slots = self.max_images - (1 if query_image else 0)
         parts = chunk_parts(chunk, max_images=slots, region=True, prefer=self.read)
@@ -245,6 +246,8 @@ class OpenAIReranker(OpenAIEndpoint):
                 if url is not None:
                     content.append(image_part(url, self.detail))
                     continue
+                if any(isinstance(p, str) for p in parts):
+                    continue  # its text is read anyway
                 part = chunk_text(chunk)  # the image cannot be had: read the text instead
             text = part[: self.max_text_chars].strip()
             if text:
