@@ -270,11 +270,12 @@ class ChatClient:
                 try:
                     event = json.loads(data)
                 except ValueError as err:
-                    raise self._error(f"sent a stream event that is not JSON: {data[:200]!r}",
+                    raise self._error(f"sent a stream event that is not JSON ({data[:200]!r}); "
+                                      "is base_url an OpenAI-compatible API?",
                                       response.status_code) from err
                 if name == "error" or (isinstance(event, dict) and event.get("error")):
-                    raise self._error(f"failed mid-stream: {error_message(data)}",
-                                      response.status_code)
+                    raise self._error(f"failed mid-stream: {error_message(data)}; check the "
+                                      "server's log", response.status_code)
                 events += 1
                 yield event
         except httpx.TransportError as err:
@@ -462,7 +463,10 @@ class OpenAIEndpoint:
             listed = self._connect().get("/models")
         except ModelServerUnavailableError:
             raise
-        except ModelServerError as err:  # a server without /models: the first request tells
+        except ModelServerError as err:
+            if err.status in (401, 403):  # a missing or wrong key: say so now
+                raise
+            # a server without /models: the first request will tell
             logger.debug("%s: /models not available (%s)", self._owner, err)
             return
         data = listed.get("data") if isinstance(listed, dict) else None

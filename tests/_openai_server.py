@@ -15,6 +15,9 @@ statuses to answer first (one per request: ``[429, 503]``); ``logprobs`` is ``"b
 ``"yes-only"`` (only the "yes" variants are listed), ``"refuse"`` (400) or ``"drop"``
 (answers without logprobs); ``relevance(body) -> p`` gives the probability of "yes" for a
 rerank request, ``answer(body) -> str`` the text of a generation.
+
+``Script([(status, headers, body), ...])`` is a bare server answering each request with
+the next scripted reply (``seen`` records them), for the HTTP layer's own tests.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Any
 
 from PIL import Image
 
-__all__ = ["FakeServer", "default_answer", "user_texts", "word_overlap"]
+__all__ = ["FakeServer", "Script", "default_answer", "user_texts", "word_overlap"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -282,3 +285,46 @@ class FakeServer:
                 "prompt_tokens": prompt_tokens, "completion_tokens": len(pieces),
                 "total_tokens": prompt_tokens + len(pieces)}})
         event("[DONE]")
+
+
+class Script:
+    """A server answering each request with the next scripted (status, headers, body)."""
+
+    def __init__(self, replies):
+        self.replies = list(replies)
+        self.seen = []
+
+    def __enter__(self):
+        script = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _reply(self):
+                length = int(self.headers.get("content-length") or 0)
+                script.seen.append((self.command, self.path, self.rfile.read(length),
+                                    dict(self.headers)))
+                status, headers, body = script.replies.pop(0)
+                raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                if "Content-Type" not in headers:
+                    self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_POST = _reply
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 import socket
 import threading
@@ -18,49 +17,7 @@ from ragnest.errors import (
     RagnestError,
     RequestTooLargeError,
 )
-
-
-class Script:
-    """A server answering each request with the next scripted (status, headers, body)."""
-
-    def __init__(self, replies):
-        self.replies = list(replies)
-        self.seen = []
-
-    def __enter__(self):
-        script = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def _reply(self):
-                length = int(self.headers.get("content-length") or 0)
-                script.seen.append((self.command, self.path, self.rfile.read(length),
-                                    dict(self.headers)))
-                status, headers, body = script.replies.pop(0)
-                raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                if "Content-Type" not in headers:
-                    self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(raw)
-
-            do_GET = do_POST = _reply
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+from tests._openai_server import Script
 
 
 def client(url, **kw):

@@ -15,7 +15,7 @@ from ragnest.parsers.pdf import PdfParser
 from ragnest.protocols import StreamingGenerator
 from ragnest.testing import check_component_contract
 from ragnest.types import Hit, Query, Source
-from tests._openai_server import FakeServer, user_texts
+from tests._openai_server import FakeServer, Script, user_texts
 
 HANDBOOK = Path(__file__).resolve().parents[2] / "examples" / "docs" / "nimbus3_handbook.pdf"
 QUERY = Query(text="How often should I descale the machine?")
@@ -229,3 +229,12 @@ def test_components_pickle_as_settings(pages):
         copy = pickle.loads(pickle.dumps(gen))
         assert copy == gen and copy._chat is None
         assert copy.generate(QUERY, ranked(pages)).found
+
+
+def test_a_refused_key_fails_at_warm_up_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("RAGNEST_TEST_KEY", "sk-wrong")
+    with Script([(401, {}, {"error": {"message": "Incorrect API key provided"}})]) as server:
+        gen = OpenAIGenerator(base_url=server.url, model="gpt-4o", api_key_env="RAGNEST_TEST_KEY")
+        with pytest.raises(Exception, match=r"401: Incorrect API key.*RAGNEST_TEST_KEY"):
+            gen.warm_up()
+    assert server.seen[0][3]["Authorization"] == "Bearer sk-wrong"
