@@ -35,7 +35,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from ragnest._validate import AtLeast, validate_params
@@ -394,7 +394,10 @@ class OpenAIEndpoint:
     and encoded as ``image_format`` at ``image_quality``; pages render at up to
     ``max_dpi``. ``detail`` (``auto``/``low``/``high``) is sent only when set (OpenAI
     reads it). ``max_images`` caps the images in one prompt (vLLM takes 1 unless started
-    with ``--limit-mm-per-prompt``).
+    with ``--limit-mm-per-prompt``). ``extra_body`` is merged into every request for what
+    only some servers read (``{"reasoning_effort": "none"}`` turns Ollama's thinking
+    off, ``{"chat_template_kwargs": {"enable_thinking": false}}`` vLLM's); the fields
+    ragnest sets win.
     """
 
     base_url: str = "http://localhost:11434/v1"
@@ -410,6 +413,7 @@ class OpenAIEndpoint:
     patch_unit: Annotated[int, AtLeast(1)] = 28
     max_images: Annotated[int, AtLeast(0)] = 1
     max_dpi: Annotated[int, AtLeast(36)] = 200
+    extra_body: dict[str, Any] = field(default_factory=dict)
 
     #: The component's registered type, for messages.
     _owner = "openai"
@@ -474,6 +478,10 @@ class OpenAIEndpoint:
         if ids and self.model not in ids:
             logger.warning("%s: %s does not list model %r (it lists %s); requests may fail",
                            self._owner, self.base_url, self.model, ", ".join(ids[:10]))
+
+    def _body(self, **body: Any) -> dict[str, Any]:
+        """A chat-completions request body: ``extra_body``, then ragnest's own fields."""
+        return {**self.extra_body, "model": self.model, **body}
 
     def _image(self, ref: ImageRef, tokens: int) -> FittedImage:
         """``ref`` at ``tokens`` visual tokens, encoded for the request."""

@@ -12,8 +12,9 @@ temperature 1.0 when none is sent, logprobs passed through, errors as
 Every request is recorded (``server.requests``), with the decoded size of each image
 (``server.images``: one list of ``(width, height)`` per request). ``fail`` lists HTTP
 statuses to answer first (one per request: ``[429, 503]``); ``logprobs`` is ``"both"``,
-``"yes-only"`` (only the "yes" variants are listed), ``"refuse"`` (400) or ``"drop"``
-(answers without logprobs); ``relevance(body) -> p`` gives the probability of "yes" for a
+``"yes-only"`` (only the "yes" variants are listed), ``"refuse"`` (400), ``"drop"``
+(answers without logprobs) or ``"think"`` (a thinking model: ``<think>`` first, unless the
+request says ``reasoning_effort: none``); ``relevance(body) -> p`` gives the probability of "yes" for a
 rerank request, ``answer(body) -> str`` the text of a generation.
 
 ``Script([(status, headers, body), ...])`` is a bare server answering each request with
@@ -244,6 +245,8 @@ class FakeServer:
         if self.logprobs != "yes-only":
             top += [("no", (1 - p) * 0.75), ("No", (1 - p) * 0.15), (" no", (1 - p) * 0.05)]
         top += [("The", 0.03), ("I", 0.01)]
+        if self.logprobs == "think" and body.get("reasoning_effort") != "none":
+            top = [("<think>", 0.97), ("Okay", 0.02)]  # a thinking model thinks first
         top = sorted(top, key=lambda t: -t[1])[: int(body.get("top_logprobs") or 0)]
         entries = [{"token": t, "logprob": math.log(v), "bytes": list(t.encode())} for t, v in top]
         first = dict(entries[0], top_logprobs=entries)

@@ -202,9 +202,8 @@ class OpenAIGenerator(OpenAIEndpoint):
         budget = self.visual_tokens
         for attempt in (1, 2):
             prompt = self._prompt(query, hits, budget)
-            body: dict[str, Any] = {"model": self.model, "messages": prompt.messages,
-                                    "max_tokens": self.max_tokens,
-                                    "temperature": self.temperature}
+            body = self._body(messages=prompt.messages, max_tokens=self.max_tokens,
+                              temperature=self.temperature)
             if stream:
                 body["stream"] = True
                 if self.include_usage:

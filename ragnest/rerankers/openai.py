@@ -156,15 +156,24 @@ class OpenAIReranker(OpenAIEndpoint):
         if self._checked:
             return
         chat = self._connect()
-        body = self._body([{"role": "user", "content": _PROBE}])
+        body = self._judge_body([{"role": "system", "content": self.instructions},
+                                 {"role": "user", "content": _PROBE}])
         try:
             reply = chat.post("/chat/completions", body)
         except ModelServerError as err:
             if err.status == 400 and "logprob" in str(err).lower():
                 raise self._no_logprobs(f"refuses logprobs ({err})") from err
             raise
-        if first_token_logprobs(reply) is None:
+        top = first_token_logprobs(reply)
+        if top is None:
             raise self._no_logprobs("answered without logprobs")
+        if not any(_word(token) in ("yes", "no") for token, _ in top):
+            raise ModelServerError(
+                f"{chat.where} starts its answer to a yes/no question with {top[0][0]!r}, and "
+                f"neither yes nor no is among its top {len(top)} first tokens; a thinking "
+                "model? turn thinking off through extra_body (Ollama: {reasoning_effort: "
+                "none}; vLLM: {chat_template_kwargs: {enable_thinking: false}}), or adjust "
+                "instructions", server=chat.base_url, model=chat.model)
         self._checked = True
 
     def close(self) -> None:
@@ -206,8 +215,9 @@ class OpenAIReranker(OpenAIEndpoint):
         chat = self._connect()
         tokens = self.image_tokens
         for attempt in (1, 2):
-            body = self._body([{"role": "system", "content": self.instructions},
-                               {"role": "user", "content": self._content(query, hit, tokens)}])
+            body = self._judge_body([
+                {"role": "system", "content": self.instructions},
+                {"role": "user", "content": self._content(query, hit, tokens)}])
             try:
                 reply = chat.post("/chat/completions", body)
                 break
@@ -226,9 +236,9 @@ class OpenAIReranker(OpenAIEndpoint):
             raise self._no_logprobs("answered without logprobs")
         return relevance(top)
 
-    def _body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"model": self.model, "messages": messages, "max_tokens": 1,
-                "temperature": 0.0, "logprobs": True, "top_logprobs": self.top_logprobs}
+    def _judge_body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._body(messages=messages, max_tokens=1, temperature=0.0, logprobs=True,
+                          top_logprobs=self.top_logprobs)
 
     def _content(self, query: Query, hit: Hit, tokens: int) -> list[dict[str, Any]]:
         chunk = hit.chunk

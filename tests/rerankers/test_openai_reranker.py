@@ -217,3 +217,13 @@ def test_bad_settings_are_config_errors():
         OpenAIReranker(base_url="localhost:8000")
     with pytest.raises(ConfigError, match="read"):
         OpenAIReranker(read="pixels")  # type: ignore[arg-type]
+
+
+def test_a_thinking_model_is_caught_at_warm_up_and_extra_body_fixes_it(pages):
+    with FakeServer("ollama", logprobs="think", relevance=by_page({5: 0.9})) as server:
+        with pytest.raises(ModelServerError, match=r"'<think>'.*reasoning_effort: none"):
+            reranker(server).warm_up()
+        r = reranker(server, extra_body={"reasoning_effort": "none", "model": "ignored"})
+        assert [h.chunk.page for h in r.rerank(QUERY, hits_of(pages[3:6]))] == [5]
+    body = server.chat_requests()[-1]
+    assert body["reasoning_effort"] == "none" and body["model"] == "fake-vl"  # ours win
