@@ -26,6 +26,9 @@ __all__ = [
     "StoreMismatchError",
     "StoreUnavailableError",
     "EmbeddingError",
+    "ModelServerError",
+    "ModelServerUnavailableError",
+    "RequestTooLargeError",
 ]
 
 
@@ -83,3 +86,35 @@ class StoreUnavailableError(StoreError):
 
 class EmbeddingError(RagnestError):
     """An embedder could not embed its input."""
+
+
+class ModelServerError(RagnestError):
+    """A model server (an OpenAI-compatible endpoint: vLLM, Ollama, OpenAI, llama.cpp
+    server) refused or failed a request. The message names the server, the model and
+    what to change; ``status`` is the HTTP status (``None`` when no answer came)."""
+
+    def __init__(self, message: str, *, server: str = "", model: str = "",
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.server = server
+        self.model = model
+        self.status = status
+
+    def __reduce__(self):  # keep the fields across processes
+        return (_rebuild_server_error, (type(self), str(self), self.server, self.model,
+                                        self.status))
+
+
+class ModelServerUnavailableError(ModelServerError):
+    """The server did not answer: refused or dropped connections, timeouts, or 5xx and
+    rate limiting that outlasted the retries."""
+
+
+class RequestTooLargeError(ModelServerError):
+    """The request does not fit the server: the prompt exceeds the model's context
+    length, or the body exceeds the server's size limit (HTTP 413)."""
+
+
+def _rebuild_server_error(cls: type[ModelServerError], message: str, server: str, model: str,
+                          status: int | None) -> ModelServerError:
+    return cls(message, server=server, model=model, status=status)

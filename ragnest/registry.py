@@ -120,6 +120,16 @@ _BUILTINS: dict[str, ComponentEntry] = {
         None,
         "Qdrant: embedded Edge (path=), server (url=), local mode (location=':memory:')",
     ),
+    "reranker/openai": ComponentEntry(
+        "ragnest.rerankers.openai:OpenAIReranker",
+        "openai",
+        "Vision-language yes/no reranker on any OpenAI-compatible server (vLLM, Ollama, OpenAI)",
+    ),
+    "generator/openai": ComponentEntry(
+        "ragnest.generators.openai:OpenAIGenerator",
+        "openai",
+        "Vision-language answers with [P#] page citations from an OpenAI-compatible server",
+    ),
     "generator/extractive": ComponentEntry(
         "ragnest.generators.extractive:ExtractiveGenerator",
         None,

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ragnest.media.fit import fit_to_tokens  # re-exported: one copy, below the rerankers too
 from ragnest.types import Chunk, Citation, Hit, ImageRef
 
 __all__ = [
@@ -149,39 +150,6 @@ def split_budget(
     for i in range(1, n):  # integer rounding must not reorder the ranking
         shares[i] = min(shares[i], shares[i - 1])
     return shares + [0] * (len(weights) - n)
-
-
-def fit_to_tokens(
-    width: int, height: int, tokens: int, unit: int, *, min_side: int | None = None
-) -> tuple[int, int]:
-    """The largest ``(w, h)``, multiples of ``unit``, with the aspect ratio of
-    ``width x height`` (as near as the grid allows), ``(w/unit) * (h/unit) <= tokens``,
-    never larger than the image itself (rounded up to one unit); ``min_side`` (default
-    ``unit``) is the smallest side kept.
-
-    >>> fit_to_tokens(595, 842, tokens=64, unit=28)
-    (196, 252)
-    """
-    if width <= 0 or height <= 0 or unit <= 0 or tokens < 1:
-        raise ValueError("width, height, unit and tokens must be positive")
-    low = max(1, (min_side or unit) // unit)
-    max_cols = max(low, math.ceil(width / unit))
-    max_rows = max(low, math.ceil(height / unit))
-    aspect = height / width
-    best: tuple[int, float, int, int] | None = None
-    for cols in range(low, max_cols + 1):
-        ideal = cols * aspect
-        for rows in {math.floor(ideal), math.ceil(ideal)}:  # at most one row off the shape
-            rows = min(max(rows, low), max_rows)
-            if cols * rows > tokens:
-                continue
-            error = abs(math.log((rows / cols) / aspect))
-            key = (cols * rows, -error, cols, rows)
-            if best is None or key[:2] > best[:2]:
-                best = key
-    if best is None:  # not even low x low fits: the smallest allowed image
-        return low * unit, low * unit
-    return best[2] * unit, best[3] * unit
 
 
 def answer_instructions(labels: Sequence[str]) -> str:

@@ -10,6 +10,8 @@ Nothing here imports a parser, an embedder or a store; they all import from here
 * :mod:`~ragnest.media.render`: :class:`~ragnest.media.render.Renderer`, pixels of page and
   blob refs under a pixel cap, owned by the components that render;
 * :mod:`~ragnest.media.encode`: JPEG / WebP / PNG bytes and MIME types;
+* :mod:`~ragnest.media.fit`: images sized to a visual-token budget in exact multiples of
+  a model's patch unit, encoded for a request (``data:`` URLs);
 * :mod:`~ragnest.media.ocr`: :class:`~ragnest.media.ocr.OcrEngine` (RapidOCR).
 
 State is owned, never hidden in modules: a renderer's open documents and an OCR
