@@ -273,6 +273,7 @@ def _chunk_text(chunk: Chunk) -> str:
 def hits_html(hits: Sequence[Hit], title: str | None = None) -> str:
     """A table of hits, best first: thumbnail with the hit's region, where it comes from,
     the score at every stage, and the start of its text."""
+    query, timings = getattr(hits, "query", None), getattr(hits, "timings", None) or {}
     hits = list(hits)
     stages = stage_order(n for h in hits for n in h.scores_by_stage)
     head = ["#", "page", "source", "score", *(_e(s) for s in stages), "text"]
@@ -292,10 +293,9 @@ def hits_html(hits: Sequence[Hit], title: str | None = None) -> str:
             f'<td style="{_NUM};font-weight:600">{_num(hit.score)}</td>{cells}'
             f"{_text_cell(_chunk_text(chunk))}</tr>"
         )
-    query = getattr(hits, "query", None) if title is None else None
-    caption = title or (f"{len(hits)} hits for \u201c{query.text}\u201d"
-                        if query is not None and query.text else f"{len(hits)} hits")
-    timings = getattr(hits, "timings", None) or {}
+    caption = title if title is not None else (
+        f"{len(hits)} hits for \u201c{query.text}\u201d" if query is not None and query.text
+        else f"{len(hits)} hits")
     return (f'<div style="{_FONT}"><div style="font-weight:600">{_e(caption)}</div>'
             f"{_timings(timings)}{_table(head, rows, len(hits) - MAX_ROWS)}</div>")
 
@@ -395,6 +395,7 @@ def chunk_html(chunk: Chunk) -> str:
 def chunks_html(chunks: Sequence[Chunk]) -> str:
     """A table of chunks (a parsed document): thumbnail with the region, kind, page,
     segments by kind, and the start of the text."""
+    source = getattr(chunks, "source", None)
     chunks = list(chunks)
     rows = []
     for i, chunk in enumerate(chunks[:MAX_ROWS]):
@@ -408,7 +409,6 @@ def chunks_html(chunks: Sequence[Chunk]) -> str:
             f'</td><td style="{_CELL}">{_e(", ".join(f"{n} {k}" for k, n in kinds.items()))}'
             f"</td>{_text_cell(_chunk_text(chunk))}</tr>"
         )
-    source = getattr(chunks, "source", None)
     name = _name(source.display_name) if source is not None else ""
     caption = f"{len(chunks)} chunks" + (f" of {name}" if name else "")
     return (f'<div style="{_FONT}"><div style="font-weight:600">{_e(caption)}</div>'
