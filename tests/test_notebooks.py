@@ -69,9 +69,10 @@ def _missing(modules: set[str]) -> list[str]:
             try:
                 if importlib.util.find_spec(name) is None:
                     missing.append(name)
-            except ModuleNotFoundError:  # a parent package is missing
+            except ImportError:  # a parent package is missing or broken
                 missing.append(name)
-        return missing
+        # name each missing package once: llama_index.core, not also llama_index.core.llms
+        return [m for m in missing if not any(m.startswith(o + ".") for o in missing)]
     finally:
         sys.path[:] = saved
 
