@@ -42,6 +42,7 @@ from ragnest.types import (
     Chunk,
     Chunks,
     EmbeddedChunks,
+    Fusion,
     Hit,
     Hits,
     Query,
@@ -87,7 +88,8 @@ def parse(
     """
     source = _source(document)
     name = source.display_name
-    if not source.read_bytes():
+    empty = Path(source.path).stat().st_size == 0 if source.path else not source.data
+    if empty:
         raise ParseError(name, "file is empty (0 bytes)")
     parser = pick_parser(source, parsers)
     if parser is None:
@@ -188,6 +190,7 @@ def search(
     filters: Mapping[str, Any] | None = None,
     budgets: Mapping[str, int] | None = None,
     using: Sequence[str] | None = None,
+    fusion: Fusion | None = None,
     pool: bool = False,
 ) -> Hits:
     """The funnel search and fusion of :meth:`Pipeline.retrieve`, without the reranker:
@@ -198,7 +201,8 @@ def search(
         k = max(config.k, config.rerank_k or 0)
     retriever = Retriever(embedders, store, config)
     try:
-        result = retriever.run(as_query(query, filters), k=k, budgets=budgets, using=using)
+        result = retriever.run(as_query(query, filters), k=k, budgets=budgets, using=using,
+                               fusion=fusion)
     finally:
         retriever.close()
     return Hits(result.hits, query=result.query, timings=result.timings)

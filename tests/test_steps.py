@@ -101,3 +101,15 @@ def test_long_documents_show_a_progress_bar(rag, capsys, monkeypatch):
     assert len(chunks) == 8 and "parse nimbus3_handbook.pdf" in capsys.readouterr().err
     assert rag.parse(HANDBOOK, progress=False) == chunks
     assert capsys.readouterr().err == ""
+
+
+def test_search_takes_the_keywords_of_retrieve(rag, tmp_path):
+    rag.ingest([EXAMPLES], progress=False)
+    lab = str((EXAMPLES / "lab_safety_guide.pdf").absolute())
+    hits = rag.search("Who is the laboratory supervisor?", k=3, filters={"source": lab},
+                      using=["bm25"], fusion="rrf", budgets={"coarse": 10})
+    assert hits and {h.chunk.source for h in hits} == {lab}
+    assert all(set(h.scores_by_stage) <= {"bm25", "final"} for h in hits)
+    (tmp_path / "empty.pdf").write_bytes(b"")
+    with pytest.raises(ParseError, match="empty"):
+        rag.parse(tmp_path / "empty.pdf")
