@@ -77,7 +77,7 @@ THUMB_SIDE = 400
 MAX_ROWS = 20
 _CACHE_SIZE = 256
 _BOX = "#e4572e"
-_KIND_COLOURS = {"text": "#2e86de", "image": "#10ac84", "table": "#ee5a24"}
+_KIND_COLOURS = {"text": "#2e86de", "image": "#10ac84", "table": "#8e44ad"}
 _FONT = "font-family:system-ui,sans-serif;font-size:13px;line-height:1.35"
 _CELL = "padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top"
 _NUM = "padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;vertical-align:top;" \
@@ -377,7 +377,7 @@ def answer_html(answer: Answer) -> str:
 # ------------------------------------------------------------------ chunks and vectors
 def chunk_html(chunk: Chunk) -> str:
     """One chunk as a card: its page with the chunk's region and its segments' regions
-    (blue text, green images, orange tables), kind, page and text."""
+    (blue text, green images, purple tables), kind, page and text."""
     boxes = [(s.bbox, _KIND_COLOURS.get(s.kind, "#888"), 1) for s in chunk.segments
              if s.bbox and (s.page is None or s.page == chunk.page)]
     fig = _figure(page_ref(chunk), chunk, 220, _chunk_box(chunk) + boxes, alt=_where(chunk))

@@ -186,3 +186,17 @@ def test_hits_tables_stop_at_max_rows():
     hits = Hits([Hit(chunk=replace(chunk, id=str(i)), score=1.0) for i in range(25)])
     html = hits._repr_html_()
     assert "and 5 more" in html and html.count("<tr>") == display.MAX_ROWS + 2
+
+
+def test_image_files_show_with_their_regions(tmp_path):
+    from ragnest.media.encode import render_png
+    from ragnest.types import ImageRef
+
+    png = tmp_path / "figure.png"
+    png.write_bytes(render_png(ImageRef(source=str(HANDBOOK), page=3, dpi=50)))
+    chunk = Chunk(id="i", document_id="d", kind="image", source=str(png), text="pump",
+                  image=ImageRef(blob=str(png)), bbox=(0.0, 0.0, 100.0, 50.0),
+                  metadata={"width": 200, "height": 200})
+    html = Hit(chunk=chunk, score=1.0)._repr_html_()
+    assert JPEG in html
+    assert "left:0.00%;top:0.00%;width:50.00%;height:25.00%" in html
