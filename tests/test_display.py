@@ -200,3 +200,11 @@ def test_image_files_show_with_their_regions(tmp_path):
     html = Hit(chunk=chunk, score=1.0)._repr_html_()
     assert JPEG in html
     assert "left:0.00%;top:0.00%;width:50.00%;height:25.00%" in html
+
+
+def test_citation_cards_carry_the_tags_of_the_text():
+    cites = tuple(Citation(chunk_id=f"c{i}", document_id="d", source="notes.md", page=None)
+                  for i in (3, 1))
+    html = Answer(text="A [P3]. B [P1]. A again [P3].", citations=cites)._repr_html_()
+    assert html.index(">[P3]</div>") < html.index(">[P1]</div>")
+    assert "<b>[P3]</b>" in html

@@ -1,81 +1,47 @@
-"""HTML for notebooks: hits, answers, chunks, vectors and ingest reports, with page thumbnails.
+"""The HTML renderers :mod:`ragnest.display` registers: hits (with the score at every
+stage), answers (with cited regions), chunks, vectors and ingest reports. All text is
+escaped; styles are inline; there is no JavaScript.
 
-Importing ``ragnest`` registers these renderers (:func:`ragnest.types.register_html`), so
-a notebook cell that ends with a hit list, an answer or an ingest report shows:
-
-* page thumbnails as small JPEG ``data:`` images (rendered on first display, cached per
-  page), with the hit's or citation's region drawn over them as a CSS box;
-* the score every stage gave each hit (ladder levels, routes, fusion, rerank);
-* all document text escaped; no JavaScript (notebook viewers strip it), inline styles only.
-
-The plain ``repr`` stays what it was. Rendering happens on display, never at import::
-
-    >>> import ragnest
-    >>> from ragnest.types import Chunk, Hit
-    >>> chunk = Chunk(id="c1", document_id="d1", kind="page", page=5,
-    ...               source="examples/docs/nimbus3_handbook.pdf", text="Descale <every> 8 weeks",
-    ...               metadata={"width": 595.0, "height": 842.0})
-    >>> html = Hit(chunk=chunk, score=2.0, scores_by_stage={"bm25": 2.5, "final": 2.0})._repr_html_()
-    >>> "data:image/jpeg;base64," in html, "&lt;every&gt;" in html, "<script" in html
-    (True, True, False)
-
-A thumbnail that cannot be rendered (a moved file) becomes a note, never an error.
+    >>> from ragnest.display.html import stage_order
+    >>> stage_order(["final", "dense", "bm25", "dense-coarse"])
+    ['dense-coarse', 'dense', 'bm25', 'final']
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import logging
-import os
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragnest.media.encode import encode_pixmap
-from ragnest.media.render import default_renderer
+from ragnest.display.thumbnails import Box, figure, page_ref
 from ragnest.types import (
     Answer,
     Chunk,
-    Chunks,
     Citation,
     EmbeddedChunk,
-    EmbeddedChunks,
     Hit,
-    Hits,
     ImageRef,
     SparseVector,
-    register_html,
 )
 
 __all__ = [
-    "Thumbnail",
+    "MAX_ROWS",
     "answer_html",
     "chunk_html",
     "chunks_html",
     "citation_html",
-    "clear_thumbnails",
     "embedded_chunk_html",
     "embedded_html",
     "hit_html",
     "hits_html",
     "ingest_report_html",
-    "page_ref",
     "stage_order",
-    "thumbnail",
 ]
 
-logger = logging.getLogger(__name__)
-
-#: Longest side of a thumbnail in pixels (shown smaller; sharp on high-dpi screens).
-THUMB_SIDE = 400
 #: Rows a table shows (and thumbnails it renders) before it says how many more there are.
 MAX_ROWS = 20
-_CACHE_SIZE = 256
 _BOX = "#e4572e"
 _KIND_COLOURS = {"text": "#2e86de", "image": "#10ac84", "table": "#8e44ad"}
 _FONT = "font-family:system-ui,sans-serif;font-size:13px;line-height:1.35"
@@ -84,77 +50,6 @@ _NUM = "padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;vertical-a
        "font-variant-numeric:tabular-nums"
 
 
-@dataclass(frozen=True)
-class Thumbnail:
-    """A rendered thumbnail: its ``data:`` URI, its size in pixels, and the size of what it
-    shows in the units of region boxes (PDF points for pages, pixels for images) when known."""
-
-    uri: str
-    width: int
-    height: int
-    extent: tuple[float, float] | None
-
-
-_cache: OrderedDict[tuple[Any, ...], Thumbnail | str] = OrderedDict()
-_lock = threading.Lock()
-
-
-def clear_thumbnails() -> None:
-    """Forget the cached thumbnails (they are re-rendered on the next display)."""
-    with _lock:
-        _cache.clear()
-
-
-def _stamp(location: str | None) -> tuple[Any, ...]:
-    try:
-        st = os.stat(location) if location else None
-    except OSError:
-        return ()
-    return (st.st_mtime_ns, st.st_size) if st else ()
-
-
-def thumbnail(ref: ImageRef, extent: tuple[float, float] | None = None) -> Thumbnail | str:
-    """A JPEG thumbnail of a page (``source`` + ``page``) or an image (``blob``), at most
-    :data:`THUMB_SIDE` pixels on its longest side, or the reason there is none.
-
-    ``extent`` is the page size in PDF points (image size in pixels), when the caller
-    knows it: it sets the resolution exactly. Results are cached per page and file
-    version (:func:`clear_thumbnails` forgets them).
-    """
-    location = ref.source if ref.blob is None else ref.blob
-    key = (ref.source, ref.page, ref.blob, extent, *_stamp(location))
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    result = _render(ref, extent)
-    with _lock:
-        _cache[key] = result
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return result
-
-
-def _render(ref: ImageRef, extent: tuple[float, float] | None) -> Thumbnail | str:
-    try:
-        if ref.blob is None:
-            dpi = 36.0 if extent is None else 72.0 * THUMB_SIDE / max(extent)
-            ref = ImageRef(source=ref.source, page=ref.page, dpi=max(1, int(dpi)))
-            pix = default_renderer().pixmap(ref, max_pixels=THUMB_SIDE * THUMB_SIDE * 2)
-            if extent is None and pix.width * pix.height < THUMB_SIDE * THUMB_SIDE * 1.9:
-                extent = (pix.width * 72.0 / ref.dpi, pix.height * 72.0 / ref.dpi)
-        else:
-            pix = default_renderer().pixmap(ImageRef(blob=ref.blob, page=ref.page),
-                                            max_pixels=THUMB_SIDE * THUMB_SIDE)
-        data = encode_pixmap(pix, "jpeg", quality=70)
-    except Exception as err:  # a moved file, a broken page: a note, never an error
-        logger.debug("no thumbnail for %s", ref, exc_info=True)
-        return f"{type(err).__name__}: {err}"
-    uri = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
-    return Thumbnail(uri, pix.width, pix.height, extent)
-
-
-# ------------------------------------------------------------------ helpers
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
@@ -172,62 +67,6 @@ def _name(source: str, fallback: str = "") -> str:
 def _clip(text: str, limit: int) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
-
-
-def page_ref(chunk: Chunk) -> ImageRef | None:
-    """What a chunk's thumbnail shows: its whole page (PDF and rendered documents) or its
-    whole image (image files), else ``None`` (plain text)."""
-    image = chunk.image or next((s.image for s in chunk.segments if s.image), None)
-    if image is not None and image.source and image.page:
-        return ImageRef(source=image.source, page=image.page)
-    if image is not None and image.blob:
-        return ImageRef(blob=image.blob, page=image.page)
-    if chunk.page and chunk.source.lower().endswith(".pdf"):
-        return ImageRef(source=chunk.source, page=chunk.page)
-    return None
-
-
-def _extent(chunk: Chunk | None) -> tuple[float, float] | None:
-    meta = chunk.metadata if chunk is not None else {}
-    w, h = meta.get("width"), meta.get("height")
-    if isinstance(w, (int, float)) and isinstance(h, (int, float)) and w > 0 and h > 0:
-        return float(w), float(h)
-    return None
-
-
-def _boxes_css(boxes: Sequence[tuple[tuple[float, float, float, float], str, float]],
-               extent: tuple[float, float]) -> str:
-    out = []
-    w, h = extent
-    for (x0, y0, x1, y1), colour, width in boxes:
-        if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) >= 0.95 * w * h:
-            continue  # an empty box, or the whole page: nothing to point at
-        left, top = max(0.0, x0 / w * 100), max(0.0, y0 / h * 100)
-        right, bottom = min(100.0, x1 / w * 100), min(100.0, y1 / h * 100)
-        out.append(
-            f'<div style="position:absolute;left:{left:.2f}%;top:{top:.2f}%;'
-            f"width:{right - left:.2f}%;height:{bottom - top:.2f}%;"
-            f'border:{width}px solid {colour};background:{colour}22;box-sizing:border-box"></div>'
-        )
-    return "".join(out)
-
-
-def _figure(ref: ImageRef | None, chunk: Chunk | None, width: int,
-            boxes: Sequence[tuple[tuple[float, float, float, float], str, float]] = (),
-            alt: str = "") -> str:
-    """A thumbnail with boxes over it (percent positions: any display size fits)."""
-    if ref is None:
-        return ""
-    thumb = thumbnail(ref, _extent(chunk))
-    if isinstance(thumb, str):
-        return (f'<div style="width:{width}px;color:#888;font-size:11px">'
-                f"no preview: {_e(_clip(thumb, 120))}</div>")
-    overlay = _boxes_css(boxes, thumb.extent) if thumb.extent else ""
-    return (
-        f'<div style="position:relative;width:{width}px;flex:none;line-height:0">'
-        f'<img src="{thumb.uri}" alt="{_e(alt)}" '
-        f'style="width:100%;display:block;border:1px solid #ccc"/>{overlay}</div>'
-    )
 
 
 def stage_order(names: Iterable[str]) -> list[str]:
@@ -276,11 +115,11 @@ def hits_html(hits: Sequence[Hit], title: str | None = None) -> str:
     query, timings = getattr(hits, "query", None), getattr(hits, "timings", None) or {}
     hits = list(hits)
     stages = stage_order(n for h in hits for n in h.scores_by_stage)
-    head = ["#", "page", "source", "score", *(_e(s) for s in stages), "text"]
+    head = ["#", "preview", "source", "score", *(_e(s) for s in stages), "text"]
     rows = []
     for rank, hit in enumerate(hits[:MAX_ROWS], 1):
         chunk = hit.chunk
-        fig = _figure(page_ref(chunk), chunk, 90, _chunk_box(chunk), alt=_where(chunk))
+        fig = figure(page_ref(chunk), chunk, 90, _chunk_box(chunk), alt=_where(chunk))
         cells = "".join(
             f'<td style="{_NUM}">{_num(hit.scores_by_stage[s])}</td>'
             if s in hit.scores_by_stage else f'<td style="{_NUM};color:#aaa">-</td>'
@@ -300,7 +139,7 @@ def hits_html(hits: Sequence[Hit], title: str | None = None) -> str:
             f"{_timings(timings)}{_table(head, rows, len(hits) - MAX_ROWS)}</div>")
 
 
-def _chunk_box(chunk: Chunk) -> list[tuple[tuple[float, float, float, float], str, float]]:
+def _chunk_box(chunk: Chunk) -> list[Box]:
     return [(chunk.bbox, _BOX, 2)] if chunk.bbox else []
 
 
@@ -312,7 +151,7 @@ def hit_html(hit: Hit) -> str:
         f'<tr><td style="{_CELL}">{_e(s)}</td><td style="{_NUM}">'
         f"{_num(hit.scores_by_stage[s])}</td></tr>" for s in stages
     )
-    fig = _figure(page_ref(chunk), chunk, 200, _chunk_box(chunk), alt=_where(chunk))
+    fig = figure(page_ref(chunk), chunk, 200, _chunk_box(chunk), alt=_where(chunk))
     return (
         f'<div style="{_FONT};display:flex;gap:12px;align-items:flex-start">{fig}<div>'
         f'<div style="font-weight:600" title="{_e(chunk.source)}">{_e(_where(chunk))}'
@@ -342,7 +181,7 @@ def citation_html(citation: Citation, chunk: Chunk | None = None) -> str:
     if ref is None and citation.page and citation.source.lower().endswith(".pdf"):
         ref = ImageRef(source=citation.source, page=citation.page)
     boxes = [(citation.bbox, _BOX, 3)] if citation.bbox else []
-    fig = _figure(ref, chunk, 160, boxes, alt=citation.label())
+    fig = figure(ref, chunk, 160, boxes, alt=citation.label())
     quote = (f'<div style="font-size:12px;color:#444;white-space:pre-wrap">'
              f"\u201c{_e(_clip(citation.quote, 200))}\u201d</div>") if citation.quote else ""
     return (f'<div style="{_FONT};width:170px;display:inline-block;vertical-align:top;'
@@ -357,11 +196,14 @@ def answer_html(answer: Answer) -> str:
     status = "" if answer.found else (
         '<div style="color:#a40;font-size:12px">not found in the indexed documents</div>')
     chunks = {h.chunk.id: h.chunk for h in answer.hits}
+    tags = list(dict.fromkeys(_CITE.findall(answer.text)))  # in order of first use
+    if len(tags) != len(answer.citations):
+        tags = [str(i) for i in range(1, len(answer.citations) + 1)]
     cards = "".join(
         f'<div style="display:inline-block;vertical-align:top">'
-        f'<div style="color:#666;font-size:11px">[{i}]</div>'
+        f'<div style="color:#666;font-size:11px">[{_e(tag)}]</div>'
         f"{citation_html(c, chunks.get(c.chunk_id))}</div>"
-        for i, c in enumerate(answer.citations, 1)
+        for tag, c in zip(tags, answer.citations)
     )
     hits = ""
     if answer.hits:
@@ -380,7 +222,7 @@ def chunk_html(chunk: Chunk) -> str:
     (blue text, green images, purple tables), kind, page and text."""
     boxes = [(s.bbox, _KIND_COLOURS.get(s.kind, "#888"), 1) for s in chunk.segments
              if s.bbox and (s.page is None or s.page == chunk.page)]
-    fig = _figure(page_ref(chunk), chunk, 220, _chunk_box(chunk) + boxes, alt=_where(chunk))
+    fig = figure(page_ref(chunk), chunk, 220, _chunk_box(chunk) + boxes, alt=_where(chunk))
     segments = f", {len(chunk.segments)} segments" if chunk.segments else ""
     return (
         f'<div style="{_FONT};display:flex;gap:12px;align-items:flex-start">{fig}<div>'
@@ -402,7 +244,7 @@ def chunks_html(chunks: Sequence[Chunk]) -> str:
         kinds: dict[str, int] = {}
         for s in chunk.segments:
             kinds[s.kind] = kinds.get(s.kind, 0) + 1
-        fig = _figure(page_ref(chunk), chunk, 90, _chunk_box(chunk), alt=_where(chunk))
+        fig = figure(page_ref(chunk), chunk, 90, _chunk_box(chunk), alt=_where(chunk))
         rows.append(
             f'<tr><td style="{_NUM}">{i}</td><td style="{_CELL}">{fig}</td>'
             f'<td style="{_CELL}">{_e(chunk.kind)}</td><td style="{_NUM}">{_e(chunk.page or "")}'
@@ -412,7 +254,7 @@ def chunks_html(chunks: Sequence[Chunk]) -> str:
     name = _name(source.display_name) if source is not None else ""
     caption = f"{len(chunks)} chunks" + (f" of {name}" if name else "")
     return (f'<div style="{_FONT}"><div style="font-weight:600">{_e(caption)}</div>'
-            f"{_table(['#', 'page', 'kind', 'page no.', 'segments', 'text'], rows, len(chunks) - MAX_ROWS)}"
+            f"{_table(['#', 'preview', 'kind', 'page', 'segments', 'text'], rows, len(chunks) - MAX_ROWS)}"
             "</div>")
 
 
@@ -464,7 +306,7 @@ def ingest_report_html(report: Any) -> str:
     for doc in report.documents[:MAX_ROWS]:
         ref = ImageRef(source=doc.path, page=1) if doc.path.lower().endswith(".pdf") else None
         rows.append(
-            f'<tr><td style="{_CELL}">{_figure(ref, None, 60, alt=_name(doc.path))}</td>'
+            f'<tr><td style="{_CELL}">{figure(ref, None, 60, alt=_name(doc.path))}</td>'
             f'<td style="{_CELL}" title="{_e(doc.path)}">{_e(_name(doc.path))}</td>'
             f'<td style="{_CELL}">{_e(doc.status)}</td><td style="{_NUM}">{doc.pages}</td>'
             f'<td style="{_NUM}">{doc.added}</td><td style="{_NUM}">{doc.unchanged}</td>'
@@ -480,14 +322,3 @@ def ingest_report_html(report: Any) -> str:
                    f"skipped</div>{_table(['file', 'why'], srows, len(report.skipped) - MAX_ROWS)}")
     return (f'<div style="{_FONT}"><div style="font-weight:600">{_e(summary)}</div>'
             f"{error}{table}{skipped}</div>")
-
-
-register_html(Hit, hit_html)
-register_html(Hits, hits_html)
-register_html(Chunk, chunk_html)
-register_html(Chunks, chunks_html)
-register_html(EmbeddedChunk, embedded_chunk_html)
-register_html(EmbeddedChunks, embedded_html)
-register_html(Citation, citation_html)
-register_html(Answer, answer_html)
-register_html("ragnest.ingest.report.IngestReport", ingest_report_html)
