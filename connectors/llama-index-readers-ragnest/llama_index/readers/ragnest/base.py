@@ -80,7 +80,6 @@ class RagnestReader(BaseReader):
             raise ValueError("RagnestReader needs at least one parser")
         self.images = images
         self.max_pixels = max_pixels
-        self._renderer: Renderer | None = None
 
     def lazy_load_data(  # type: ignore[override]
         self,
@@ -93,9 +92,14 @@ class RagnestReader(BaseReader):
         files, skipped = discover(paths)
         if skipped:
             raise FileNotFoundError(f"{skipped[0].path}: {skipped[0].reason}")
-        for path in files:
-            for chunk in steps.parse(Path(path), self.parsers, progress=False):
-                yield self._document(chunk, extra_info)
+        renderer = Renderer() if self.images else None
+        try:
+            for path in files:
+                for chunk in steps.parse(Path(path), self.parsers, progress=False):
+                    yield self._document(chunk, extra_info, renderer)
+        finally:
+            if renderer is not None:
+                renderer.close()
 
     def load_data(  # type: ignore[override]
         self,
@@ -104,13 +108,10 @@ class RagnestReader(BaseReader):
         **kwargs: Any,
     ) -> list[Document]:
         """:meth:`lazy_load_data` as a list."""
-        try:
-            return list(self.lazy_load_data(file, extra_info, **kwargs))
-        finally:
-            if self._renderer is not None:
-                self._renderer.close()
+        return list(self.lazy_load_data(file, extra_info, **kwargs))
 
-    def _document(self, chunk: Chunk, extra_info: dict[str, Any] | None) -> Document:
+    def _document(self, chunk: Chunk, extra_info: dict[str, Any] | None,
+                  renderer: Renderer | None) -> Document:
         meta = {**chunk_metadata(chunk), **(extra_info or {})}
         hidden = [k for k in meta if k not in LLM_METADATA_KEYS]
         kwargs: dict[str, Any] = {
@@ -122,10 +123,8 @@ class RagnestReader(BaseReader):
         }
         image = chunk_image(chunk, region=True) if self.images else None
         if image is not None:
-            if self._renderer is None:
-                self._renderer = Renderer()
             try:
-                data = image_bytes(image, max_pixels=self.max_pixels, renderer=self._renderer)
+                data = image_bytes(image, max_pixels=self.max_pixels, renderer=renderer)
             except Exception as err:
                 logger.warning("%s p.%s: no image for chunk %s (%s)", chunk.source, chunk.page,
                                chunk.id, err)

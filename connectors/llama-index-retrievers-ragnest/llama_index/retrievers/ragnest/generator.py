@@ -66,7 +66,7 @@ class LlamaIndexGenerator:
     max_pixels: int = 1_000_000
     max_chars: int = 4000
     system_prompt: str | None = None
-    _renderer: Renderer | None = field(default=None, init=False, repr=False)
+    _renderer: Renderer | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not hasattr(self.llm, "chat"):
