@@ -13,6 +13,7 @@ Importing ragnest is light: no torch, no model weights; components load on first
 
 from __future__ import annotations
 
+from ragnest import display as display  # registers the notebook HTML renderers (cheap)
 from ragnest._version import __version__
 from ragnest.config import PipelineConfig, RetrievalConfig, load_config
 from ragnest.errors import (

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ragnest import registry
+from ragnest import registry, steps
 from ragnest.collection import (
     check_embedder_names,
     collection_identity,
@@ -61,7 +61,19 @@ from ragnest.protocols import (
     StreamingGenerator,
 )
 from ragnest.retrieval import Retriever, as_query, image_query
-from ragnest.types import Answer, AnswerDelta, Chunk, Fusion, Hit, Query, Source, VectorSpec
+from ragnest.types import (
+    Answer,
+    AnswerDelta,
+    Chunk,
+    Chunks,
+    EmbeddedChunks,
+    Fusion,
+    Hit,
+    Hits,
+    Query,
+    Source,
+    VectorSpec,
+)
 
 __all__ = ["Pipeline"]
 
@@ -445,3 +457,35 @@ class Pipeline:
             f"generator={type(self.generator).__name__ if self.generator else None})"
         )
 
+    # ---- step by step (notebooks): each result displays in a notebook; see ragnest.steps
+    def parse(self, document: str | os.PathLike[str] | Source, *, progress: bool = True) -> Chunks:
+        """Step 1: the chunks of one file, parsed here; nothing is stored."""
+        return steps.parse(document, self.parsers, progress=progress)
+
+    def embed(self, chunks: Sequence[Chunk], *, progress: bool = True) -> EmbeddedChunks:
+        """Step 2: every embedder's vectors for one document's chunks (from :meth:`parse`)."""
+        self.open()
+        return steps.embed(chunks, self.embedders, store=self.store, progress=progress,
+                           batch_size=self.ingest_config.batch_size)
+
+    def write(self, points: EmbeddedChunks) -> DocumentReport:
+        """Step 3: store one document's embedded chunks (from :meth:`embed`)."""
+        self.open()
+        return steps.write(self.store, points)
+
+    def search(self, query: str | Query, *, k: int | None = None, **kwargs: Any) -> Hits:
+        """Step 4: funnel search + fusion without the reranker (``k`` defaults to the
+        reranker's pool); keywords as :meth:`retrieve`."""
+        self.open()
+        return steps.search(query, self.embedders, self.store, self.retrieval, k=k,
+                            pool=self.reranker is not None, **kwargs)
+
+    def rerank(self, query: str | Query, hits: Sequence[Hit], *, top_k: int | None = None,
+               reranker: Reranker | None = None) -> Hits:
+        """Step 5: ``hits`` re-scored by the pipeline's reranker (or ``reranker``)."""
+        return steps.rerank(query, hits, reranker or self.reranker, top_k=top_k or self.retrieval.k)
+
+    def answer(self, query: str | Query, hits: Sequence[Hit], *,
+               generator: Generator | None = None) -> Answer:
+        """Step 6: the generator's (or ``generator``'s) answer from ``hits``, citing pages."""
+        return steps.answer(query, hits, generator or self.generator)

@@ -19,7 +19,7 @@ import hashlib
 import mimetypes
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -56,11 +56,17 @@ __all__ = [
     "Fusion",
     "FUSIONS",
     "Hit",
+    "Hits",
+    "Chunks",
+    "EmbeddedChunks",
     "Citation",
     "Answer",
     "AnswerDelta",
     "EmbeddedChunk",
     "WriteResult",
+    "HtmlRepr",
+    "register_html",
+    "html_of",
     "make_chunk_id",
     "NAMESPACE",
     # the vector side, defined in ragnest.vectors
@@ -88,6 +94,50 @@ def make_chunk_id(document_id: str, position: int, content: str | bytes) -> str:
     data = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
     digest = hashlib.sha256(data).hexdigest()[:32]
     return _uuid5(f"{document_id}:{position}:{digest}")
+
+
+#: ``_repr_html_`` renderers by class, or by ``"module.QualName"`` for classes of higher
+#: layers (see :func:`register_html`).
+_HTML: dict[type | str, Callable[[Any], str]] = {}
+
+
+def register_html(cls: type | str, render: Callable[[Any], str]) -> None:
+    """Make notebooks show ``cls`` objects as ``render(obj)`` (an HTML string).
+
+    The data model renders nothing itself (it sits below the renderers):
+    :mod:`ragnest.display` registers the renderers when ``ragnest`` is imported, and
+    a project can replace one. ``cls`` is a class, or ``"module.QualName"`` for a class
+    the registering module must not import. Without a renderer, ``_repr_html_``
+    returns ``None`` and notebooks show the plain ``repr``::
+
+        >>> class Note(HtmlRepr):
+        ...     pass
+        >>> Note()._repr_html_() is None
+        True
+        >>> register_html(Note, lambda note: "<b>a note</b>")
+        >>> Note()._repr_html_()
+        '<b>a note</b>'
+    """
+    _HTML[cls] = render
+
+
+def html_of(obj: Any) -> str | None:
+    """The registered HTML for ``obj`` (its class or nearest base), else ``None``."""
+    for klass in type(obj).__mro__:
+        render = _HTML.get(klass) or _HTML.get(f"{klass.__module__}.{klass.__qualname__}")
+        if render is not None:
+            return render(obj)
+    return None
+
+
+class HtmlRepr:
+    """Mixin: ``_repr_html_`` through :func:`register_html` (``None`` when nothing is
+    registered, so notebooks fall back to the plain ``repr``)."""
+
+    __slots__ = ()
+
+    def _repr_html_(self) -> str | None:
+        return html_of(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,7 +286,7 @@ class Segment:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Chunk:
+class Chunk(HtmlRepr):
     """The unit that is embedded, stored, retrieved and cited.
 
     ``page`` is 1-based. ``source`` is the display name of the document (its path).
@@ -310,7 +360,7 @@ class Query:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Hit:
+class Hit(HtmlRepr):
     """A retrieved chunk with its final score and the score it got at each stage.
 
     ``scores_by_stage`` holds ``final``, each route's own score where the fusion
@@ -325,7 +375,7 @@ class Hit:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Citation:
+class Citation(HtmlRepr):
     """Where a statement in an answer comes from: file, page and, when the layout is
     known, the region of the page (``bbox`` in PDF points) the quote was taken from.
     ``tag`` is how the answer's text cites it (``P3`` for ``[P3]``, ``1`` for ``[1]``)."""
@@ -345,7 +395,7 @@ class Citation:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Answer:
+class Answer(HtmlRepr):
     """A generated answer with its citations and the hits it was built from.
 
     ``usage`` says what the generator consumed (tokens, images, visual tokens, hits
@@ -382,7 +432,7 @@ class AnswerDelta:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EmbeddedChunk:
+class EmbeddedChunk(HtmlRepr):
     """A chunk with its vectors, keyed by the store's vector names: what a store writes.
 
     Data only: it can be computed on one machine (an embedding worker) and written
@@ -400,3 +450,38 @@ class WriteResult:
     added: int
     unchanged: int
     removed: int
+
+
+class Chunks(HtmlRepr, list[Chunk]):
+    """The chunks of one parsed document (``Pipeline.parse``), displayable in notebooks;
+    ``source`` is the document they come from. A plain list otherwise."""
+
+    def __init__(self, chunks: Iterable[Chunk] = (), *, source: Source | None = None) -> None:
+        super().__init__(chunks)
+        self.source = source
+
+
+class EmbeddedChunks(HtmlRepr, list[EmbeddedChunk]):
+    """Chunks with their vectors (``Pipeline.embed``), ready for ``Pipeline.write``;
+    ``source`` is their document. A plain list otherwise."""
+
+    def __init__(self, points: Iterable[EmbeddedChunk] = (), *,
+                 source: Source | None = None) -> None:
+        super().__init__(points)
+        self.source = source
+
+
+class Hits(HtmlRepr, list[Hit]):
+    """Hits, best first, displayable in notebooks with each stage's score; ``query``
+    is what they answer and ``timings`` the seconds per step. A plain list otherwise::
+
+        >>> hits = Hits([], query=Query(text="descale"), timings={"search": 0.01})
+        >>> hits == [], hits.query.text
+        (True, 'descale')
+    """
+
+    def __init__(self, hits: Iterable[Hit] = (), *, query: Query | None = None,
+                 timings: Mapping[str, float] | None = None) -> None:
+        super().__init__(hits)
+        self.query = query
+        self.timings: dict[str, float] = dict(timings or {})

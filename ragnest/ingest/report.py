@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ragnest.types import HtmlRepr
+
 __all__ = ["SkippedFile", "DocumentReport", "IngestReport"]
 
 
@@ -36,8 +38,9 @@ class DocumentReport:
 
 
 @dataclass
-class IngestReport:
-    """The summary of one ``Pipeline.ingest`` call (``to_dict()`` is what ``--json`` prints)."""
+class IngestReport(HtmlRepr):
+    """The summary of one ``Pipeline.ingest`` call (``to_dict()`` is what ``--json`` prints;
+    notebooks show it as a table with first-page thumbnails, see :mod:`ragnest.display`)."""
 
     documents: list[DocumentReport] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
