@@ -382,8 +382,9 @@ class Pipeline:
         budgets: Mapping[str, int] | None = None,
         using: Sequence[str] | None = None,
         fusion: Fusion | None = None,
-    ) -> list[Hit]:
-        """The top ``k`` hits for a query: every embedder's funnel, fused, then reranked.
+    ) -> Hits:
+        """The top ``k`` hits for a query: every embedder's funnel, fused, then reranked
+        (a list of :class:`~ragnest.types.Hit` that displays in notebooks).
 
         ``budgets`` overrides per-stage candidate limits for this query (keys: vector or
         level names); ``using`` restricts retrieval to some embedders (by name).
@@ -437,7 +438,7 @@ class Pipeline:
         """:meth:`ingest` in a worker thread."""
         return await asyncio.to_thread(self.ingest, paths, **kwargs)
 
-    async def aretrieve(self, query: str | Query, **kwargs: Any) -> list[Hit]:
+    async def aretrieve(self, query: str | Query, **kwargs: Any) -> Hits:
         """:meth:`retrieve` in a worker thread."""
         return await asyncio.to_thread(self.retrieve, query, **kwargs)
 

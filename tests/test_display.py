@@ -61,6 +61,9 @@ def test_hits_show_thumbnails_and_every_stage_score(rag):
     assert html.index(">dense-coarse<") < html.index(">dense-fine<") < html.index(">final<")
     assert "How often should I descale the machine?" in html  # the caption names the query
     assert_safe(html)
+    retrieved = rag.retrieve("How often should I descale the machine?", k=3)
+    assert isinstance(retrieved, Hits) and {"embed", "search"} <= set(retrieved.timings)
+    assert retrieved._repr_html_().count(JPEG) == 3  # what retrieve returns displays too
 
 
 def test_text_is_escaped_everywhere():

@@ -27,7 +27,7 @@ from ragnest.errors import RagnestError
 from ragnest.protocols import Embedder, Reranker, Store
 from ragnest.retrieval.image import ImageQueryReader
 from ragnest.retrieval.planner import QueryPlanner, as_query
-from ragnest.types import Fusion, Hit, Query, SearchRequest
+from ragnest.types import Fusion, Hit, Hits, Query, SearchRequest
 
 __all__ = ["Retrieval", "Retriever"]
 
@@ -126,9 +126,11 @@ class Retriever:
             out.append(Retrieval(q, hits[:k_final], request, t, candidates))
         return out
 
-    def retrieve(self, query: str | Query, **kwargs: Any) -> list[Hit]:
-        """The hits of :meth:`run`."""
-        return self.run(query, **kwargs).hits
+    def retrieve(self, query: str | Query, **kwargs: Any) -> Hits:
+        """The hits of :meth:`run` (a list that displays in notebooks, with the query and
+        the seconds per step)."""
+        result = self.run(query, **kwargs)
+        return Hits(result.hits, query=result.query, timings=result.timings)
 
     def _no_route(self, q: Query) -> None:
         """No embedder read the query: an image with no text in it gives no hits (when
