@@ -1,0 +1,87 @@
+"""Shared fixtures of langchain-ragnest's tests: offline (sockets disabled), the real
+embedded store, the sample documents of the repository's ``examples/docs``.
+
+Every test here runs with Python sockets disabled (pytest-socket); Unix sockets stay
+allowed (asyncio's event loop and the notebook kernel's local channels use them).
+Async tests (the standard suites' ``async def`` tests included) run under pytest-asyncio
+whatever the root configuration's ``asyncio_mode`` is.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import pytest_socket
+from ragnest import Pipeline
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+HERE = Path(__file__).resolve().parent
+PACKAGE = HERE.parent
+REPO = PACKAGE.parent.parent
+DOCS = REPO / "examples" / "docs"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            func = getattr(item, "function", None)
+            if func is not None and inspect.iscoroutinefunction(func):
+                item.add_marker(pytest.mark.asyncio)
+
+
+@pytest.fixture(autouse=True)
+def _no_network() -> Iterator[None]:
+    """No test of this package reaches the network."""
+    pytest_socket.disable_socket(allow_unix_socket=True)
+    try:
+        yield
+    finally:
+        pytest_socket.enable_socket()
+
+
+_PIPELINE: Pipeline | None = None
+
+
+def sample_pipeline() -> Pipeline:
+    """The ``lite`` pipeline with ``examples/docs`` ingested into a temporary embedded
+    store (built once per session, closed at its end)."""
+    global _PIPELINE
+    if _PIPELINE is None:
+        store = tempfile.mkdtemp(prefix="langchain-ragnest-tests-")
+        rag = Pipeline.from_yaml("lite", env={"RAGNEST_STORE": store})
+        report = rag.ingest([DOCS], progress=False)
+        assert report.files == 3, report
+        _PIPELINE = rag
+    return _PIPELINE
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_sample_pipeline() -> Iterator[None]:
+    yield
+    global _PIPELINE
+    if _PIPELINE is not None:
+        _PIPELINE.close()
+        _PIPELINE = None
+
+
+@pytest.fixture
+def pipeline() -> Pipeline:
+    """The shared sample pipeline (read-only: tests must not ingest into it)."""
+    return sample_pipeline()
+
+
+@pytest.fixture
+def docs_dir() -> Path:
+    return DOCS
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO
