@@ -43,6 +43,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.content import create_image_block, create_text_block
+from langchain_core.runnables import Runnable
 from ragnest.errors import ConfigError
 from ragnest.generators.evidence import (
     NOT_FOUND,
@@ -63,6 +64,7 @@ __all__ = ["ChatModelGenerator"]
 logger = logging.getLogger(__name__)
 
 _TAG = re.compile(r"\[\s*(P\d+)\s*\]")
+_SPACED_TAG = re.compile(r"([ \t]*)\[\s*(P\d+)\s*\]")
 _HOLD = 12  # characters held back while a "[P..." tag may still be arriving
 
 
@@ -71,7 +73,8 @@ class ChatModelGenerator:
     """A LangChain ``BaseChatModel`` answering from ragnest hits, with page citations.
 
     Args:
-        model: the chat model (any ``BaseChatModel``; multimodal for ``images=True``).
+        model: the chat model (any ``BaseChatModel``, also wrapped by ``with_config``,
+            ``with_retry``, ``bind``; multimodal for ``images=True``).
         images: send each hit's page or region image as an image content block.
         image_format: ``jpeg`` (default), ``png`` or ``webp``.
         max_pixels: pixel cap of each image.
@@ -90,10 +93,11 @@ class ChatModelGenerator:
     system_prompt: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.model, BaseChatModel):
+        if not isinstance(self.model, (BaseChatModel, Runnable)):
             raise ConfigError(
                 f"ChatModelGenerator: model={type(self.model).__name__} is not a LangChain "
-                "chat model (langchain_core.language_models.BaseChatModel)"
+                "chat model (a langchain_core BaseChatModel, or one wrapped by with_config, "
+                "with_retry, bind, ...)"
             )
         self.image_format = normalize_format(self.image_format)
         if self.max_pixels < 1 or self.max_images < 0 or self.max_chars < 0:
@@ -231,7 +235,9 @@ def _split_ready(text: str) -> tuple[str, str]:
 
 
 def _clean(text: str, labels: dict[str, Evidence], *, first: bool) -> str:
-    out = _TAG.sub(lambda m: f"[{m.group(1)}]" if m.group(1) in labels else "", text)
+    """Tags normalised to ``[P1]``; tags naming no page removed with the space before them."""
+    out = _SPACED_TAG.sub(
+        lambda m: f"{m.group(1)}[{m.group(2)}]" if m.group(2) in labels else "", text)
     return out.lstrip() if first else out
 
 

@@ -28,6 +28,7 @@ reference (``metadata["image"]``: ``uri``, ``mime_type``); the pixels come on de
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -153,4 +154,6 @@ class RagnestRetriever(BaseRetriever):
     ) -> list[Document]:
         q, args = self._search_args(query, k, filters, budgets, image, kwargs)
         hits = await self.pipeline.aretrieve(q, **args)
+        if self.include_base64:  # rendering and encoding: off the event loop
+            return await asyncio.to_thread(self._documents, hits)
         return self._documents(hits)

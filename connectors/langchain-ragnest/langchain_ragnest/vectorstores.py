@@ -48,7 +48,7 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -183,6 +183,30 @@ class RagnestVectorStore(VectorStore):
         self.close()
 
     # ------------------------------------------------------------------ writes
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Add or replace texts (see :meth:`add_documents`); ``metadatas`` and ``ids``,
+        when given, must be as long as ``texts``."""
+        texts = list(texts)
+        if metadatas is not None and len(metadatas) != len(texts):
+            raise ValueError(
+                f"metadatas must be as long as texts: got {len(metadatas)} metadatas for "
+                f"{len(texts)} texts"
+            )
+        if ids is not None and len(ids) != len(texts):
+            raise ValueError(
+                f"ids must be as long as texts: got {len(ids)} ids for {len(texts)} texts"
+            )
+        docs = [Document(page_content=t, metadata=dict(m) if m else {})
+                for t, m in zip(texts, metadatas or [None] * len(texts))]
+        return self.add_documents(docs, ids=ids, **kwargs)
+
     def add_documents(
         self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any
     ) -> list[str]:
