@@ -28,7 +28,6 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnablePassthrough
-
 from langchain_ragnest import RagnestLoader, RagnestRetriever, RagnestVectorStore
 
 DOCS = Path(__file__).resolve().parent / "docs"
