@@ -6,7 +6,9 @@ ragnest or from any other retriever::
 
     from langchain_ragnest import RagnestReranker
 
-    reranker = RagnestReranker.from_type("reranker/qwen3-vl", {"model": "..."}, top_n=3)
+    reranker = RagnestReranker(reranker=my_ragnest_reranker, top_n=3)
+    # or a registered one, by the name `ragnest list` shows, with its YAML parameters:
+    # reranker = RagnestReranker.from_type("reranker/<name>", {...}, top_n=3)
     best = reranker.compress_documents(docs, "Where is the descaling button?")
 
 Documents come back best first, each a copy with ``metadata["relevance_score"]``

@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import inspect
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import pytest_socket
+from langchain_ragnest_testing import DOCS, REPO, close_sample_pipeline, sample_pipeline
 from ragnest import Pipeline
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 HERE = Path(__file__).resolve().parent
-PACKAGE = HERE.parent
-REPO = PACKAGE.parent.parent
-DOCS = REPO / "examples" / "docs"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -46,29 +43,10 @@ def _no_network() -> Iterator[None]:
         pytest_socket.enable_socket()
 
 
-_PIPELINE: Pipeline | None = None
-
-
-def sample_pipeline() -> Pipeline:
-    """The ``lite`` pipeline with ``examples/docs`` ingested into a temporary embedded
-    store (built once per session, closed at its end)."""
-    global _PIPELINE
-    if _PIPELINE is None:
-        store = tempfile.mkdtemp(prefix="langchain-ragnest-tests-")
-        rag = Pipeline.from_yaml("lite", env={"RAGNEST_STORE": store})
-        report = rag.ingest([DOCS], progress=False)
-        assert report.files == 3, report
-        _PIPELINE = rag
-    return _PIPELINE
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _close_sample_pipeline() -> Iterator[None]:
     yield
-    global _PIPELINE
-    if _PIPELINE is not None:
-        _PIPELINE.close()
-        _PIPELINE = None
+    close_sample_pipeline()
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import sample_pipeline
 from langchain_core.vectorstores import VectorStore
+from langchain_ragnest_testing import sample_pipeline
 from langchain_tests.integration_tests import (
     RetrieversIntegrationTests,
     VectorStoreIntegrationTests,
