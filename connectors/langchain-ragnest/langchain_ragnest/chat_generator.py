@@ -27,7 +27,8 @@ Offline, with langchain-core's fake model::
     ('Every 8 weeks [P1].', ['manual.pdf p. 5'])
 
 Images are sent for at most ``max_images`` hits (``images=False`` sends text only, for
-text-only models), each within ``max_pixels``.
+text-only models), each within ``max_pixels``. The chat model is a Python object, so
+a pipeline with this generator is built (or given its generator) in Python, not YAML.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import Field
+from pydantic import Field, model_validator
 from ragnest import Pipeline, Query
 from ragnest.types import Hit
 
@@ -56,8 +56,9 @@ class RagnestRetriever(BaseRetriever):
     """Retrieves ragnest chunks as LangChain Documents (see the module docs).
 
     Args:
-        pipeline: the ragnest ``Pipeline`` to search (build one with
-            :meth:`from_yaml`, or pass your own).
+        pipeline: the ragnest ``Pipeline`` to search, or a shipped pipeline name or
+            YAML path (``"lite"``, ``"pipelines/my.yaml"``) loaded with ``env=`` and
+            ``profile=`` (also :meth:`from_yaml`).
         k: Documents returned (``None``: the pipeline's ``retrieval.k``).
         filters: payload filters (``{"source": "/docs/a.pdf", "page": {"gte": 3}}``).
         budgets: candidates per funnel stage (``{"coarse": 2000}``).
@@ -70,6 +71,8 @@ class RagnestRetriever(BaseRetriever):
     """
 
     pipeline: Pipeline
+    """The ragnest pipeline; a YAML path or shipped name (``"lite"``) is loaded, with
+    ``env=`` and ``profile=`` given to the constructor too."""
     k: int | None = Field(default=None, ge=1)
     filters: dict[str, Any] | None = None
     budgets: dict[str, int] | None = None
@@ -77,6 +80,21 @@ class RagnestRetriever(BaseRetriever):
     image_format: Literal["jpeg", "png", "webp"] = "jpeg"
     include_base64: bool = False
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _load_pipeline(cls, data: Any) -> Any:
+        """``pipeline="lite"`` (or a YAML path) with ``env=``/``profile=``: load it."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        env, profile = data.pop("env", None), data.pop("profile", None)
+        source = data.get("pipeline")
+        if isinstance(source, (str, os.PathLike)):
+            data["pipeline"] = Pipeline.from_yaml(source, env=env, profile=profile)
+        elif env is not None or profile is not None:
+            raise ValueError("env= and profile= apply to pipeline='<name or YAML path>' only")
+        return data
 
     @classmethod
     def from_yaml(

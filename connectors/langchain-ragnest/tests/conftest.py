@@ -25,12 +25,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 HERE = Path(__file__).resolve().parent
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(str(item.fspath)).parents:
-            func = getattr(item, "function", None)
-            if func is not None and inspect.iscoroutinefunction(func):
-                item.add_marker(pytest.mark.asyncio)
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Mark this folder's ``async def`` tests (inherited standard tests included) for
+    pytest-asyncio before it looks for the mark, so they run in its strict mode too."""
+    if not inspect.iscoroutinefunction(obj) or HERE not in Path(str(collector.path)).parents:
+        return
+    if not any(m.name == "asyncio" for m in getattr(obj, "pytestmark", ())):
+        pytest.mark.asyncio(obj)
 
 
 @pytest.fixture(autouse=True)

@@ -112,6 +112,17 @@ def test_from_yaml_builds_its_own_pipeline(tmp_path, docs_dir):
         retriever.close()
 
 
+def test_pipeline_by_name_with_env(tmp_path, docs_dir):
+    retriever = RagnestRetriever(pipeline="lite", env={"RAGNEST_STORE": str(tmp_path)}, k=2)
+    try:
+        assert isinstance(retriever.pipeline, Pipeline)
+        assert retriever.pipeline.stats()["chunks"] == 0
+    finally:
+        retriever.close()
+    with pytest.raises(ValueError, match="env= and profile= apply to pipeline="):
+        RagnestRetriever(pipeline=retriever.pipeline, env={"X": "1"})
+
+
 def test_retriever_is_a_runnable_in_lcel(pipeline: Pipeline):
     from langchain_core.runnables import RunnableLambda
 
