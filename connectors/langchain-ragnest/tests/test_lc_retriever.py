@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import socket
 
@@ -72,6 +73,8 @@ async def test_ainvoke_matches_invoke(pipeline: Pipeline):
     docs = await retriever.ainvoke(QUESTION, k=3)
     assert [d.id for d in docs] == [d.id for d in sync]
     assert len(await retriever.ainvoke(QUESTION, k=1)) == 1
+    many = await asyncio.gather(*(retriever.ainvoke(QUESTION) for _ in range(8)))
+    assert all([d.id for d in docs] == [d.id for d in sync] for docs in many)
 
 
 def test_include_base64_renders_the_page(pipeline: Pipeline):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -98,6 +99,9 @@ def test_scores_relevance_and_search_by_vector():
         scored = store.similarity_search_with_relevance_scores(TEXTS[0], k=4)
         assert scored[0][0].id == "care" and scored[0][1] == pytest.approx(1.0)
         assert all(0.0 <= s <= 1.0 for _, s in scored)
+        strict = store.as_retriever(search_type="similarity_score_threshold",
+                                    search_kwargs={"score_threshold": 0.99, "k": 4})
+        assert [d.id for d in strict.invoke(TEXTS[0])] == ["care"]
         docs = store.similarity_search_by_vector(emb.embed_query(TEXTS[3]), k=2)
         assert docs[0].id == "eyes" and len(docs) == 2
         assert store.max_marginal_relevance_search_by_vector(emb.embed_query(TEXTS[3]), k=1)[0].id == "eyes"
@@ -171,6 +175,8 @@ async def test_async_methods():
         assert len(await store.aget_by_ids(ids)) == 4
         await store.adelete(ids[:2])
         assert len(await store.aget_by_ids(ids)) == 2
+        found = await asyncio.gather(*(store.asimilarity_search(t, k=1) for t in TEXTS * 3))
+        assert [docs[0].page_content for docs in found[2:4]] == TEXTS[2:4]
 
 
 def test_langchain_embeddings_as_a_ragnest_ladder_embedder(tmp_path: Path, docs_dir: Path):
