@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 import pytest_socket
-from langchain_ragnest_testing import DOCS, REPO, close_sample_pipeline, sample_pipeline
+
 from ragnest import Pipeline
+
+from .langchain_ragnest_testing import DOCS, REPO, close_sample_pipeline, sample_pipeline
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -10,13 +10,13 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
+from langchain_ragnest import LangChainEmbedder, RagnestVectorStore
+
 from ragnest import Pipeline, RetrievalConfig, StoreMismatchError
 from ragnest.embedders.bm25 import Bm25Embedder
 from ragnest.parsers.pdf import PdfParser
 from ragnest.protocols import Embedder
 from ragnest.stores import QdrantStore
-
-from langchain_ragnest import LangChainEmbedder, RagnestVectorStore
 
 TEXTS = [
     "Descale the espresso machine every 8 weeks with one DS-20 sachet.",

@@ -9,11 +9,11 @@ from dataclasses import dataclass, replace
 import pytest
 from langchain_core.documents import Document
 from langchain_core.documents.compressor import BaseDocumentCompressor
+from langchain_ragnest import RagnestReranker, RagnestRetriever
+
 from ragnest import Pipeline, registry
 from ragnest.protocols import Reranker
 from ragnest.types import Hit, Query
-
-from langchain_ragnest import RagnestReranker, RagnestRetriever
 
 _WORD = re.compile(r"[a-z0-9]+")
 

@@ -10,9 +10,6 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
-from ragnest import Pipeline
-from ragnest.types import Chunk, ImageRef, Segment
-
 from langchain_ragnest import RagnestRetriever, chunk_to_document
 from langchain_ragnest.documents import document_to_chunk, image_uri
 from langchain_ragnest.images import (
@@ -24,6 +21,9 @@ from langchain_ragnest.images import (
     to_content_blocks,
     with_image_base64,
 )
+
+from ragnest import Pipeline
+from ragnest.types import Chunk, ImageRef, Segment
 
 QUESTION = "How often should the machine be descaled?"
 

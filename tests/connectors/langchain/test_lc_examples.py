@@ -14,10 +14,10 @@ import pytest
 from jupyter_client.manager import KernelManager
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import FakeListChatModel
-from nbclient import NotebookClient
-from ragnest import Pipeline
-
 from langchain_ragnest import RagnestRetriever
+from nbclient import NotebookClient
+
+from ragnest import Pipeline
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from langchain_core.document_loaders import BaseLoader
-from ragnest import ParseError
-from ragnest.parsers.text import TextParser
-
 from langchain_ragnest import RagnestLoader, document_to_chunk
 from langchain_ragnest.images import image_bytes
+
+from ragnest import ParseError
+from ragnest.parsers.text import TextParser
 
 
 def test_page_chunks_with_screenshot_references(docs_dir: Path):

@@ -9,12 +9,12 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage
+from langchain_ragnest import ChatModelGenerator
+
 from ragnest import Pipeline
 from ragnest.generators.evidence import NOT_FOUND
 from ragnest.protocols import Generator, StreamingGenerator
 from ragnest.types import Hit, ImageRef, Query
-
-from langchain_ragnest import ChatModelGenerator
 
 QUESTION = "How often should the machine be descaled?"
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 from langchain_core.vectorstores import VectorStore
-from langchain_ragnest_testing import sample_pipeline
+from langchain_ragnest import RagnestRetriever, RagnestVectorStore
 from langchain_tests.integration_tests import (
     RetrieversIntegrationTests,
     VectorStoreIntegrationTests,
 )
 
-from langchain_ragnest import RagnestRetriever, RagnestVectorStore
+from .langchain_ragnest_testing import sample_pipeline
 
 
 class TestRagnestRetrieverStandard(RetrieversIntegrationTests):

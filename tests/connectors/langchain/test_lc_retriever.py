@@ -9,11 +9,11 @@ import socket
 import pytest
 import pytest_socket
 from langchain_core.documents import Document
+from langchain_ragnest import RagnestRetriever
+
 from ragnest import Pipeline
 from ragnest.media.encode import encode
 from ragnest.types import ImageRef
-
-from langchain_ragnest import RagnestRetriever
 
 QUESTION = "How often should the machine be descaled?"
 
