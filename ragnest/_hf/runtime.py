@@ -1,11 +1,8 @@
-"""The transformers runtime: the only ragnest module that imports torch and transformers.
-
-Every transformers component (embedders today; a vision-language reranker or generator
-next) builds on it instead of on another component: device and dtype choice, offline
-loading through ``from_pretrained`` under one process-wide lock, moving processor
-batches to the device, PIL images from :class:`~ragnest.types.ImageRef` (through
-:mod:`ragnest.media`), token counting and cutting, chat messages from ordered parts.
-torch and transformers are imported on first use, so importing this module is cheap::
+"""The runtime core: device and dtype choice, offline loading through ``from_pretrained``
+under one process-wide lock, moving processor batches to the device, PIL images from
+:class:`~ragnest.types.ImageRef` (through :mod:`ragnest.media`), token counting and cutting,
+chat messages from ordered parts. torch and transformers are imported on first use, so
+importing this module is cheap::
 
     >>> from ragnest._hf import resolve_device, resolve_dtype
     >>> resolve_device("auto", cuda=False, mps=False), resolve_dtype("auto", device="cuda", bf16=True)
@@ -13,11 +10,12 @@ torch and transformers are imported on first use, so importing this module is ch
 
 A component loads its model once (``warm_up``) and keeps the :class:`LoadedModel`::
 
-    loaded = load_model("Qwen/Qwen2-VL-2B-Instruct", "AutoModelForImageTextToText",
-                        processor="AutoProcessor", owner="reranker/vlm", error=RerankError)
-    inputs = loaded.inputs(loaded.processor(text=[prompt], images=[image], return_tensors="pt"))
+    loaded = load_model("vidore/colqwen2-v1.0-hf", "ColQwen2ForRetrieval",
+                        processor="ColQwen2Processor", owner="embedder/colqwen2",
+                        error=EmbeddingError)
+    inputs = loaded.inputs(loaded.processor(images=[image], return_tensors="pt"))
     with loaded.runtime.inference():
-        logits = loaded.model(**inputs).logits
+        out = loaded.model(**inputs)
 
 Offline: with ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) set, or when the model is a
 local directory, everything loads with ``local_files_only=True``: no hub call is made.
