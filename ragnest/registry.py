@@ -120,6 +120,11 @@ _BUILTINS: dict[str, ComponentEntry] = {
         None,
         "Qdrant: embedded Edge (path=), server (url=), local mode (location=':memory:')",
     ),
+    "reranker/vlm": ComponentEntry(
+        "ragnest.rerankers.vlm:VlmReranker",
+        "hf",
+        "Vision-language reranker: yes/no logits of Qwen2-VL/2.5-VL/3-VL or SmolVLM in one pass",
+    ),
     "generator/extractive": ComponentEntry(
         "ragnest.generators.extractive:ExtractiveGenerator",
         None,

@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -312,13 +312,19 @@ def _pil() -> Any:
     return Image
 
 
-def load_image(ref: ImageRef, *, max_pixels: int, renderer: Renderer | None = None) -> Any:
+def load_image(
+    ref: ImageRef, *, max_pixels: int, renderer: Renderer | None = None, min_dpi: int | None = None
+) -> Any:
     """The RGB ``PIL.Image`` of ``ref`` (rendered or loaded through :mod:`ragnest.media`,
     at most ``max_pixels``), by ``renderer`` (the caller's own, holding its open
-    documents) or the process's default one. Raises :class:`~ragnest.errors.ParseError`
+    documents) or the process's default one. ``min_dpi`` renders document pages at least
+    that sharp (still within ``max_pixels``): a model's pixel budget, not the dpi recorded
+    at parse time, then decides the size. Raises :class:`~ragnest.errors.ParseError`
     naming the file."""
     from ragnest.media.render import render_array
 
+    if min_dpi is not None and ref.source is not None and ref.page is not None:
+        ref = replace(ref, dpi=max(ref.dpi, min_dpi))
     pixels = (renderer.array(ref, max_pixels=max_pixels) if renderer is not None
               else render_array(ref, max_pixels=max_pixels))
     return _pil().fromarray(pixels).convert("RGB")
@@ -335,13 +341,15 @@ def render_images(
     max_pixels: int,
     where: Sequence[str] | None = None,
     renderer: Renderer | None = None,
+    min_dpi: int | None = None,
 ) -> list[Any]:
     """:func:`load_image` for each ref; a ref that cannot be rendered (a moved file) gives
     ``None`` and a warning naming ``where[i]`` (e.g. ``"manual.pdf p.3"``)."""
     images = []
     for i, ref in enumerate(refs):
         try:
-            images.append(load_image(ref, max_pixels=max_pixels, renderer=renderer))
+            images.append(load_image(ref, max_pixels=max_pixels, renderer=renderer,
+                                     min_dpi=min_dpi))
         except ParseError as err:
             label = where[i] if where is not None else "image"
             logger.warning("%s: cannot render image: %s", label, err)

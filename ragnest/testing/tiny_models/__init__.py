@@ -28,9 +28,25 @@ from ragnest.testing.tiny_models.embedders import (
     build_dse,
     build_siglip,
 )
+from ragnest.testing.tiny_models.vlms import (
+    ANSWER_WORDS,
+    LABEL_TOKENS,
+    VLM_BUILDERS,
+    build_idefics3,
+    build_qwen2_5_vl,
+    build_qwen2_vl,
+    build_qwen3_vl,
+)
 
 __all__ = [
+    "ANSWER_WORDS",
     "BUILDERS",
+    "LABEL_TOKENS",
+    "VLM_BUILDERS",
+    "build_idefics3",
+    "build_qwen2_5_vl",
+    "build_qwen2_vl",
+    "build_qwen3_vl",
     "QWEN2_VL_CHAT_TEMPLATE",
     "QWEN_SPECIALS",
     "build_clip",
