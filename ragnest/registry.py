@@ -130,6 +130,12 @@ _BUILTINS: dict[str, ComponentEntry] = {
         None,
         "Answers with cited sentences from the top hits (no model)",
     ),
+    "generator/vlm": ComponentEntry(
+        "ragnest.generators.vlm:VlmGenerator",
+        "hf",
+        "Vision-language answers from page images with [P#] citations, a visual-token budget, "
+        "streaming (transformers)",
+    ),
 }
 
 _registry: dict[str, ComponentEntry] = dict(_BUILTINS)
