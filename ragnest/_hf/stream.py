@@ -42,7 +42,7 @@ def check_generation(params: Mapping[str, Any], *, owner: str) -> None:
     >>> check_generation({"max_tokens": 64}, owner="generator/vlm")
     Traceback (most recent call last):
     ...
-    ragnest.errors.ConfigError: generator/vlm: generation parameter 'max_tokens' is not one of ragnest's generation keys; did you mean 'max_new_tokens'?
+    ragnest.errors.ConfigError: generator/vlm: generation parameter 'max_tokens' is not one of ragnest's generation keys; did you mean 'max_new_tokens' or 'min_new_tokens' or 'suppress_tokens'?
     """
     for key in params:
         if key not in GENERATION_KEYS:
