@@ -77,7 +77,8 @@ class PageImage:
     image as the model will see it, and how the latter maps back to the former.
 
     ``rows`` / ``cols`` are the cell indices of the pre-dedupe image that were kept
-    (``None``: all); ``base`` is that pre-dedupe image's size.
+    (``None``: all); ``base`` is that pre-dedupe image's size. ``budget`` is the visual
+    tokens the ``resolution`` plugin allotted to the image's page (``None``: no budget).
     """
 
     index: int
@@ -88,6 +89,7 @@ class PageImage:
     base: tuple[int, int] = (0, 0)
     rows: list[int] | None = None
     cols: list[int] | None = None
+    budget: int | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -122,7 +124,9 @@ class Plugin(Protocol):
 class Resolution:
     """The request's visual-token budget (see the module docs): ``budget`` tokens shared by
     relevance, at least ``floor`` per page (a page that cannot get it is left out, lowest
-    ranked first), at most ``cap``."""
+    ranked first), at most ``cap``. A lower-ranked page is never allotted more than a
+    higher-ranked one; a page uses at most its allotment, less when its image is smaller
+    (an image is never enlarged past its rendered size)."""
 
     name: ClassVar[str] = "resolution"
     budget: Annotated[int, AtLeast(1)] = 3072
@@ -145,6 +149,7 @@ class Resolution:
                     continue
                 w, h = im.source.size
                 im.resize(fit_to_tokens(w, h, tokens=units, unit=layout.unit))
+                im.budget = share
                 kept.append(im)
         return kept
 

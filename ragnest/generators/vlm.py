@@ -365,7 +365,8 @@ def _usage(*, evidence: Sequence[Evidence] = (), items: Sequence[Sequence[Any]] 
         image_bytes += sum(3 * im.size[0] * im.size[1] for im in ims)
         pages.append({"label": e.label, "chunk_id": e.chunk.id,
                       "visual_tokens": sum(layout.tokens(*im.size) for im in ims),
-                      "width": w, "height": h, "images": len(ims)})
+                      "width": w, "height": h, "images": len(ims),
+                      "budget": ims[0].budget if ims else None})
     total = sum(p["visual_tokens"] for p in pages)
     if layout is not None and total != model_tokens:
         logger.warning("%s: %d visual tokens counted, the model reads %d", OWNER, total,

@@ -108,6 +108,9 @@ def test_budget_by_rank_and_under_the_total(tiny_vlm, ranked, family) -> None:
     assert 1 <= len(pages) <= budget // floor
     assert sum(tokens) <= budget and prep.usage["visual_tokens"] == sum(tokens)
     assert tokens == sorted(tokens, reverse=True)  # a lower-ranked page gets no more
+    allotted = [p["budget"] for p in pages]
+    assert allotted == sorted(allotted, reverse=True) and sum(allotted) <= budget
+    assert all(t <= a for t, a in zip(tokens, allotted)) and min(allotted) >= floor
     assert g.vlm.visual_tokens(prep.batch) == [sum(tokens)]  # what the model reads
     for im in prep.images:  # ragnest's size; the processor does not resize again
         assert im.size[0] % layout.unit == 0 and im.size[1] % layout.unit == 0
