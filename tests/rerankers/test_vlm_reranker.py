@@ -94,6 +94,9 @@ def test_inputs_tokens_and_batched_scores(tiny_vlm, pages, family) -> None:
     r = _reranker(tiny_vlm, family, with_text=True, max_text_chars=120)
     vlm = r.vlm
     tok = vlm.tokenizer
+    # AutoProcessor where it loads (Idefics3); the Qwen processors need torchvision for their
+    # video half, so their inputs are assembled from the tokenizer and image processor here
+    assert (vlm.processor is not None) == (family == "idefics3")
     yes, no = r.answer_ids
     assert tok.convert_ids_to_tokens([yes, no]) in (["yes", "no"], ["Ġyes", "Ġno"])
     prompts, images = r.inputs(QUERY, pages[:3])
@@ -190,6 +193,24 @@ def test_region_chunks_are_read_as_their_rendered_region(tiny_vlm) -> None:
     assert len(images) == len(with_image) >= 1
     kept = r.rerank(QUERY, [Hit(chunk=c, score=0.0) for c in chunks])
     assert {h.chunk.id for h in kept} <= {c.id for c in chunks}
+
+
+def test_image_queries_take_an_image_slot(tiny_vlm, pages, tmp_path) -> None:
+    from PIL import Image
+
+    from ragnest.types import ImageRef
+
+    crop = tmp_path / "crop.png"
+    Image.new("RGB", (90, 60), (200, 30, 30)).save(crop)
+    q = Query(text="this figure", image=ImageRef(blob=str(crop)))
+    r = _reranker(tiny_vlm, "qwen2_vl")
+    image = r._render([q.image], ["query"])[0]
+    prompts, images = r.inputs(q, pages[:2], query_image=image)
+    assert len(images) == 4 and all(p.count("<|vision_start|>") == 2 for p in prompts)
+    assert len(r.score(q, pages[:2])) == 2
+    mono = _reranker(tiny_vlm, "qwen2_vl", preset="monoqwen")
+    with pytest.raises(RerankError, match="needs query text"):
+        mono.score(Query(image=ImageRef(blob=str(crop))), pages[:1])
 
 
 # -- bad input --------------------------------------------------------------------------
