@@ -6,7 +6,8 @@ the caller iterates over decoded text as it is produced::
         print(piece, end="")
     stream.prompt_tokens, stream.completion_tokens
 
-An error inside ``generate`` ends the iteration and is raised in the caller's thread.
+An error inside ``generate`` ends the iteration and is raised in the caller's thread; a
+caller that stops iterating early stops ``generate`` at its next token (and waits for it).
 :data:`GENERATION_KEYS` lists the generation parameters a component accepts from YAML;
 :func:`check_generation` rejects others with a "did you mean" (without importing torch).
 """
@@ -67,19 +68,26 @@ class GenerationStream:
     """
 
     def __init__(self, streamer: Any, thread: threading.Thread, state: dict[str, Any],
-                 prompt_tokens: int) -> None:
+                 prompt_tokens: int, stop: threading.Event) -> None:
         self._streamer = streamer
         self._thread = thread
         self._state = state
+        self._stop = stop
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = 0
 
     def __iter__(self) -> Iterator[str]:
+        done = False
         try:
             for piece in self._streamer:
                 if piece:
                     yield piece
+            done = True
         finally:
+            if not done:  # the caller stopped early: stop generating, drain, wait
+                self._stop.set()
+                for _ in self._streamer:
+                    pass
             self._thread.join()
         if self._state.get("error") is not None:
             raise self._state["error"]
@@ -103,7 +111,16 @@ def generate_stream(
                                        timeout=timeout)
     inputs = loaded.inputs(batch)
     prompt_len = int(inputs["input_ids"].shape[1])
-    kwargs = {"pad_token_id": tokenizer.pad_token_id, **dict(params), "streamer": streamer}
+    stop = threading.Event()
+
+    class _Stop(tf.StoppingCriteria):  # type: ignore[misc, name-defined]
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return loaded.runtime.torch.full((input_ids.shape[0],), stop.is_set(),
+                                             dtype=loaded.runtime.torch.bool,
+                                             device=input_ids.device)
+
+    kwargs = {"pad_token_id": tokenizer.pad_token_id, **dict(params), "streamer": streamer,
+              "stopping_criteria": tf.StoppingCriteriaList([_Stop()])}
     state: dict[str, Any] = {"error": None}
 
     def run() -> None:
@@ -118,7 +135,7 @@ def generate_stream(
 
     thread = threading.Thread(target=run, name="ragnest-generate", daemon=True)
     thread.start()
-    return GenerationStream(streamer, thread, state, prompt_len)
+    return GenerationStream(streamer, thread, state, prompt_len, stop)
 
 
 def _new_tokens(ids: list[int], tokenizer: Any) -> int:

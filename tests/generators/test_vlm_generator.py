@@ -222,3 +222,17 @@ def test_grounding_boxes_become_snapped_pdf_regions(tiny_vlm, ranked, family) ->
         raw = f'Descale [P2] {{"bbox_2d": {box}, "label": "descaling"}}.'
     assert g._regions(raw, prep) == {"P2": target}
     assert g._regions("Descale [P1].", prep) == {}
+
+
+def test_a_stream_left_early_stops_generating(tiny_vlm, ranked) -> None:
+    import time
+
+    g = _gen(tiny_vlm, "qwen2_vl", generation={"max_new_tokens": 400, "min_new_tokens": 400})
+    stream = g.stream(QUERY, ranked[:1])
+    first = next(stream)
+    assert first.text and not first.done
+    t0 = time.perf_counter()
+    stream.close()  # the reader went away: generate stops at its next token (400 take ~3 s)
+    assert time.perf_counter() - t0 < 1.0
+    assert g._lock.acquire(timeout=1)  # released: the next request can run
+    g._lock.release()
