@@ -118,6 +118,13 @@ class VlmGenerator:
         self._lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles as its parameters (the model is loaded again by ``warm_up``)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
     def warm_up(self) -> None:
         """Load the model and its pre-processing (idempotent)."""
         if self._vlm is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -92,6 +93,14 @@ class VlmReranker:
         self._vlm: Vlm | None = None
         self._ids: tuple[int, int] | None = None
         self._renderer = Renderer()
+        self._lock = threading.Lock()  # one forward pass at a time on the model
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles as its parameters (the model is loaded again by ``warm_up``)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
 
     # -- lifecycle ---------------------------------------------------------------------
     @property
@@ -170,8 +179,10 @@ class VlmReranker:
         for start in range(0, len(chunks), self.batch_size):
             prompts, images = self.inputs(query, chunks[start:start + self.batch_size],
                                           query_image=q_image)
-            for y, n in vlm.last_logits(vlm.encode(prompts, images), [yes, no]):
-                out.append(float(y - n))
+            batch = vlm.encode(prompts, images)
+            with self._lock:
+                logits = vlm.last_logits(batch, [yes, no])
+            out.extend(float(y - n) for y, n in logits)
         return out
 
     def inputs(

@@ -71,6 +71,10 @@ def test_contract_cheap_init_and_registry() -> None:
     g = check_component_contract(VlmGenerator, {"model": "/nonexistent/model"}, role="generator")
     assert g._vlm is None and isinstance(g, StreamingGenerator)
     assert [p.name for p in g._plugins] == ["resolution"]  # fastv is off by default
+    import pickle
+
+    again = pickle.loads(pickle.dumps(g))
+    assert again == g and again._vlm is None
     built = registry.create("generator/vlm", {"model": "/nonexistent", "compression": [
         {"type": "resolution", "budget": 1024, "floor": 128}, {"type": "dedupe"}]})
     assert registry.type_name_of(built) == "generator/vlm"

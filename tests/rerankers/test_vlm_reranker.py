@@ -58,6 +58,9 @@ def _reranker(tiny_vlm, family: str, **kw) -> VlmReranker:
 def test_contract_cheap_init_and_registry() -> None:
     r = check_component_contract(VlmReranker, {"model": "/nonexistent/model"}, role="reranker")
     assert r._vlm is None and isinstance(r, Reranker)
+    import pickle
+
+    assert pickle.loads(pickle.dumps(r)) == r
     built = registry.create("reranker/vlm", {"model": "/nonexistent", "preset": "monoqwen"})
     assert registry.type_name_of(built) == "reranker/vlm" and built.is_calibrated
 
