@@ -30,6 +30,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ragnest._hf.runtime import HfRuntime, LoadedModel, chat_messages, load_kwargs, load_lock
@@ -215,6 +216,8 @@ class Vlm:
                                                error=error)
         tokenizer.padding_side = "left"
         holder = processor if processor is not None else tokenizer
+        if not chat_template and not getattr(holder, "chat_template", None):
+            chat_template = _processor_template(runtime, name)  # kept beside the processor
         if chat_template:
             holder.chat_template = chat_template
             tokenizer.chat_template = chat_template
@@ -353,6 +356,24 @@ def _auto_processor(runtime: HfRuntime, name: str, *, owner: str, style: str) ->
             raise ConfigError(f"{owner}: {name!r} has no image processor")
         return None
     return proc
+
+
+def _processor_template(runtime: HfRuntime, name: str) -> str | None:
+    """The chat template a checkpoint keeps for its processor (``chat_template.jinja`` or
+    the older ``chat_template.json``), for when only its tokenizer could be loaded."""
+    import json
+
+    cached_file = runtime.transformers.utils.cached_file
+    for filename in ("chat_template.jinja", "chat_template.json"):
+        try:
+            path = cached_file(name, filename, _raise_exceptions_for_missing_entries=False,
+                               _raise_exceptions_for_connection_errors=False, **load_kwargs(name))
+        except (OSError, ValueError):
+            path = None
+        if path:
+            text = Path(path).read_text(encoding="utf-8")
+            return text if filename.endswith(".jinja") else json.loads(text).get("chat_template")
+    return None
 
 
 def _layout(model_type: str, ip: Any, processor: Any, config: Any) -> VisionLayout:

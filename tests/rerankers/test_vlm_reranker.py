@@ -238,6 +238,25 @@ def test_a_model_without_a_chat_template_is_refused(tiny_vlm, tmp_path) -> None:
         VlmReranker(model=str(bare), device="cpu").warm_up()
 
 
+def test_a_template_kept_beside_the_processor_is_found(tiny_vlm, tmp_path) -> None:
+    """Qwen checkpoints keep their chat template for the processor (chat_template.json);
+    where only the tokenizer loads (no torchvision), it is read from there."""
+    import json
+
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_vlm("qwen2_vl"), moved)
+    jinja = moved / "chat_template.jinja"
+    config = moved / "tokenizer_config.json"
+    data = json.loads(config.read_text())
+    template = data.pop("chat_template", None) or jinja.read_text()
+    jinja.unlink(missing_ok=True)
+    config.write_text(json.dumps(data))
+    (moved / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    r = VlmReranker(model=str(moved), device="cpu")
+    r.warm_up()
+    assert "<|im_start|>assistant" in r.vlm.prompt(["hello"])
+
+
 def test_a_model_that_is_not_a_vlm_is_refused(tmp_path) -> None:
     pytest.importorskip("transformers")
     from ragnest.testing.tiny_models import build_clip
