@@ -26,6 +26,8 @@ __all__ = [
     "StoreMismatchError",
     "StoreUnavailableError",
     "EmbeddingError",
+    "RerankError",
+    "GenerationError",
     "ModelServerError",
     "ModelServerUnavailableError",
     "RequestTooLargeError",
@@ -86,6 +88,14 @@ class StoreUnavailableError(StoreError):
 
 class EmbeddingError(RagnestError):
     """An embedder could not embed its input."""
+
+
+class RerankError(RagnestError):
+    """A reranker could not score its candidates."""
+
+
+class GenerationError(RagnestError):
+    """A generator could not produce an answer."""
 
 
 class ModelServerError(RagnestError):

@@ -130,10 +130,21 @@ _BUILTINS: dict[str, ComponentEntry] = {
         "openai",
         "Vision-language answers with [P#] page citations from an OpenAI-compatible server",
     ),
+    "reranker/vlm": ComponentEntry(
+        "ragnest.rerankers.vlm:VlmReranker",
+        "hf",
+        "Vision-language reranker: yes/no logits of Qwen2-VL/2.5-VL/3-VL or SmolVLM in one pass",
+    ),
     "generator/extractive": ComponentEntry(
         "ragnest.generators.extractive:ExtractiveGenerator",
         None,
         "Answers with cited sentences from the top hits (no model)",
+    ),
+    "generator/vlm": ComponentEntry(
+        "ragnest.generators.vlm:VlmGenerator",
+        "hf",
+        "Vision-language answers from page images with [P#] citations, a visual-token budget, "
+        "streaming (transformers)",
     ),
 }
 

@@ -14,8 +14,7 @@ pytest.importorskip("transformers")
 from typer.testing import CliRunner  # noqa: E402
 
 from ragnest.cli import app  # noqa: E402
-
-from .embedders.tiny_models import build_colqwen2  # noqa: E402
+from ragnest.testing.tiny_models import build_colqwen2  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
 

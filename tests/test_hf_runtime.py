@@ -19,9 +19,8 @@ from ragnest._hf import (
     resolve_dtype,
 )
 from ragnest.errors import ConfigError, EmbeddingError
+from ragnest.testing import tiny_models
 from ragnest.types import ImageRef
-
-from .embedders import tiny_models
 
 
 @pytest.mark.parametrize(
@@ -176,7 +175,7 @@ def test_tokens_cut_and_shared_budget(torch) -> None:
 
 
 def test_vision_size_caps_visual_tokens(torch) -> None:
-    ip = tiny_models._qwen_image_processor(max_tokens=16)
+    ip = tiny_models.qwen_image_processor(max_tokens=16)
     assert _hf.vision_size(ip, 64) == {
         "size": {"shortest_edge": 4 * 28 * 28, "longest_edge": 64 * 28 * 28}
     }

@@ -35,10 +35,8 @@ from ragnest.embedders.late_interaction import (  # noqa: E402
 )
 from ragnest.errors import ConfigError, EmbeddingError, MissingDependencyError  # noqa: E402
 from ragnest.protocols import Embedder, FittedEmbedder  # noqa: E402
+from ragnest.testing import tiny_models  # noqa: E402
 from ragnest.types import Chunk, ImageRef, Query, Segment  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).parent))
-import tiny_models  # noqa: E402
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 

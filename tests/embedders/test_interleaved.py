@@ -9,7 +9,6 @@ model (token counts, order, grids) and which inputs change the vector.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +24,8 @@ from ragnest.embedders._hf_base import HfEmbedder  # noqa: E402
 from ragnest.embedders.dse import DseEmbedder  # noqa: E402
 from ragnest.embedders.dual_encoder import ClipEmbedder  # noqa: E402
 from ragnest.embedders.late_interaction import ColQwen2Embedder  # noqa: E402
+from ragnest.testing import tiny_models  # noqa: E402
 from ragnest.types import Chunk, ImageRef, Segment  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).parent))
-import tiny_models  # noqa: E402
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 

@@ -14,7 +14,10 @@ import yaml
 from ragnest import registry
 from ragnest.ladder import Ladder, parse_ladder
 
-PRESETS = sorted((Path(__file__).resolve().parents[2] / "configs" / "models").glob("*.yaml"))
+ALL_PRESETS = sorted((Path(__file__).resolve().parents[2] / "configs" / "models").glob("*.yaml"))
+# embedder presets (reranker and generator presets: tests/test_vlm_presets.py)
+PRESETS = [p for p in ALL_PRESETS
+           if yaml.safe_load(p.read_text()).get("type", "").startswith("embedder/")]
 FAMILIES = ("colqwen2", "colpali", "dse", "clip", "siglip")
 CLASSES = {f"embedder/{f}": registry.resolve(f"embedder/{f}") for f in FAMILIES}
 EXPECTED_MODELS = {

@@ -1,11 +1,8 @@
-"""The transformers runtime: the only ragnest module that imports torch and transformers.
-
-Every transformers component (embedders today; a vision-language reranker or generator
-next) builds on it instead of on another component: device and dtype choice, offline
-loading through ``from_pretrained`` under one process-wide lock, moving processor
-batches to the device, PIL images from :class:`~ragnest.types.ImageRef` (through
-:mod:`ragnest.media`), token counting and cutting, chat messages from ordered parts.
-torch and transformers are imported on first use, so importing this module is cheap::
+"""The runtime core: device and dtype choice, offline loading through ``from_pretrained``
+under one process-wide lock, moving processor batches to the device, PIL images from
+:class:`~ragnest.types.ImageRef` (through :mod:`ragnest.media`), token counting and cutting,
+chat messages from ordered parts. torch and transformers are imported on first use, so
+importing this module is cheap::
 
     >>> from ragnest._hf import resolve_device, resolve_dtype
     >>> resolve_device("auto", cuda=False, mps=False), resolve_dtype("auto", device="cuda", bf16=True)
@@ -13,11 +10,12 @@ torch and transformers are imported on first use, so importing this module is ch
 
 A component loads its model once (``warm_up``) and keeps the :class:`LoadedModel`::
 
-    loaded = load_model("Qwen/Qwen2-VL-2B-Instruct", "AutoModelForImageTextToText",
-                        processor="AutoProcessor", owner="reranker/vlm", error=RerankError)
-    inputs = loaded.inputs(loaded.processor(text=[prompt], images=[image], return_tensors="pt"))
+    loaded = load_model("vidore/colqwen2-v1.0-hf", "ColQwen2ForRetrieval",
+                        processor="ColQwen2Processor", owner="embedder/colqwen2",
+                        error=EmbeddingError)
+    inputs = loaded.inputs(loaded.processor(images=[image], return_tensors="pt"))
     with loaded.runtime.inference():
-        logits = loaded.model(**inputs).logits
+        out = loaded.model(**inputs)
 
 Offline: with ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) set, or when the model is a
 local directory, everything loads with ``local_files_only=True``: no hub call is made.
@@ -30,7 +28,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -314,13 +312,19 @@ def _pil() -> Any:
     return Image
 
 
-def load_image(ref: ImageRef, *, max_pixels: int, renderer: Renderer | None = None) -> Any:
+def load_image(
+    ref: ImageRef, *, max_pixels: int, renderer: Renderer | None = None, min_dpi: int | None = None
+) -> Any:
     """The RGB ``PIL.Image`` of ``ref`` (rendered or loaded through :mod:`ragnest.media`,
     at most ``max_pixels``), by ``renderer`` (the caller's own, holding its open
-    documents) or the process's default one. Raises :class:`~ragnest.errors.ParseError`
+    documents) or the process's default one. ``min_dpi`` renders document pages at least
+    that sharp (still within ``max_pixels``): a model's pixel budget, not the dpi recorded
+    at parse time, then decides the size. Raises :class:`~ragnest.errors.ParseError`
     naming the file."""
     from ragnest.media.render import render_array
 
+    if min_dpi is not None and ref.source is not None and ref.page is not None:
+        ref = replace(ref, dpi=max(ref.dpi, min_dpi))
     pixels = (renderer.array(ref, max_pixels=max_pixels) if renderer is not None
               else render_array(ref, max_pixels=max_pixels))
     return _pil().fromarray(pixels).convert("RGB")
@@ -337,13 +341,15 @@ def render_images(
     max_pixels: int,
     where: Sequence[str] | None = None,
     renderer: Renderer | None = None,
+    min_dpi: int | None = None,
 ) -> list[Any]:
     """:func:`load_image` for each ref; a ref that cannot be rendered (a moved file) gives
     ``None`` and a warning naming ``where[i]`` (e.g. ``"manual.pdf p.3"``)."""
     images = []
     for i, ref in enumerate(refs):
         try:
-            images.append(load_image(ref, max_pixels=max_pixels, renderer=renderer))
+            images.append(load_image(ref, max_pixels=max_pixels, renderer=renderer,
+                                     min_dpi=min_dpi))
         except ParseError as err:
             label = where[i] if where is not None else "image"
             logger.warning("%s: cannot render image: %s", label, err)
