@@ -20,12 +20,16 @@ from ragnest.errors import (
     ComponentNotFoundError,
     ConfigError,
     EmbeddingError,
+    GenerationError,
     MissingDependencyError,
+    ModelServerError,
     ParseError,
     RagnestError,
+    RerankError,
     StoreError,
     StoreLockedError,
     StoreMismatchError,
+    StoreUnavailableError,
 )
 from ragnest.ingest import IngestReport
 from ragnest.pipeline import Pipeline
@@ -75,5 +79,9 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "StoreMismatchError",
+    "StoreUnavailableError",
     "EmbeddingError",
+    "RerankError",
+    "GenerationError",
+    "ModelServerError",
 ]

@@ -430,7 +430,8 @@ class Pipeline:
         t0 = time.perf_counter()
         for delta in self.generator.stream(result.query, result.hits):
             if delta.done and delta.answer is not None:
-                timings = {**result.timings, "generate": time.perf_counter() - t0}
+                timings = {**result.timings, "generate": time.perf_counter() - t0,
+                           **delta.answer.timings}  # the generator's own steps are kept
                 delta = replace(delta, answer=replace(delta.answer, timings=timings))
             yield delta
 
