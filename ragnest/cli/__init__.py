@@ -1,0 +1,32 @@
+"""The ``ragnest`` command (typer + rich).
+
+    ragnest fit manuals/            # only for ladders with rotation: pca
+    ragnest ingest manuals/ --store ./.ragnest
+    ragnest query "how do I reset the device?" --k 5 --json
+    ragnest stats
+    ragnest demo
+    ragnest list
+    ragnest validate pipelines/lite.yaml
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ragnest.cli import admin, ingest, query  # noqa: F401  (the commands register on import)
+from ragnest.cli._app import app, err
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

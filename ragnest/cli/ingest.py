@@ -1,0 +1,136 @@
+"""``ragnest ingest`` and ``ragnest fit``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ragnest.cli._app import (
+    DEFAULT_PIPELINE,
+    JsonOpt,
+    PipelineOpt,
+    ProfileOpt,
+    StoreOpt,
+    _config,
+    _errors_exit,
+    _setup_logging,
+    app,
+    err,
+    out,
+)
+from ragnest.collection import fitted_embedders
+from ragnest.errors import StoreError
+from ragnest.ingest import IngestReport, discover
+from ragnest.pipeline import Pipeline
+
+__all__ = ['fit', 'ingest']
+
+
+def _print_report(report: IngestReport) -> None:
+    table = Table(title="ingest", show_header=False)
+    table.add_row("files ingested", str(report.files))
+    table.add_row("pages", str(report.pages))
+    table.add_row("chunks added", str(report.chunks_added))
+    table.add_row("chunks unchanged", str(report.chunks_unchanged))
+    table.add_row("chunks removed", str(report.chunks_removed))
+    table.add_row("skipped files", str(len(report.skipped)))
+    table.add_row("seconds", f"{report.seconds:.1f}")
+    out.print(table)
+    for s in report.skipped:
+        out.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
+
+
+def _run_ingest(rag: Pipeline, paths: list[str], *, quiet: bool,
+                workers: int | None = None) -> IngestReport:
+    files, _ = discover(paths)
+    if quiet or not files:
+        return rag.ingest(paths, progress=False, workers=workers)
+    with Progress(
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=len(files))
+
+        def on_file(path: str, status: str) -> None:
+            progress.update(task, advance=1, description=f"{Path(path).name}: {status}")
+
+        return rag.ingest(paths, on_file=on_file, workers=workers)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files and folders to ingest.")],
+    pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    store: StoreOpt = None,
+    profile: ProfileOpt = None,
+    as_json: JsonOpt = False,
+    workers: Annotated[
+        Optional[int],
+        typer.Option("--workers", "-w", min=0,
+                     help="Parser processes (0 = one per CPU; default: the pipeline's "
+                          "ingest.workers)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Parse, embed and store files and folders (re-ingesting unchanged files adds nothing)."""
+    _setup_logging(verbose)
+    with _errors_exit():
+        with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
+            try:
+                report = _run_ingest(rag, paths, quiet=as_json, workers=workers)
+            except StoreError as e:  # the store broke: say what was committed, then exit 2
+                if isinstance(e.report, IngestReport):
+                    _show_report(e.report, as_json)
+                raise
+    _show_report(report, as_json)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _show_report(report: IngestReport, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        _print_report(report)
+
+
+@app.command()
+def fit(
+    paths: Annotated[list[str], typer.Argument(help="Files and folders to sample from.")],
+    max_chunks: Annotated[
+        int, typer.Option("--max-chunks", min=1, help="Chunks drawn from them to fit on.")
+    ] = 2000,
+    pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    store: StoreOpt = None,
+    profile: ProfileOpt = None,
+    as_json: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Fit corpus state (a ladder's PCA rotation) on a sample, once, before ingesting.
+
+    The state is stored with the collection; every later ingest, process or worker
+    loads it instead of fitting its own. Embedders already fitted are left as they are.
+    """
+    _setup_logging(verbose)
+    with _errors_exit():
+        with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
+            fitted = rag.fit(paths, max_chunks=max_chunks)
+            kept = [k for k in fitted_embedders(rag.embedders) if k not in fitted]
+    if as_json:
+        out.print_json(json.dumps({"fitted": fitted, "already_fitted": kept}))
+        return
+    if fitted:
+        out.print(f"fitted and stored: {', '.join(fitted)}")
+    if kept:
+        out.print(f"already fitted (kept as stored): {', '.join(kept)}")
+    if not fitted and not kept:
+        out.print("no embedder of this pipeline fits corpus state; nothing to do")

@@ -1,0 +1,161 @@
+"""``ragnest query``: stream the answer, then cite page and region (``--json``: all of it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from ragnest.cli._app import (
+    DEFAULT_PIPELINE,
+    JsonOpt,
+    PipelineOpt,
+    ProfileOpt,
+    StoreOpt,
+    _config,
+    _errors_exit,
+    _setup_logging,
+    app,
+    out,
+)
+from ragnest.errors import RagnestError
+from ragnest.pipeline import Pipeline
+from ragnest.types import Answer, AnswerDelta, Query
+
+__all__ = ['query']
+
+
+def _answer_dict(answer: Answer) -> dict[str, Any]:
+    return {
+        "answer": answer.text,
+        "found": answer.found,
+        "citations": [
+            {"n": i + 1, "tag": c.tag, "source": c.source, "page": c.page,
+             "chunk_id": c.chunk_id, "quote": c.quote, "bbox": list(c.bbox) if c.bbox else None}
+            for i, c in enumerate(answer.citations)
+        ],
+        "hits": [
+            {
+                "source": h.chunk.source,
+                "page": h.chunk.page,
+                "score": h.score,
+                "chunk_id": h.chunk.id,
+                "text": h.chunk.text,
+                "bbox": list(h.chunk.bbox) if h.chunk.bbox else None,
+                "scores_by_stage": dict(h.scores_by_stage),
+            }
+            for h in answer.hits
+        ],
+        "usage": dict(answer.usage),
+        "timings": {k: round(v, 4) for k, v in answer.timings.items()},
+    }
+
+
+def _print_citations(answer: Answer) -> None:
+    if answer.citations:
+        out.print("[bold]cited pages:[/]")
+        for i, c in enumerate(answer.citations, 1):
+            region = f", region {tuple(round(v) for v in c.bbox)}" if c.bbox else ""
+            out.print(f"  [{c.tag or i}] {c.source}" + (f", page {c.page}" if c.page else "")
+                      + region, highlight=False)
+
+
+def _print_hits(answer: Answer) -> None:
+    if answer.hits:
+        table = Table(title="top hits")
+        for col in ("#", "source", "page", "score", "text"):
+            table.add_column(col)
+        for i, h in enumerate(answer.hits, 1):
+            snippet = " ".join(h.chunk.text.split())[:90]
+            table.add_row(str(i), Path(h.chunk.source).name, str(h.chunk.page or ""),
+                          f"{h.score:.3f}", snippet)
+        out.print(table)
+
+
+def _print_answer(answer: Answer) -> None:
+    out.print(f"[bold]answer:[/] {answer.text}")
+    _print_citations(answer)
+    _print_hits(answer)
+
+
+def _stream_answer(deltas: Iterator[AnswerDelta]) -> Answer:
+    """Print the answer as it is generated; return the final :class:`Answer`."""
+    out.print("[bold]answer:[/] ", end="")
+    final: Answer | None = None
+    for delta in deltas:
+        if delta.text:
+            out.print(delta.text, end="", markup=False, highlight=False, soft_wrap=True)
+        if delta.done:
+            final = delta.answer
+    out.print()
+    if final is None:  # pragma: no cover - a generator that never finished its stream
+        raise RagnestError("the generator's stream ended without a final answer")
+    _print_citations(final)
+    _print_hits(final)
+    return final
+
+
+def _parse_filters(items: list[str] | None) -> dict[str, Any] | None:
+    if not items:
+        return None
+    filters: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--filter {item!r}: use key=value")
+        filters[key] = int(value) if value.isdigit() else value
+    return filters
+
+
+@app.command()
+def query(
+    text: Annotated[Optional[str], typer.Argument(help="The question.")] = None,
+    image: Annotated[Optional[Path], typer.Option("--image", help="An image to query with.")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", "-k", help="How many hits.")] = None,
+    filter_: Annotated[
+        Optional[list[str]], typer.Option("--filter", help="Payload filter key=value (repeatable).")
+    ] = None,
+    budget: Annotated[
+        Optional[list[str]],
+        typer.Option("--budget", help="Candidates kept at a funnel stage, e.g. coarse=2000 or "
+                                      "dense-mid=300 (repeatable; overrides the YAML budgets)."),
+    ] = None,
+    pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    store: StoreOpt = None,
+    profile: ProfileOpt = None,
+    as_json: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Answer a question from the store, citing file and page."""
+    _setup_logging(verbose)
+    if not text and image is None:
+        raise typer.BadParameter("give a question, --image PATH, or both")
+    filters = _parse_filters(filter_)
+    budgets = _parse_budgets(budget)
+    with _errors_exit():
+        with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
+            q = Pipeline.image_query(image, text) if image is not None else Query(text=text)
+            if as_json:
+                answer = rag.query(q, k=k, filters=filters, budgets=budgets)
+                out.print_json(json.dumps(_answer_dict(answer)))
+            elif rag.generator is None:
+                _print_answer(rag.query(q, k=k, filters=filters, budgets=budgets))
+            else:
+                _stream_answer(rag.stream(q, k=k, filters=filters, budgets=budgets))
+
+
+def _parse_budgets(items: Optional[list[str]]) -> dict[str, int] | None:
+    if not items:
+        return None
+    budgets: dict[str, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip().isdigit() or int(value) < 1:
+            raise typer.BadParameter(f"--budget {item!r}: use STAGE=N with N >= 1, "
+                                     "e.g. coarse=2000")
+        budgets[name.strip()] = int(value)
+    return budgets
