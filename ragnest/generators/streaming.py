@@ -59,6 +59,8 @@ class AnswerText:
     def __init__(self, labels: Collection[str], *, specials: Sequence[str] = (),
                  json_boxes: bool = False, hold_uncited: int = 0) -> None:
         self.labels = set(labels)
+        if hold_uncited < 0:
+            raise ValueError(f"hold_uncited must be >= 0 characters, got {hold_uncited}")
         self.json_boxes = json_boxes
         self.hold_uncited = hold_uncited
         keep = {t for pair in _SPANS for t in pair}

@@ -110,3 +110,5 @@ def test_hold_uncited_keeps_an_abstention_back_until_the_end() -> None:
     assert text.feed("[P1].") == " [P1]."
     text = AnswerText({"P1"}, hold_uncited=300)
     assert text.feed("Every 8 weeks [P") == "" and text.feed("1]") == "Every 8 weeks [P1]"
+    with pytest.raises(ValueError, match="hold_uncited"):
+        AnswerText({"P1"}, hold_uncited=-1)
