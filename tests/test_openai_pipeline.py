@@ -1,8 +1,9 @@
 """pipelines/openai.yaml end to end: the lite retrieval profile, then reranker/openai and
-generator/openai on a loopback vLLM-like server."""
+generator/openai on a loopback vLLM-like server, from Python and from the command line."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,79 @@ def test_nothing_relevant_means_not_found(rag):
     assert answer.found is False and answer.text == NOT_FOUND and answer.hits == ()
     generated = [b for b in server.chat_requests()[before:] if not b.get("logprobs")]
     assert generated == []  # nothing kept, nothing to read: no generation request
+
+
+# -- the command line: `ragnest ingest` then `ragnest query`, as a user runs them ----------
+QUESTION = "How often should I descale the machine?"
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory):
+    """A store ingested by `ragnest ingest --pipeline pipelines/openai.yaml`, and the
+    environment pointing the pipeline at a loopback vLLM-like server."""
+    store = tmp_path_factory.mktemp("openai-cli") / "store"
+    with FakeServer("vllm", relevance=relevance, piece=4) as server:
+        env = {"RAGNEST_OPENAI_BASE_URL": server.url, "RAGNEST_OPENAI_MODEL": server.model}
+
+        def ragnest(*args: str):
+            return CliRunner().invoke(app, [*args, "--pipeline", str(PIPELINE),
+                                            "--store", str(store)], env=env)
+
+        result = ragnest("ingest", str(ROOT / "examples" / "docs"), "--json")
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert report["files"] == 3 and report["skipped"] == []
+        yield ragnest, server
+
+
+def test_cli_query_streams_the_answer_then_cites_page_and_region(cli, monkeypatch):
+    ragnest, server = cli
+    deltas = []
+    stream = Pipeline.stream
+
+    def recorded(self, *args, **kwargs):
+        for delta in stream(self, *args, **kwargs):
+            deltas.append(delta)
+            yield delta
+
+    monkeypatch.setattr(Pipeline, "stream", recorded)
+    before = len(server.chat_requests())
+    result = ragnest("query", QUESTION)
+    assert result.exit_code == 0, result.output
+    generated = [b for b in server.chat_requests()[before:] if not b.get("logprobs")]
+    assert len(generated) == 1 and generated[0]["stream"] is True  # over SSE
+    answer = deltas[-1].answer
+    assert deltas[-1].done and answer.found and len(deltas) > 5  # really streamed
+    assert "".join(d.text for d in deltas) == answer.text
+    printed, cited = result.stdout.split("cited pages:")
+    assert printed == f"answer: {answer.text}\n"  # each delta printed as it came
+    assert printed.startswith("answer: Descale the machine every 8 weeks [P1].")
+    assert "[P7]" not in printed  # a label naming no page is dropped
+    cite, = answer.citations
+    region = ", ".join(str(round(v)) for v in cite.bbox)
+    line = f"[P1] {cite.source}, page 5, region ({region})"
+    assert "".join(cited.split()).startswith("".join(line.split()))  # however rich wraps it
+    assert Path(cite.source).name == "nimbus3_handbook.pdf"
+    assert "top hits" in cited and "nimbus3_handbook.pdf" in cited
+
+
+def test_cli_query_json_has_citations_usage_per_page_and_rerank_timing(cli):
+    ragnest, _ = cli
+    result = ragnest("query", QUESTION, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["found"] and "every 8 weeks" in data["answer"] and "[P1]" in data["answer"]
+    assert [h["page"] for h in data["hits"]] == [5]  # the reranker's cut
+    assert data["hits"][0]["scores_by_stage"]["rerank_probability"] == pytest.approx(0.95)
+    cite, = data["citations"]
+    assert cite["tag"] == "P1" and cite["page"] == 5
+    assert Path(cite["source"]).name == "nimbus3_handbook.pdf"
+    assert len(cite["bbox"]) == 4 and cite["bbox"] != data["hits"][0]["bbox"]  # a region
+    usage = data["usage"]
+    page, = usage["pages"]
+    assert page["label"] == "P1" and page["chunk_id"] == cite["chunk_id"]
+    assert page["visual_tokens"] > 0 and page["width"] and page["height"]
+    assert usage["visual_tokens"] == page["visual_tokens"] <= usage["visual_budget"]
+    assert usage["prompt_tokens"] > usage["visual_tokens"] and usage["completion_tokens"] > 0
+    assert {"search", "rerank", "generate", "images", "model"} <= set(data["timings"])
+    assert all(v >= 0 for v in data["timings"].values())

@@ -49,6 +49,7 @@ from ragnest.generators.evidence import (
     parse_citations,
     split_budget,
 )
+from ragnest.generators.streaming import AnswerText
 from ragnest.media.fit import FittedImage
 from ragnest.types import Answer, AnswerDelta, Hit, ImageRef, Query
 
@@ -57,8 +58,6 @@ __all__ = ["OpenAIGenerator", "message_text", "usage_of"]
 logger = logging.getLogger(__name__)
 
 _TAG = re.compile(r"\[\s*(P\d+)\s*\]")
-_TAG_SPACE = re.compile(r"[ \t]*\[\s*(P\d+)\s*\]")
-_OPEN_TAG = re.compile(r"\[[^\]]{0,8}$")  # a tag that may still be arriving
 _WORD = re.compile(r"[a-z0-9]{3,}")
 _HOLD_CHARS = 300  # text streamed before its first citation is held back this long
 
@@ -144,7 +143,7 @@ class OpenAIGenerator(OpenAIEndpoint):
             return _not_found(hits, {})
         t0 = time.perf_counter()
         prompt, reply = self._request(query, hits, stream=False)
-        text = _clean(message_text(reply), prompt.evidence).strip()
+        text = _answer_text(prompt).clean(message_text(reply)).strip()
         usage = {**usage_of(reply), **prompt.usage}
         return self._answer(text, prompt, hits, usage, time.perf_counter() - t0)
 
@@ -152,8 +151,8 @@ class OpenAIGenerator(OpenAIEndpoint):
         """:meth:`generate` over SSE: text as it arrives (unknown ``[P#]`` tags dropped,
         each delta with the citations it introduces); the last delta (``done=True``)
         carries the :class:`~ragnest.types.Answer`. Text before the first citation is
-        held back (up to 300 characters), so an answer that turns out to be "not found"
-        streams as :data:`NOT_FOUND` only."""
+        held back (up to 300 characters; ``AnswerText(hold_uncited=...)``), so an answer
+        that turns out to be "not found" streams as :data:`NOT_FOUND` only."""
         hits = tuple(hits)
         if not hits:
             answer = _not_found(hits, {})
@@ -163,34 +162,29 @@ class OpenAIGenerator(OpenAIEndpoint):
         t0 = time.perf_counter()
         prompt, events = self._request(query, hits, stream=True)
         usage: dict[str, Any] = {}
-        sent: list[str] = []
+        text = _answer_text(prompt, hold_uncited=_HOLD_CHARS)
         cited: set[str] = set()
 
-        def delta(text: str) -> AnswerDelta:
-            so_far = "".join(sent) + text
+        def delta(new: str, so_far: str) -> AnswerDelta:
+            """``new`` text, with the citations it makes (regions read from ``so_far``)."""
             _, cites = parse_citations(so_far, prompt.evidence,
                                        boxes=_regions(so_far, prompt.evidence))
-            new = tuple(c for c in cites if c.chunk_id not in cited)
-            cited.update(c.chunk_id for c in new)
-            sent.append(text)
-            return AnswerDelta(text=text, citations=new)
+            fresh = tuple(c for c in cites if c.chunk_id not in cited)
+            cited.update(c.chunk_id for c in fresh)
+            return AnswerDelta(text=new, citations=fresh)
 
-        pending = held = ""
         for event in events:
             usage.update(usage_of(event))
-            pending += message_text(event)
-            ready, pending = _split_ready(pending, start=not sent and not held)
-            held += _clean(ready, prompt.evidence)
-            if held and (sent or _TAG.search(held)
-                         or (len(held) > _HOLD_CHARS and not is_abstention(held))):
-                yield delta(held)
-                held = ""
-        text = ("".join(sent) + held + _clean(pending, prompt.evidence)).strip()
-        answer = self._answer(text, prompt, hits, {**usage, **prompt.usage},
-                              time.perf_counter() - t0, keep_text=bool(sent))
-        rest = answer.text[len("".join(sent)):]
+            new = text.feed(message_text(event))
+            if new:
+                yield delta(new, text.text)
+        shown = text.text
+        text.finish()
+        answer = self._answer(text.text, prompt, hits, {**usage, **prompt.usage},
+                              time.perf_counter() - t0, keep_text=bool(shown))
+        rest = answer.text[len(shown):]  # NOT_FOUND in place of a withheld abstention
         if rest:
-            yield delta(rest)
+            yield delta(rest, answer.text)
         yield AnswerDelta(done=True, answer=answer)
 
     # -- internals ----------------------------------------------------------------------
@@ -307,24 +301,10 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield from rest
 
 
-def _split_ready(text: str, *, start: bool) -> tuple[str, str]:
-    """``(ready, pending)``: the text that can go out now, and what must wait (a tag still
-    arriving, trailing whitespace; leading whitespace of the answer is dropped)."""
-    if start:
-        text = text.lstrip()
-    cut = len(text)
-    tag = _OPEN_TAG.search(text)
-    if tag:
-        cut = tag.start()
-    ready = text[:cut]
-    stripped = ready.rstrip()
-    return stripped, text[len(stripped):]
-
-
-def _clean(text: str, evidence: Sequence[Evidence]) -> str:
-    """``text`` without the ``[P#]`` tags that name no evidence (and the spaces before them)."""
-    labels = {e.label for e in evidence}
-    return _TAG_SPACE.sub(lambda m: m.group(0) if m.group(1) in labels else "", text)
+def _answer_text(prompt: _Prompt, *, hold_uncited: int = 0) -> AnswerText:
+    """The model's text made the answer's: tags naming no evidence dropped, whitespace
+    tidied as :func:`parse_citations` does (streamed or whole)."""
+    return AnswerText([e.label for e in prompt.evidence], hold_uncited=hold_uncited)
 
 
 def _regions(text: str, evidence: Sequence[Evidence]) -> dict[str, tuple[float, float, float, float]]:

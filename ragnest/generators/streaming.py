@@ -12,12 +12,25 @@ deltas it hands out, joined, are the final answer text::
     ['Descale every', ' 8 weeks', ' [P1]', '.', '']
     >>> text.finish(), text.text
     ('', 'Descale every 8 weeks [P1].')
+
+Every generator that streams text uses it: the transformers VLM, the OpenAI-compatible
+one and the LangChain and LlamaIndex connectors. With ``hold_uncited``, nothing goes
+out until the answer cites a page or grows past that many characters without reading
+as an abstention, so a caller can still replace an answer that turns out to be "not
+found" (the OpenAI-compatible generator streams only
+:data:`~ragnest.generators.evidence.NOT_FOUND` then)::
+
+    >>> text = AnswerText(labels={"P1"}, hold_uncited=300)
+    >>> [text.feed(p) for p in ["The pages do", " not say.", " Every 8 weeks [P1]."]]
+    ['', '', 'The pages do not say. Every 8 weeks [P1].']
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
+
+from ragnest.generators.evidence import is_abstention
 
 __all__ = ["AnswerText"]
 
@@ -35,13 +48,21 @@ class AnswerText:
 
     ``labels``: the evidence labels the answer may cite (``P1``...); ``specials``: the
     tokenizer's special tokens (removed); ``json_boxes``: the model writes grounding boxes
-    as JSON objects with ``bbox_2d`` (Qwen2.5-VL, Qwen3-VL), which are removed from the text.
+    as JSON objects with ``bbox_2d`` (Qwen2.5-VL, Qwen3-VL), which are removed from the text;
+    ``hold_uncited``: when above 0, :meth:`feed` hands out nothing until the clean text
+    cites one of ``labels`` or is longer than ``hold_uncited`` characters and does not
+    read as an abstention (:func:`~ragnest.generators.evidence.is_abstention`); from then
+    on it streams as usual (:meth:`finish` hands out whatever is left either way).
+    ``raw`` is the model's text so far, ``text`` the clean text handed out so far.
     """
 
     def __init__(self, labels: Collection[str], *, specials: Sequence[str] = (),
-                 json_boxes: bool = False) -> None:
+                 json_boxes: bool = False, hold_uncited: int = 0) -> None:
         self.labels = set(labels)
+        if hold_uncited < 0:
+            raise ValueError(f"hold_uncited must be >= 0 characters, got {hold_uncited}")
         self.json_boxes = json_boxes
+        self.hold_uncited = hold_uncited
         keep = {t for pair in _SPANS for t in pair}
         names = sorted({s for s in specials if s and s not in keep}, key=len, reverse=True)
         self._specials = re.compile("|".join(re.escape(s) for s in names)) if names else None
@@ -52,19 +73,28 @@ class AnswerText:
     def feed(self, piece: str) -> str:
         """Add raw text; returns the clean text that became certain (may be ``""``)."""
         self.raw += piece
-        return self._emit(self.raw[: self._hold(self.raw)])
+        return self._emit(self.raw[: self._hold(self.raw)], final=False)
 
     def finish(self) -> str:
         """The rest of the clean text, at the end of the stream."""
-        return self._emit(self.raw)
+        return self._emit(self.raw, final=True)
 
-    def _emit(self, raw: str) -> str:
+    def _emit(self, raw: str, *, final: bool) -> str:
         clean = self.clean(raw).rstrip()  # trailing whitespace may yet be eaten
+        if not final and not self.text and self.hold_uncited and not self._released(clean):
+            return ""  # not cited yet, and short or an abstention: may still be "not found"
         if not clean.startswith(self.text):  # cannot happen with the holds; never rewrite
             return ""
         new = clean[len(self.text):]
         self.text = clean
         return new
+
+    def _released(self, clean: str) -> bool:
+        """Whether text held under ``hold_uncited`` may go out: it cites a label (only
+        known ones are left in ``clean``), or it is long and not an abstention."""
+        if _TAG.search(clean):
+            return True
+        return len(clean) > self.hold_uncited and not is_abstention(clean)
 
     def clean(self, raw: str) -> str:
         """``raw`` cleaned as a whole: markup and special tokens removed, unknown tags

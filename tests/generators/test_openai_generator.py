@@ -148,6 +148,22 @@ def test_an_abstaining_model_is_not_found(pages, flavor):
     assert "".join(d.text for d in deltas) == deltas[-1].answer.text == NOT_FOUND
 
 
+def test_streamed_text_is_the_generated_text_cleaned_alike(pages):
+    """Unknown tags dropped, tags normalised, whitespace tidied as parse_citations does,
+    by generate and by stream (pieces of one character); nothing streams before the
+    first citation."""
+    raw = "\n  Descale  every 8 weeks [ P1 ] , [P9] then rinse [P2] .\nDone [P"
+    with FakeServer("vllm", piece=1, answer=lambda body: raw) as server:
+        gen = generator(server)
+        answer = gen.generate(QUERY, ranked(pages))
+        deltas = list(gen.stream(QUERY, ranked(pages)))
+    assert answer.text == "Descale every 8 weeks [P1], then rinse [P2].\nDone [P"
+    assert "".join(d.text for d in deltas) == deltas[-1].answer.text == answer.text
+    assert deltas[0].text == "Descale every 8 weeks [P1]" and deltas[0].citations
+    assert [c for d in deltas for c in d.citations] == list(answer.citations)
+    assert [c.page for c in answer.citations] == [5, 4]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_context_length_then_success_at_half_the_visual_budget(pages, stream):
     with FakeServer("vllm", context_tokens=700) as server:

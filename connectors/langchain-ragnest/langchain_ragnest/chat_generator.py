@@ -54,6 +54,7 @@ from ragnest.generators.evidence import (
     is_abstention,
     parse_citations,
 )
+from ragnest.generators.streaming import AnswerText
 from ragnest.media.encode import encode, mime_type, normalize_format
 from ragnest.media.render import Renderer
 from ragnest.types import Answer, AnswerDelta, Citation, Hit, ImageRef, Query
@@ -65,8 +66,6 @@ __all__ = ["ChatModelGenerator"]
 logger = logging.getLogger(__name__)
 
 _TAG = re.compile(r"\[\s*(P\d+)\s*\]")
-_SPACED_TAG = re.compile(r"([ \t]*)\[\s*(P\d+)\s*\]")
-_HOLD = 12  # characters held back while a "[P..." tag may still be arriving
 
 
 @dataclass(kw_only=True)
@@ -177,37 +176,35 @@ class ChatModelGenerator:
                             seconds)
 
     def stream(self, query: Query, hits: Sequence[Hit]) -> Iterator[AnswerDelta]:
-        """The answer as the model streams it. Tags naming no page are dropped as they
-        arrive; each delta carries the citations it introduces; the texts joined are
-        the final answer's text; the last delta carries the :class:`Answer`."""
+        """The answer as the model streams it, cleaned as it arrives by ragnest's
+        :class:`~ragnest.generators.streaming.AnswerText` (a tag split across chunks is
+        held back until it closes, tags naming no page are dropped, whitespace is tidied
+        as :meth:`generate` tidies it); each delta carries the citations it introduces;
+        the texts joined are the final answer's text; the last delta carries the
+        :class:`Answer`."""
         if not hits:
             yield AnswerDelta(text=NOT_FOUND, done=True, answer=Answer(text=NOT_FOUND, found=False))
             return
         messages, evidence = self.messages(query, hits)
         labels = {e.label: e for e in evidence}
         t0 = time.perf_counter()
-        raw, pending, emitted = "", "", ""
+        text = AnswerText(labels.keys())
         seen: set[str] = set()
         last: BaseMessage | None = None
         for chunk in self.model.stream(messages):
             last = chunk if last is None else last + chunk  # type: ignore[operator]
-            piece = _text(chunk)
-            raw += piece
-            pending += piece
-            ready, pending = _split_ready(pending)
-            out = _clean(ready, labels, first=not emitted)
+            out = text.feed(_text(chunk))
             if out:
-                emitted += out
                 yield AnswerDelta(text=out, citations=_new_citations(out, labels, seen))
-        out = _clean(pending, labels, first=not emitted).rstrip()
+        out = text.finish()
         if out:
-            emitted += out
             yield AnswerDelta(text=out, citations=_new_citations(out, labels, seen))
-        if not emitted.strip():
+        emitted = text.text
+        if not emitted:
             emitted = NOT_FOUND
             yield AnswerDelta(text=NOT_FOUND)
         seconds = time.perf_counter() - t0
-        answer = self._answer(raw, evidence, hits,
+        answer = self._answer(text.raw, evidence, hits,
                               self._usage(last, evidence, _count_images(messages)), seconds)
         # the deltas' texts joined are the answer's text
         yield AnswerDelta(done=True, answer=replace(answer, text=emitted))
@@ -224,25 +221,8 @@ def _count_images(messages: Sequence[BaseMessage]) -> int:
                for b in m.content if isinstance(b, dict) and b.get("type") == "image")
 
 
-def _split_ready(text: str) -> tuple[str, str]:
-    """``(ready, held)``: hold back an unfinished ``[P..`` tag and trailing whitespace."""
-    cut = len(text)
-    start = text.rfind("[")
-    if start != -1 and "]" not in text[start:] and len(text) - start <= _HOLD:
-        cut = start
-    ready = text[:cut]
-    stripped = ready.rstrip()
-    return stripped, text[len(stripped):]
-
-
-def _clean(text: str, labels: dict[str, Evidence], *, first: bool) -> str:
-    """Tags normalised to ``[P1]``; tags naming no page removed with the space before them."""
-    out = _SPACED_TAG.sub(
-        lambda m: f"{m.group(1)}[{m.group(2)}]" if m.group(2) in labels else "", text)
-    return out.lstrip() if first else out
-
-
 def _new_citations(text: str, labels: dict[str, Evidence], seen: set[str]) -> tuple[Citation, ...]:
+    """The citations of the labels ``text`` (a delta) cites for the first time."""
     fresh = []
     for label in _TAG.findall(text):
         if label in labels and label not in seen:

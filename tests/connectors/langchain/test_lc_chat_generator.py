@@ -105,6 +105,26 @@ def test_stream_char_by_char_keeps_tags_whole(hits: list[Hit]):
     assert [c.chunk_id for c in answer.citations] == [hits[0].chunk.id, hits[1].chunk.id]
 
 
+def test_stream_is_cleaned_as_generate_cleans(hits: list[Hit]):
+    """Streamed one character at a time, the text is exactly generate's: tags
+    normalised, unknown ones dropped, whitespace tidied as parse_citations does."""
+    text = "\n Descale  every 8 weeks [ P1 ] , [P9] then rinse [P2] .\nDone.  "
+    answer = ChatModelGenerator(model=FakeListChatModel(responses=[text])).generate(
+        Query(text=QUESTION), hits)
+    deltas = list(ChatModelGenerator(model=FakeListChatModel(responses=[text])).stream(
+        Query(text=QUESTION), hits))
+    assert answer.text == "Descale every 8 weeks [P1], then rinse [P2].\nDone."
+    assert "".join(d.text for d in deltas) == deltas[-1].answer.text == answer.text
+    assert deltas[-1].answer.citations == answer.citations
+
+
+def test_an_empty_stream_is_not_found(hits: list[Hit]):
+    deltas = list(ChatModelGenerator(model=FakeListChatModel(responses=["  [P9] "])).stream(
+        Query(text=QUESTION), hits))
+    assert "".join(d.text for d in deltas) == deltas[-1].answer.text == NOT_FOUND
+    assert not deltas[-1].answer.found
+
+
 def test_as_the_generator_of_a_pipeline(pipeline: Pipeline):
     old = pipeline.generator
     pipeline.generator = ChatModelGenerator(model=FakeListChatModel(

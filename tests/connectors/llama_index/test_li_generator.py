@@ -114,6 +114,18 @@ def test_stream_joins_to_the_answer_with_split_tags(hits):
     assert [c.chunk_id for c in answer.citations] == cited
 
 
+def test_stream_is_cleaned_as_generate_cleans(hits):
+    """The streamed text is generate's text: leading space dropped, tags normalised,
+    unknown ones dropped with the space they leave, as parse_citations tidies it."""
+    llm = Says(reply="  Every 8 weeks [ P1 ] , [P9] then rinse [P2] . Ignore [P7].")
+    gen = LlamaIndexGenerator(llm=llm)
+    answer = gen.generate(Query(text=QUESTION), hits)
+    deltas = list(gen.stream(Query(text=QUESTION), hits))
+    assert answer.text == "Every 8 weeks [P1], then rinse [P2]. Ignore."
+    assert "".join(d.text for d in deltas) == deltas[-1].answer.text == answer.text
+    assert deltas[-1].answer.citations == answer.citations
+
+
 def test_async(hits):
     llm = Says(reply="Every 8 weeks [P1].")
     answer = asyncio.run(LlamaIndexGenerator(llm=llm).agenerate(Query(text=QUESTION), hits))

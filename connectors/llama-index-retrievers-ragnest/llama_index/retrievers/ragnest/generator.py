@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -41,6 +40,7 @@ from ragnest.generators.evidence import (
     is_abstention,
     parse_citations,
 )
+from ragnest.generators.streaming import AnswerText
 from ragnest.media.encode import encode
 from ragnest.media.render import Renderer
 from ragnest.types import Answer, AnswerDelta, Hit, Query
@@ -156,57 +156,37 @@ class LlamaIndexGenerator:
                             response.raw)
 
     def stream(self, query: Query, hits: Sequence[Hit]) -> Iterator[AnswerDelta]:
-        """The answer as the LLM streams it, each delta with the citations its ``[P#]``
-        tags introduce (a tag split across LLM chunks is held back until it closes; tags
-        naming no page are dropped). The deltas' texts joined are the answer's text; the
-        last delta carries the :class:`Answer`."""
+        """The answer as the LLM streams it, cleaned as it arrives by ragnest's
+        :class:`~ragnest.generators.streaming.AnswerText` (a tag split across LLM chunks is
+        held back until it closes, tags naming no page are dropped, whitespace is tidied
+        as :meth:`generate` tidies it), each delta with the citations its ``[P#]`` tags
+        introduce. The deltas' texts joined are the answer's text; the last delta
+        carries the :class:`Answer`."""
         evidence = self.evidence(hits)
         messages = self.messages(query, evidence)
-        labels = {e.label for e in evidence}
-        pending, emitted, seen, raw = "", [], set(), None
+        text = AnswerText([e.label for e in evidence])
+        seen: set[str | None] = set()  # the labels cited so far
+        raw = None
         for chunk in self.llm.stream_chat(messages):
             raw = chunk.raw
-            pending += chunk.delta or ""
-            ready, pending = _split_open_tag(pending)
-            delta = self._delta(ready, labels, evidence, seen)
+            delta = _delta(text.feed(chunk.delta or ""), evidence, seen)
             if delta is not None:
-                emitted.append(delta.text)
                 yield delta
-        delta = self._delta(pending, labels, evidence, seen)
+        delta = _delta(text.finish(), evidence, seen)
         if delta is not None:
-            emitted.append(delta.text)
             yield delta
-        text = "".join(emitted)
-        answer = self._answer(text, evidence, hits, messages, raw)
-        yield AnswerDelta(done=True, answer=replace(answer, text=text))
-
-    @staticmethod
-    def _delta(text: str, labels: set[str], evidence: Sequence[Evidence],
-               seen: set[str]) -> AnswerDelta | None:
-        if not text:
-            return None
-        text = _TAG.sub(lambda m: m.group(0) if m.group(1) in labels else "", text)
-        _, cited = parse_citations(text, evidence)
-        new = tuple(c for c, label in zip(cited, _labels(text)) if label not in seen)
-        seen.update(_labels(text))
-        return AnswerDelta(text=text, citations=new) if text else None
+        answer = self._answer(text.text, evidence, hits, messages, raw)
+        yield AnswerDelta(done=True, answer=replace(answer, text=text.text))
 
 
-_TAG = re.compile(r"\[\s*(P\d+)\s*\]")
-_OPEN = re.compile(r"\[\s*P?\d*\s*$")
-
-
-def _labels(text: str) -> list[str]:
-    """The labels tagged in ``text``, in order of first use."""
-    return list(dict.fromkeys(m.group(1) for m in _TAG.finditer(text)))
-
-
-def _split_open_tag(text: str) -> tuple[str, str]:
-    """``(ready, held)``: ``held`` is a trailing ``[P1`` that may still become a tag."""
-    match = _OPEN.search(text)
-    if match is None or len(text) - match.start() > 12:
-        return text, ""
-    return text[: match.start()], text[match.start():]
+def _delta(text: str, evidence: Sequence[Evidence], seen: set[str | None]) -> AnswerDelta | None:
+    """A delta of clean ``text`` with the citations it makes first (``None`` if empty)."""
+    if not text:
+        return None
+    _, cited = parse_citations(text, evidence)
+    new = tuple(c for c in cited if c.tag not in seen)
+    seen.update(c.tag for c in cited)
+    return AnswerDelta(text=text, citations=new)
 
 
 def _token_usage(raw: Any) -> dict[str, int]:
