@@ -49,7 +49,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Chunks read and rewritten per store call when a document moves.
-BATCH = 256
+BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -176,9 +176,16 @@ def _pick(here: Sequence[StoredDocument], fingerprint: str, derived: str) -> Sto
                                     not d.complete, d.document_id))
 
 
-def _fresh_id(store: Store, path: str, derived: str) -> str:
-    """The derived id, or (when a document that moved away still holds it) the first
-    free id derived from the path and a counter."""
+def _new_id(store: Store, path: str, derived: str) -> str:
+    """The id for a file no stored document cites: the derived id, unless a document
+    that moved away holds it; then the first free id derived from the path and a counter.
+
+    A document under the derived id whose chunks cite no absolute path (a parser that
+    sets no ``chunk.source``) is this file's: it keeps the id.
+    """
+    held = store.catalog(document_id=derived)  # type: ignore[attr-defined]
+    if not held or not any(os.path.isabs(p) for p in held[0].sources):
+        return derived
     candidate, n = derived, 1
     while store.chunk_ids(candidate):
         n += 1
@@ -216,4 +223,4 @@ def resolve_path(
             return Relocation(source, doc.document_id, fingerprint, previous, tuple(here))
     if mine is not None:
         return mine.document_id, tuple(d.document_id for d in others)
-    return _fresh_id(store, path, source.document_id), ()
+    return _new_id(store, path, source.document_id), ()

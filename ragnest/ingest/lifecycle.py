@@ -80,6 +80,9 @@ def find_documents(store: Store, target: Target,
     found = catalog(source=path)
     if not found and key != path:
         found = catalog(source=key)  # a document ingested from bytes, by its name
+    if not found:  # chunks citing no path (a parser that sets no chunk.source)
+        found = [d for d in catalog(document_id=Source.from_path(path).document_id)
+                 if not any(os.path.isabs(s) for s in d.sources)]
     if not found and not isinstance(target, os.PathLike):
         found = catalog(document_id=key)
     if not found and not os.path.isfile(path):

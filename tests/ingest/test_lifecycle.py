@@ -342,3 +342,47 @@ def test_store_catalog_and_in_place_rewrites_on_every_backend(tmp_path):
             [mixed] = store.catalog()
             assert mixed.sources == {str(faq): doc.chunks - 1, "/x.md": 1}
             assert mixed.fingerprint == doc.fingerprint and store.get([cid])[0].source == "/x.md"
+
+
+class SourcelessText(TextParser):
+    """A parser that sets no ``chunk.source`` (third-party parsers may forget it)."""
+
+    def parse(self, source):  # type: ignore[no-untyped-def]
+        from dataclasses import replace
+
+        for chunk in super().parse(source):
+            yield replace(chunk, source="")
+
+
+def test_chunks_citing_no_path_still_belong_to_their_file(tmp_path):
+    faq = copy_docs(tmp_path / "docs", ("travel_faq.md",)) / "travel_faq.md"
+    rag = Pipeline(parsers=[SourcelessText()], embedders={"bm25": CountingBm25()},
+                   store=QdrantStore(path=str(tmp_path / "db")))
+    with rag:
+        rag.ingest([faq], progress=False)
+        again = rag.ingest([faq], progress=False)
+        assert [d.status for d in again.documents] == ["unchanged"]
+        assert rag.stats()["documents"] == 1
+        assert rag.delete(faq) >= 1 and rag.stats()["documents"] == 0
+
+
+def test_two_documents_citing_one_path_become_one(tmp_path):
+    """After an interrupted move onto an existing file two documents may cite one path;
+    the next ingest of that file keeps one."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Alpha\n\nThe alpha valve opens at 3 bar.\n")
+    (docs / "b.md").write_text("# Beta\n\nThe beta pump runs at 40 Hz.\n")
+    with pipeline(tmp_path / "db") as rag:
+        rag.ingest([docs], progress=False)
+        a_id = Source.from_path(docs / "a.md").document_id
+        b_id = Source.from_path(docs / "b.md").document_id
+        rag.store.set_chunk_fields(b_id, {c: {"source": str(docs / "a.md")}
+                                          for c in rag.store.chunk_ids(b_id)})
+        (docs / "b.md").unlink()
+        (docs / "a.md").write_text("# Gamma\n\nThe gamma fan spins at 900 rpm.\n")
+        report = rag.ingest([docs / "a.md"], progress=False)
+        assert [d.status for d in report.documents] == ["updated"]
+        [doc] = rag.store.catalog()
+        assert doc.document_id == a_id and doc.source == str(docs / "a.md")
+        assert rag.retrieve("gamma fan", k=1)[0].chunk.source == str(docs / "a.md")
