@@ -19,6 +19,7 @@ from ragnest.config import PipelineConfig, RetrievalConfig, load_config
 from ragnest.errors import (
     ComponentNotFoundError,
     ConfigError,
+    DocumentNotFoundError,
     EmbeddingError,
     GenerationError,
     MissingDependencyError,
@@ -73,6 +74,7 @@ __all__ = [
     # errors
     "RagnestError",
     "ConfigError",
+    "DocumentNotFoundError",
     "ComponentNotFoundError",
     "MissingDependencyError",
     "ParseError",

@@ -25,6 +25,7 @@ __all__ = [
     "StoreLockedError",
     "StoreMismatchError",
     "StoreUnavailableError",
+    "DocumentNotFoundError",
     "EmbeddingError",
     "RerankError",
     "GenerationError",
@@ -84,6 +85,11 @@ class StoreUnavailableError(StoreError):
     """The store's backend failed: a server that does not answer (after retries), a full
     disk, an engine error. Unlike a bad document, this stops an ingest: nothing more can
     be written, and nothing is reported as ingested that was not committed."""
+
+
+class DocumentNotFoundError(RagnestError, LookupError):
+    """A document named by path or id is not in the store (``ragnest delete``); the
+    message names every such target, and nothing was deleted."""
 
 
 class EmbeddingError(RagnestError):

@@ -18,7 +18,6 @@ import asyncio
 import dataclasses
 import logging
 import os
-import random
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -43,13 +42,13 @@ from ragnest.errors import ConfigError
 from ragnest.ingest import (
     DocumentReport,
     IngestReport,
-    ParsePool,
-    discover,
+    delete_documents,
     fit_embedders,
     ingest_source,
     run_ingest,
+    run_sync,
+    sample_chunks,
 )
-from ragnest.ingest.plan import pick_parser
 from ragnest.ingest.run import ProgressCallback
 from ragnest.protocols import (
     Component,
@@ -291,34 +290,11 @@ class Pipeline:
         of the embedders fitted.
         """
         self.open()
-        chunks = self._sample_chunks(sample, max_chunks=max_chunks, seed=seed)
-        return fit_embedders(self.store, self.embedders, chunks)
-
-    def _sample_chunks(self, sample: Any, *, max_chunks: int, seed: int) -> list[Chunk]:
-        if isinstance(sample, (str, os.PathLike)):
-            sample = [sample]
-        items = list(sample)
-        if items and all(isinstance(c, Chunk) for c in items):
-            chunks: list[Chunk] = items
-        else:
-            files, _ = discover(items)
-            chunks = []
-            with ParsePool(workers=self.ingest_config.workers,
-                           split_pages=self.ingest_config.split_pages) as pool:
-                jobs = []
-                for path in files:
-                    source = Source.from_path(path)
-                    parser = pick_parser(source, self.parsers)
-                    if parser is not None:
-                        jobs.append((source, parser))
-                for _, parsed, error in pool.map(jobs):
-                    if error is None:
-                        chunks.extend(parsed)
-        if len(chunks) > max_chunks:
-            chunks = random.Random(seed).sample(chunks, max_chunks)
+        chunks = sample_chunks(sample, self.parsers, config=self.ingest_config,
+                               max_chunks=max_chunks, seed=seed)
         if not fitted_embedders(self.embedders):
             logger.info("no embedder of this pipeline fits corpus state; nothing to fit")
-        return chunks
+        return fit_embedders(self.store, self.embedders, chunks)
 
     def ingest(
         self,
@@ -348,12 +324,32 @@ class Pipeline:
         return ingest_source(source, parsers=self.parsers, embedders=self.embedders,
                              store=self.store, batch_size=self.ingest_config.batch_size)
 
-    def delete(self, path_or_document_id: str | os.PathLike[str]) -> int:
-        """Remove one document (by its file path or document id); returns chunks removed."""
+    def sync(
+        self,
+        roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+        *,
+        dry_run: bool = False,
+        progress: bool = True,
+        on_file: ProgressCallback | None = None,
+        workers: int | None = None,
+    ) -> IngestReport:
+        """Make the store match the files under ``roots``: ingest new and changed files,
+        re-point moved ones (nothing re-embedded), remove documents under the roots whose
+        files are gone (``report.removed``); documents outside the roots are never removed.
+        ``dry_run`` reports the plan and changes nothing. See :mod:`ragnest.ingest.lifecycle`.
+        """
         self.open()
-        key = str(path_or_document_id)
-        doc_id = key if not os.path.exists(key) else Source.from_path(key).document_id
-        return self.store.delete_document(doc_id)
+        return run_sync(roots, parsers=self.parsers, embedders=self.embedders,
+                        store=self.store, config=self.ingest_config, workers=workers,
+                        progress=progress, on_file=on_file, dry_run=dry_run)
+
+    def delete(self, *paths_or_ids: str | os.PathLike[str]) -> int:
+        """Remove documents by file path (present or gone), folder (everything stored
+        under it) or document id; returns the chunks removed. A target naming nothing
+        stored raises :class:`~ragnest.errors.DocumentNotFoundError` and nothing is
+        removed (:func:`ragnest.ingest.delete_documents` returns the full report)."""
+        self.open()
+        return delete_documents(self.store, paths_or_ids).chunks_removed
 
     def stats(self) -> dict[str, Any]:
         """What the store holds (chunks, documents, backend)."""

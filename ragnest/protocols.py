@@ -24,6 +24,7 @@ checks the contract::
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ragnest.types import (
@@ -49,6 +50,8 @@ __all__ = [
     "Store",
     "DocumentWrite",
     "StoreAdmin",
+    "DocumentCatalog",
+    "StoredDocument",
     "Reranker",
     "Generator",
     "StreamingGenerator",
@@ -256,6 +259,60 @@ class StoreAdmin(Protocol):
 
     def drop(self) -> None:
         """Delete the whole collection."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as the store holds it (what ``QdrantStore.catalog`` lists).
+
+    ``sources`` maps each path (or name) its chunks cite to how many chunks cite it:
+    one entry, except while a move is being applied. ``fingerprint`` is the content
+    fingerprint when every chunk of that version is stored, else ``None``.
+
+    >>> doc = StoredDocument("id", {"/docs/a.pdf": 3}, 3, "f1")
+    >>> doc.source, doc.complete
+    ('/docs/a.pdf', True)
+    """
+
+    document_id: str
+    sources: Mapping[str, int]
+    chunks: int
+    fingerprint: str | None = None
+
+    @property
+    def source(self) -> str:
+        """The path most of its chunks cite (``""`` when none)."""
+        return max(self.sources.items(), key=lambda kv: (kv[1], kv[0]))[0] if self.sources else ""
+
+    @property
+    def complete(self) -> bool:
+        """Whether a whole file version is stored (an ingest committed it)."""
+        return self.fingerprint is not None
+
+
+@runtime_checkable
+class DocumentCatalog(Protocol):
+    """What a store offers for the document lifecycle (``ragnest sync``, moved files,
+    ``ragnest delete PATH``): finding documents by the path they cite or by content
+    fingerprint, and rewriting stored chunks' payload fields in place."""
+
+    def catalog(
+        self,
+        *,
+        source: str | None = None,
+        fingerprint: str | None = None,
+        document_id: str | None = None,
+    ) -> list[StoredDocument]:
+        """Stored documents (all, or those with a chunk citing ``source`` / carrying
+        ``fingerprint`` / of that id), each described whole."""
+        ...
+
+    def set_chunk_fields(
+        self, document_id: str, fields: Mapping[str, Mapping[str, Any]]
+    ) -> int:
+        """Set payload fields (``{chunk id: {field: value}}``) of a document's stored
+        chunks; ids and vectors stay as they are. Returns the chunks updated."""
         ...
 
 

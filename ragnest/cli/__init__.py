@@ -2,6 +2,8 @@
 
     ragnest fit manuals/            # only for ladders with rotation: pca
     ragnest ingest manuals/ --store ./.ragnest
+    ragnest sync manuals/ --dry-run    # new, changed, moved and deleted files
+    ragnest delete manuals/old.pdf      # by path, folder or document id
     ragnest query "how do I reset the device?" --k 5 --json
     ragnest stats
     ragnest demo
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from ragnest.cli import admin, ingest, query  # noqa: F401  (the commands register on import)
+from ragnest.cli import admin, documents, ingest, query  # noqa: F401  (the commands register on import)
 from ragnest.cli._app import app, err
 
 __all__ = ["app", "main"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -31,25 +32,46 @@ from ragnest.pipeline import Pipeline
 __all__ = ['fit', 'ingest']
 
 
-def _print_report(report: IngestReport) -> None:
-    table = Table(title="ingest", show_header=False)
+def _print_report(report: IngestReport, title: str = "ingest") -> None:
+    if report.dry_run:
+        title += " (dry run: nothing was changed)"
+    table = Table(title=title, show_header=False)
     table.add_row("files ingested", str(report.files))
     table.add_row("pages", str(report.pages))
     table.add_row("chunks added", str(report.chunks_added))
     table.add_row("chunks unchanged", str(report.chunks_unchanged))
     table.add_row("chunks removed", str(report.chunks_removed))
+    table.add_row("documents moved", str(report.documents_moved))
+    table.add_row("documents removed", str(report.documents_removed))
     table.add_row("skipped files", str(len(report.skipped)))
     table.add_row("seconds", f"{report.seconds:.1f}")
     out.print(table)
+    would = "would be " if report.dry_run else ""
+    for d in report.documents:
+        if d.status == "moved":
+            out.print(f"[cyan]{would}moved[/] {escape(str(d.previous_path))} -> {escape(d.path)}")
+        elif report.dry_run and d.status in ("added", "updated"):
+            out.print(f"[green]{would}{d.status}[/] {escape(d.path)}")
+    for d in report.removed:
+        out.print(f"[red]{would}removed[/] {escape(d.path or d.document_id)} "
+                  f"({d.removed} chunks)")
     for s in report.skipped:
-        out.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
+        out.print(f"[yellow]skipped[/] {escape(s.path)}: {escape(s.reason)}")
 
 
 def _run_ingest(rag: Pipeline, paths: list[str], *, quiet: bool,
-                workers: int | None = None) -> IngestReport:
+                workers: int | None = None, sync: bool = False,
+                dry_run: bool = False) -> IngestReport:
+    """``rag.ingest`` (or ``rag.sync`` when ``sync``) with a progress bar on stderr."""
+
+    def run(**kw: Any) -> IngestReport:
+        if sync:
+            return rag.sync(paths, workers=workers, dry_run=dry_run, **kw)
+        return rag.ingest(paths, workers=workers, **kw)
+
     files, _ = discover(paths)
     if quiet or not files:
-        return rag.ingest(paths, progress=False, workers=workers)
+        return run(progress=False)
     with Progress(
         TextColumn("[bold]ingest"),
         BarColumn(),
@@ -62,9 +84,10 @@ def _run_ingest(rag: Pipeline, paths: list[str], *, quiet: bool,
         task = progress.add_task("", total=len(files))
 
         def on_file(path: str, status: str) -> None:
-            progress.update(task, advance=1, description=f"{Path(path).name}: {status}")
+            progress.update(task, advance=0 if status == "removed" else 1,
+                            description=f"{Path(path).name}: {status}")
 
-        return rag.ingest(paths, on_file=on_file, workers=workers)
+        return run(on_file=on_file)
 
 
 @app.command()
@@ -82,7 +105,8 @@ def ingest(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Parse, embed and store files and folders (re-ingesting unchanged files adds nothing)."""
+    """Parse, embed and store files and folders (re-ingesting unchanged files adds nothing;
+    a moved file keeps its stored document, re-pointed at the new path)."""
     _setup_logging(verbose)
     with _errors_exit():
         with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
@@ -96,11 +120,11 @@ def ingest(
     raise typer.Exit(0 if report.ok else 1)
 
 
-def _show_report(report: IngestReport, as_json: bool) -> None:
+def _show_report(report: IngestReport, as_json: bool, title: str = "ingest") -> None:
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:
-        _print_report(report)
+        _print_report(report, title)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""Ingest as library functions: discover files, plan, parse in a pool, embed, write, report.
+"""Ingest as library functions: discover files, plan, parse in a pool, embed, write, report;
+and the rest of a document's life: moved files, sync, delete (:mod:`ragnest.ingest.lifecycle`).
 
 A Ray job, a server or an evaluation loop calls these directly; ``Pipeline.ingest``
 is :func:`run_ingest` on the pipeline's components::
@@ -13,10 +14,13 @@ from __future__ import annotations
 
 from ragnest.ingest.discover import discover
 from ragnest.ingest.embed import embed_chunks, fit_embedders, needs_fit
+from ragnest.ingest.identity import Relocation
+from ragnest.ingest.lifecycle import delete_documents, find_documents, run_sync
 from ragnest.ingest.plan import Planned, pick_parser, plan_source
 from ragnest.ingest.pool import ParsePool, parse_all
 from ragnest.ingest.report import DocumentReport, IngestReport, SkippedFile
 from ragnest.ingest.run import ingest_source, run_ingest
+from ragnest.ingest.sample import sample_chunks
 from ragnest.ingest.writer import DocumentWriter
 
 __all__ = [
@@ -25,9 +29,12 @@ __all__ = [
     "IngestReport",
     "ParsePool",
     "Planned",
+    "Relocation",
     "SkippedFile",
+    "delete_documents",
     "discover",
     "embed_chunks",
+    "find_documents",
     "fit_embedders",
     "ingest_source",
     "needs_fit",
@@ -35,4 +42,6 @@ __all__ = [
     "pick_parser",
     "plan_source",
     "run_ingest",
+    "run_sync",
+    "sample_chunks",
 ]

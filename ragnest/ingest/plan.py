@@ -12,16 +12,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragnest.errors import ParseError
+from ragnest.ingest.identity import Relocation, has_catalog, resolve_path, stored_pages
 from ragnest.ingest.report import DocumentReport
 from ragnest.media.sniff import sniff
-from ragnest.protocols import Parser, Store, StoreAdmin
+from ragnest.protocols import Parser, Store
 from ragnest.types import Source
 
-__all__ = ["Planned", "pick_parser", "plan_source", "stored_pages"]
+__all__ = ["Planned", "Relocation", "pick_parser", "plan_source", "stored_pages"]
 
 # Sniffed kind -> the suffix a parser must accept to read it.
 _KIND_SUFFIX = {"pdf": ".pdf", "png": ".png", "jpeg": ".jpg", "tiff": ".tiff", "webp": ".webp"}
@@ -31,11 +32,14 @@ _BINARY = ("pdf", "png", "jpeg", "tiff", "webp", "zip")
 
 @dataclass(frozen=True)
 class Planned:
-    """A document to parse and write: its source, the parser, its content fingerprint."""
+    """A document to parse and write: its source (whose ``document_id`` is the stored
+    document's), the parser, its content fingerprint, and ``replaces``: ids of other
+    documents citing the same path, removed once it is written."""
 
     source: Source
     parser: Parser
     fingerprint: str
+    replaces: tuple[str, ...] = ()
 
 
 def pick_parser(source: Source, parsers: Sequence[Parser]) -> Parser | None:
@@ -55,20 +59,18 @@ def pick_parser(source: Source, parsers: Sequence[Parser]) -> Parser | None:
     return None
 
 
-def stored_pages(store: Store, chunk_ids: set[str]) -> int:
-    """Pages of a stored document, read back from one of its chunks (0 when unknown)."""
-    if not chunk_ids or not isinstance(store, StoreAdmin):
-        return 0
-    chunks = store.get(sorted(chunk_ids)[:1])
-    if chunks and chunks[0].metadata.get("page_count"):
-        return int(chunks[0].metadata["page_count"])
-    return len(chunk_ids) if chunks and chunks[0].kind == "page" else 0
+def plan_source(
+    source: Source, parsers: Sequence[Parser], store: Store, *, claimed: set[str] | None = None
+) -> Planned | Relocation | DocumentReport:
+    """What to do with one source: a :class:`Planned` parse, a :class:`Relocation` (the
+    file moved: its stored document is re-pointed, nothing parsed), or the report of a
+    document the store already holds unchanged. Raises :class:`ParseError` (naming the
+    file) for empty and unsupported files; store errors propagate.
 
-
-def plan_source(source: Source, parsers: Sequence[Parser], store: Store) -> Planned | DocumentReport:
-    """What to do with one source: a :class:`Planned` parse, or the report of a document
-    the store already holds unchanged. Raises :class:`ParseError` (naming the file) for
-    empty and unsupported files; store errors propagate."""
+    For files, the stored document is found by path, then (when none holds this
+    content) by content fingerprint among documents whose files are gone (see
+    :mod:`ragnest.ingest.identity`); ``claimed`` collects the documents moved in one run.
+    """
     name = source.display_name
     if source.data is None and source.path is not None:
         if Path(source.path).stat().st_size == 0:
@@ -78,9 +80,24 @@ def plan_source(source: Source, parsers: Sequence[Parser], store: Store) -> Plan
     parser = pick_parser(source, parsers)
     if parser is None:
         raise ParseError(name, f"unsupported file type {source.suffix or '(no extension)'!r}")
-    doc_id = source.document_id
     fingerprint = source.fingerprint()
-    if store.document_fingerprint(doc_id) == fingerprint:
+    stale: tuple[str, ...] = ()
+    if source.path and source.data is None and not source.document_id_override \
+            and has_catalog(store):
+        found = resolve_path(source, store, fingerprint, set() if claimed is None else claimed)
+        if isinstance(found, Relocation):
+            return replace(found, source=_with_id(found.source, found.document_id))
+        doc_id, stale = found
+        source = _with_id(source, doc_id)
+    doc_id = source.document_id
+    if not stale and store.document_fingerprint(doc_id) == fingerprint:
         ids = store.chunk_ids(doc_id)
         return DocumentReport(name, doc_id, stored_pages(store, ids), 0, len(ids), 0, "unchanged")
-    return Planned(source, parser, fingerprint)
+    return Planned(source, parser, fingerprint, stale)
+
+
+def _with_id(source: Source, document_id: str) -> Source:
+    """``source`` whose chunks get ``document_id`` (parsers derive chunk ids from it)."""
+    if source.document_id == document_id:
+        return source
+    return replace(source, document_id_override=document_id)

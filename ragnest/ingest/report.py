@@ -34,7 +34,8 @@ class DocumentReport:
     added: int
     unchanged: int
     removed: int
-    status: str  # "added" | "updated" | "unchanged"
+    status: str  # "added" | "updated" | "unchanged" | "moved" | "removed"
+    previous_path: str | None = None  # where a moved document's file was
 
 
 @dataclass
@@ -46,11 +47,23 @@ class IngestReport(HtmlRepr):
     skipped: list[SkippedFile] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None  # why the ingest stopped early (a broken store), if it did
+    removed: list[DocumentReport] = field(default_factory=list)  # documents taken out
+    dry_run: bool = False  # a plan only: nothing was changed
 
     @property
     def files(self) -> int:
-        """Files ingested (new, updated or unchanged)."""
+        """Files ingested (new, updated, moved or unchanged)."""
         return len(self.documents)
+
+    @property
+    def documents_moved(self) -> int:
+        """Stored documents re-pointed at a file's new path (nothing re-embedded)."""
+        return sum(d.status == "moved" for d in self.documents)
+
+    @property
+    def documents_removed(self) -> int:
+        """Stored documents removed (their files are gone, or ``delete`` named them)."""
+        return len(self.removed)
 
     @property
     def pages(self) -> int:
@@ -66,7 +79,8 @@ class IngestReport(HtmlRepr):
 
     @property
     def chunks_removed(self) -> int:
-        return sum(d.removed for d in self.documents)
+        """Stale chunks of updated documents plus every chunk of removed ones."""
+        return sum(d.removed for d in (*self.documents, *self.removed))
 
     @property
     def ok(self) -> bool:
@@ -81,8 +95,12 @@ class IngestReport(HtmlRepr):
             "chunks_added": self.chunks_added,
             "chunks_unchanged": self.chunks_unchanged,
             "chunks_removed": self.chunks_removed,
+            "documents_moved": self.documents_moved,
+            "documents_removed": self.documents_removed,
             "skipped": [asdict(s) for s in self.skipped],
             "documents": [asdict(d) for d in self.documents],
+            "removed": [asdict(d) for d in self.removed],
+            "dry_run": self.dry_run,
             "seconds": round(self.seconds, 3),
             "error": self.error,
         }

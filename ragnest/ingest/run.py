@@ -23,23 +23,26 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 
 from ragnest.config import IngestConfig
 from ragnest.errors import EmbeddingError, ParseError, RagnestError, StoreError
 from ragnest.ingest.discover import discover
 from ragnest.ingest.embed import needs_fit
+from ragnest.ingest.identity import Relocation, apply_relocation
 from ragnest.ingest.plan import Planned, plan_source
 from ragnest.ingest.pool import ParsePool, parse_all
 from ragnest.ingest.report import DocumentReport, IngestReport, SkippedFile
 from ragnest.ingest.writer import DocumentWriter
 from ragnest.protocols import Embedder, Parser, Store, StoreAdmin
-from ragnest.types import Source
+from ragnest.types import Chunk, Source
 
 __all__ = ["ProgressCallback", "ingest_source", "run_ingest"]
 
 logger = logging.getLogger(__name__)
 
-#: Called once per file with ``(path, status)``: added, updated, unchanged or skipped.
+#: Called once per file with ``(path, status)``: added, updated, moved, unchanged or
+#: skipped (and removed, once per document a sync removes).
 ProgressCallback = Callable[[str, str], None]
 
 
@@ -56,9 +59,36 @@ def ingest_source(
     planned = plan_source(source, parsers, store)
     if isinstance(planned, DocumentReport):
         return planned
-    chunks = parse_all(planned.parser, source)
+    if isinstance(planned, Relocation):
+        return apply_relocation(store, planned)
+    chunks = parse_all(planned.parser, planned.source)
     writer = DocumentWriter(store, embedders, batch_size=batch_size)
-    return writer.write(source.display_name, source.document_id, chunks, planned.fingerprint)
+    return _write(writer, store, planned, chunks)
+
+
+def _write(writer: DocumentWriter, store: Store, planned: Planned,
+           chunks: Sequence[Chunk]) -> DocumentReport:
+    """Write a parsed document, then remove the documents it replaces."""
+    source = planned.source
+    doc = writer.write(source.display_name, source.document_id, chunks, planned.fingerprint)
+    removed = sum(store.delete_document(d) for d in planned.replaces)
+    return replace(doc, removed=doc.removed + removed) if removed else doc
+
+
+def _would_move(move: Relocation, store: Store) -> DocumentReport:
+    """What a dry run reports for a document it would re-point at a new path."""
+    n = len(store.chunk_ids(move.document_id))
+    removed = sum(d.chunks for d in move.replaces)
+    return DocumentReport(move.source.display_name, move.document_id, 0, 0, n, removed,
+                          move.status, move.previous[0] if move.previous else None)
+
+
+def _would(planned: Planned, store: Store) -> DocumentReport:
+    """What a dry run reports for a document it would parse and write."""
+    source = planned.source
+    ids = store.chunk_ids(source.document_id)
+    return DocumentReport(source.display_name, source.document_id, 0, 0, 0, 0,
+                          "updated" if ids else "added")
 
 
 def _reason(err: Exception) -> str:
@@ -79,19 +109,29 @@ def run_ingest(
     workers: int | None = None,
     progress: bool = False,
     on_file: ProgressCallback | None = None,
+    dry_run: bool = False,
+    claimed: set[str] | None = None,
 ) -> IngestReport:
     """Ingest files and folders into an open store (see the module docs).
 
     ``workers`` parser processes (default ``config.workers``; 0 = one per CPU) parse
     files, and page ranges of big PDFs, in parallel; embedding and writing stay in this
     process, in file order. ``progress`` shows a tqdm bar (when ``on_file`` is unset).
+
+    A file whose content a stored document holds while that document's file is gone
+    is recognised as moved: the document is re-pointed at the new path (status
+    ``moved``), nothing is parsed or embedded. ``dry_run`` plans only: every file is
+    read and fingerprinted, nothing is parsed, embedded or changed, and the report
+    says what would be done (``added`` / ``updated`` documents show no chunk counts).
+    ``claimed`` collects the ids of the documents this run moves.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     config = config or IngestConfig()
+    claimed = set() if claimed is None else claimed
     start = time.perf_counter()
     files, skipped = discover(paths)
-    report = IngestReport(skipped=list(skipped))
+    report = IngestReport(skipped=list(skipped), dry_run=dry_run)
     writer = DocumentWriter(store, embedders, batch_size=config.batch_size)
     bar = None
     if progress and on_file is None and files:
@@ -117,7 +157,12 @@ def run_ingest(
         for path in files:
             source = Source.from_path(path)
             try:
-                planned = plan_source(source, parsers, store)
+                planned = plan_source(source, parsers, store, claimed=claimed)
+                if isinstance(planned, Relocation):
+                    planned = (_would_move(planned, store) if dry_run
+                               else apply_relocation(store, planned))
+                elif dry_run and isinstance(planned, Planned):
+                    planned = _would(planned, store)
             except (StoreError, KeyboardInterrupt):
                 raise
             except Exception as err:
@@ -127,8 +172,8 @@ def run_ingest(
                 report.documents.append(planned)
                 done(str(path), planned.status)
                 continue
-            plans[source.document_id] = planned
-            yield source, planned.parser
+            plans[planned.source.document_id] = planned
+            yield planned.source, planned.parser
 
     plans: dict[str, Planned] = {}
     store_failed = False
@@ -142,8 +187,7 @@ def run_ingest(
                 skip(path, error)
                 continue
             try:
-                doc = writer.write(source.display_name, source.document_id, chunks,
-                                   planned.fingerprint)
+                doc = _write(writer, store, planned, chunks)
             except (StoreError, KeyboardInterrupt):
                 raise
             except EmbeddingError as err:

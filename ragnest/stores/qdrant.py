@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragnest.errors import ConfigError, StoreError
+from ragnest.protocols import StoredDocument
+from ragnest.stores import _catalog
 from ragnest.stores._backend import RESERVED_KEYS, Backend, PointData, to_chunk
 from ragnest.stores._filters import Condition
 from ragnest.stores._fusion import hits_from_rows
@@ -378,6 +380,32 @@ class QdrantStore:
             )
             entry["chunks"] += 1
         return sorted(docs.values(), key=lambda d: (d["source"], str(d["document_id"])))
+
+    def catalog(
+        self,
+        *,
+        source: str | None = None,
+        fingerprint: str | None = None,
+        document_id: str | None = None,
+    ) -> list[StoredDocument]:
+        """Stored documents, each described whole (the paths its chunks cite, its chunk
+        count, its fingerprint when completely stored), sorted by source.
+
+        ``source`` / ``fingerprint`` / ``document_id`` keep those with a chunk citing
+        that path / carrying that content fingerprint / of that id (indexed lookups;
+        no filter lists every document).
+        """
+        return _catalog.catalog(self._require(), source=source, fingerprint=fingerprint,
+                                document_id=document_id)
+
+    def set_chunk_fields(self, document_id: str, fields: Mapping[str, Mapping[str, Any]]) -> int:
+        """Set payload fields of stored chunks of ``document_id`` in place:
+        ``{chunk id: {"source": ..., "image": ...}}`` (keys as in ``Chunk.to_payload``,
+        except ``document_id``). Ids, vectors and fingerprints stay as they are: a moved
+        file is re-pointed without re-embedding. Returns the chunks updated; a chunk
+        that is not one of the document's is refused (``ValueError``) before any change.
+        """
+        return _catalog.set_chunk_fields(self._require(), document_id, fields, self._where())
 
     def stats(self) -> dict[str, Any]:
         """Counts and where the data lives.
