@@ -23,6 +23,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 
 from ragnest.config import IngestConfig
 from ragnest.errors import EmbeddingError, ParseError, RagnestError, StoreError
@@ -153,7 +154,7 @@ def run_ingest(
             except Exception as err:
                 skip(path, err)
             else:
-                report.documents.append(doc)
+                report.documents.append(replace(doc, warnings=pool.warnings(source)))
                 done(path, doc.status)
     except StoreError as err:
         store_failed = True
