@@ -148,12 +148,13 @@ class ParsePool:
         with a parse nobody waits for are terminated instead of being waited for."""
         executor, self._executor = self._executor, None
         if executor is not None:
-            busy = False
-            for future in self._pending:
-                busy |= not future.cancel() and not future.done()
-            if busy:
+            if any(not f.done() for f in self._pending):
+                # Nobody waits for these parses: stop the workers (the executor then fails
+                # the remaining futures itself; cancelling them first races with that).
                 self._terminate(executor)
-            executor.shutdown(wait=True, cancel_futures=True)
+                executor.shutdown(wait=True)
+            else:
+                executor.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
         if self._old_sigterm is not None:
             if threading.current_thread() is threading.main_thread():
