@@ -14,9 +14,11 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "docs"
 R_MANUALS = Path("/usr/share/R/doc/manual")
 
 
-def pdf_bytes(pages: list[bytes], extra: list[bytes] = (), size: tuple[int, int] = (612, 792)) -> bytes:  # type: ignore[assignment]
+def pdf_bytes(pages: list[bytes], extra: tuple[bytes, ...] = (), size: tuple[int, int] = (612, 792),
+              page_extra: bytes = b"") -> bytes:
     """A PDF whose pages have the given content streams (Helvetica as /F1); ``extra``
-    objects are appended after the pages (object numbers 4 + 2 * pages onwards)."""
+    objects are appended after the pages (object numbers 4 + 2 * pages onwards) and
+    ``page_extra`` is added to every page dictionary."""
     n = len(pages)
     objs: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>"]
     kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(n))
@@ -24,7 +26,8 @@ def pdf_bytes(pages: list[bytes], extra: list[bytes] = (), size: tuple[int, int]
     objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     for i, content in enumerate(pages):
         objs.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] " % size
-                    + b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i))
+                    + b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R " % (5 + 2 * i)
+                    + page_extra + b">>")
         objs.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
     objs += list(extra)
     out = bytearray(b"%PDF-1.7\n")
@@ -55,9 +58,8 @@ def nested_pdf(path: Path, depth: int = 100_000) -> Path:
     """A valid one-page PDF with an annotation array nested ``depth`` levels deep: MuPDF
     says "exception stack overflow!" about it (it used to print that on stdout)."""
     page = b"BT /F1 24 Tf 72 700 Td (Hello from a deeply nested file) Tj ET"
-    data = pdf_bytes([page], extra=[b"[" * depth + b"]" * depth])
-    data = data.replace(b"/Contents 5 0 R >>", b"/Contents 5 0 R /Annots 6 0 R >>", 1)
-    path.write_bytes(data)
+    path.write_bytes(pdf_bytes([page], extra=(b"[" * depth + b"]" * depth,),
+                               page_extra=b"/Annots 6 0 R "))
     return path
 
 
