@@ -13,6 +13,9 @@ from pathlib import Path
 __all__ = [
     "alive",
     "children",
+    "cmdline",
+    "kill_all",
+    "measured_ragnest",
     "ragnest_cmd",
     "start_ragnest",
     "wait_for",
@@ -97,3 +100,32 @@ def kill_all(pids: Sequence[int]) -> None:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+_MEASURE = """
+import json, resource, runpy, sys
+sys.argv = ["ragnest", *json.loads(sys.argv[1])]
+code = 0
+try:
+    runpy.run_module("ragnest.cli", run_name="__main__")
+except SystemExit as end:
+    code = end.code if isinstance(end.code, int) else 1
+me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"code": code, "self_kib": me, "children_kib": kids}), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def measured_ragnest(args: Sequence[str], *, timeout: float = 600) -> tuple[int, bytes, dict]:
+    """Run ``ragnest ARGS`` to the end in a fresh process; returns (exit code, stdout,
+    peak memory: ``{"self_mb", "workers_mb"}`` from ``resource.getrusage``)."""
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(list(args))],
+                          capture_output=True, env=_env(), cwd=REPO, timeout=timeout)
+    last = proc.stderr.decode(errors="replace").strip().splitlines()[-1]
+    usage = json.loads(last)
+    return proc.returncode, proc.stdout, {"self_mb": usage["self_kib"] / 1024,
+                                          "workers_mb": usage["children_kib"] / 1024,
+                                          "stderr": proc.stderr.decode(errors="replace")}
