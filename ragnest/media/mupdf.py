@@ -41,9 +41,10 @@ logger = logging.getLogger(__name__)
 def _configure() -> None:
     pymupdf.TOOLS.mupdf_display_errors(False)
     pymupdf.TOOLS.mupdf_display_warnings(False)
-    if "PYMUPDF_MESSAGE" not in os.environ:
+    # set_messages / set_log: PyMuPDF >= 1.24 (pyproject asks for >= 1.26)
+    if "PYMUPDF_MESSAGE" not in os.environ and hasattr(pymupdf, "set_messages"):
         pymupdf.set_messages(pylogging_logger=logger, pylogging_level=logging.INFO)
-    if "PYMUPDF_LOG" not in os.environ:
+    if "PYMUPDF_LOG" not in os.environ and hasattr(pymupdf, "set_log"):
         pymupdf.set_log(pylogging_logger=logger, pylogging_level=logging.DEBUG)
     if hasattr(pymupdf, "no_recommend_layout"):
         pymupdf.no_recommend_layout()
