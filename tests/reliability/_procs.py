@@ -110,7 +110,9 @@ try:
     runpy.run_module("ragnest.cli", run_name="__main__")
 except SystemExit as end:
     code = end.code if isinstance(end.code, int) else 1
-me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM is this process's own peak (ru_maxrss may carry the forking parent's over exec)
+with open("/proc/self/status") as fh:
+    me = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({"code": code, "self_kib": me, "children_kib": kids}), file=sys.stderr)
 sys.exit(code)
@@ -119,7 +121,8 @@ sys.exit(code)
 
 def measured_ragnest(args: Sequence[str], *, timeout: float = 600) -> tuple[int, bytes, dict]:
     """Run ``ragnest ARGS`` to the end in a fresh process; returns (exit code, stdout,
-    peak memory: ``{"self_mb", "workers_mb"}`` from ``resource.getrusage``)."""
+    peak memory: ``{"self_mb"}`` the process's own peak RSS (``VmHWM``), ``{"workers_mb"}``
+    the largest parser worker's (``getrusage(RUSAGE_CHILDREN)``), plus ``"stderr"``)."""
     import json
 
     proc = subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(list(args))],

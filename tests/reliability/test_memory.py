@@ -1,5 +1,5 @@
-"""Peak memory of big inputs, measured in the real ``ragnest ingest`` process
-(``resource.getrusage``: the process itself, and the largest parser worker).
+"""Peak memory of big inputs, measured in the real ``ragnest ingest`` process (its own
+``VmHWM``, and ``resource.getrusage`` for the largest parser worker).
 
 * a 10,000-page PDF through the shipped lite pipeline with two parser workers;
 * a 100 MB text file: refused by the default size cap (``TextParser.max_bytes``, 50 MB)
