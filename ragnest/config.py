@@ -42,6 +42,7 @@ from typing import Annotated, Any, Literal
 import yaml
 
 from ragnest._validate import AtLeast, did_you_mean, validate_params
+from ragnest._yaml import safe_load
 from ragnest.errors import ConfigError
 from ragnest.types import Fusion
 
@@ -433,7 +434,7 @@ def _read_yaml(path: Path) -> Any:
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err}") from err
     try:
-        return yaml.safe_load(text)
+        return safe_load(text, where=str(path))  # yaml.safe_load with alias expansion bounded
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: invalid YAML: {err}") from err
 

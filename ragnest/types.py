@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ragnest._paths import readable_path
 from ragnest.vectors import (
     DATATYPES,
     FUSIONS,
@@ -83,7 +84,9 @@ ChunkKind = Literal["page", "interleaved", "text", "image"]
 
 
 def _uuid5(text: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, text))
+    # uuid.uuid5 itself, but a surrogate-escaped (non-UTF-8) file name hashes too
+    data = text.encode("utf-8", "surrogatepass")
+    return str(uuid.UUID(bytes=hashlib.sha1(NAMESPACE.bytes + data).digest()[:16], version=5))
 
 
 def make_chunk_id(document_id: str, position: int, content: str | bytes) -> str:
@@ -170,8 +173,9 @@ class Source:
 
     @property
     def display_name(self) -> str:
-        """The path for files, else the name: what citations show."""
-        return self.path or self.name or "<bytes>"
+        """The path for files, else the name: what citations show (valid UTF-8: a
+        name that is not is shown with ``\\xNN`` escapes, see :mod:`ragnest._paths`)."""
+        return readable_path(self.path or self.name or "<bytes>")
 
     @property
     def suffix(self) -> str:

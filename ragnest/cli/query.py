@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
+from ragnest._paths import readable_path
 from ragnest.cli._app import (
     DEFAULT_PIPELINE,
     JsonOpt,
@@ -107,7 +108,8 @@ def _parse_filters(items: list[str] | None) -> dict[str, Any] | None:
         key, sep, value = item.partition("=")
         if not sep:
             raise typer.BadParameter(f"--filter {item!r}: use key=value")
-        filters[key] = int(value) if value.isdigit() else value
+        # the store holds non-UTF-8 file names in their readable \xNN form
+        filters[key] = int(value) if value.isdigit() else readable_path(value)
     return filters
 
 
@@ -115,7 +117,7 @@ def _parse_filters(items: list[str] | None) -> dict[str, Any] | None:
 def query(
     text: Annotated[Optional[str], typer.Argument(help="The question.")] = None,
     image: Annotated[Optional[Path], typer.Option("--image", help="An image to query with.")] = None,
-    k: Annotated[Optional[int], typer.Option("--k", "-k", help="How many hits.")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", "-k", min=1, help="How many hits (>= 1).")] = None,
     filter_: Annotated[
         Optional[list[str]], typer.Option("--filter", help="Payload filter key=value (repeatable).")
     ] = None,

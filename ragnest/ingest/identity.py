@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ragnest._paths import local_path
 from ragnest.ingest.report import DocumentReport
 from ragnest.media.resolve import MEMBER_SEPARATOR
 from ragnest.protocols import DocumentCatalog, Store, StoreAdmin, StoredDocument
@@ -100,7 +101,7 @@ def moved_path(value: str, old: str, new: str) -> str:
     old_dir, new_dir = os.path.dirname(old), os.path.dirname(new)
     if old_dir != new_dir and value.startswith(old_dir + os.sep):
         there = new_dir + value[len(old_dir):]
-        if not os.path.lexists(value) and os.path.lexists(there):
+        if not os.path.lexists(local_path(value)) and os.path.lexists(local_path(there)):
             return there
     return value
 
@@ -164,7 +165,7 @@ def _main(paths: Sequence[str]) -> str | None:
 def files_gone(doc: StoredDocument) -> bool:
     """Every path the document cites is an absolute path that no longer exists."""
     return bool(doc.sources) and all(
-        os.path.isabs(p) and not os.path.lexists(p) for p in doc.sources
+        os.path.isabs(p) and not os.path.lexists(local_path(p)) for p in doc.sources
     )
 
 

@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from ragnest._paths import local_path, readable_path
 from ragnest.config import IngestConfig
 from ragnest.errors import DocumentNotFoundError
 from ragnest.ingest.identity import files_gone, has_catalog
@@ -157,7 +158,7 @@ def run_sync(
     report = run_ingest(roots, parsers=parsers, embedders=embedders, store=store,
                         config=config, workers=workers, progress=progress, on_file=on_file,
                         dry_run=dry_run, claimed=claimed)
-    paths = [_absolute(r) for r in roots]
+    paths = [readable_path(_absolute(r)) for r in roots]  # stored paths are readable text
     for doc in store.catalog():  # type: ignore[attr-defined]
         if doc.document_id in claimed or not files_gone(doc):
             continue
@@ -169,8 +170,9 @@ def run_sync(
                     "would remove" if dry_run else "removed", n)
         if on_file is not None:
             on_file(doc.source, "removed")
-    emptied = {root for root in paths if not os.path.lexists(root)
+    emptied = {root for root in paths if not os.path.lexists(local_path(root))
                and any(under(d.path, root) for d in report.removed)}
-    report.skipped = [s for s in report.skipped if _absolute(s.path) not in emptied]
+    report.skipped = [s for s in report.skipped
+                      if readable_path(_absolute(s.path)) not in emptied]
     report.seconds = time.perf_counter() - start
     return report

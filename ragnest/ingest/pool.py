@@ -18,6 +18,20 @@ chunks faster than the embedder consumes them::
 With ``workers=1`` everything runs in the calling process (no start-up cost).
 Worker processes are started with ``spawn`` (never ``fork``: the parent may hold
 threads of ONNX Runtime or the Qdrant engine) and reused for the whole ingest.
+
+Workers never outlive the process that started them: on Linux each asks the kernel
+for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``, so a ``kill -9`` of
+``ragnest ingest`` takes its workers along), and on every platform a watchdog thread
+exits the worker once its parent is gone. Workers ignore SIGINT (Ctrl-C reaches the
+whole process group; the parent stops them) and write nothing on the parent's stdout
+(their fd 1 is the parent's stderr, so ``--json`` output stays JSON). While the pool
+runs in the main thread and nobody else handles SIGTERM, a SIGTERM raises
+``SystemExit(143)`` in the parent, so the ingest unwinds and :meth:`ParsePool.close`
+stops the workers: nothing is left behind (no leaked semaphores). :meth:`ParsePool.close`
+terminates workers still busy with parses nobody waits for any more.
+
+What the parsing libraries said about each document (MuPDF warnings, see
+:mod:`ragnest.media.diagnostics`) is kept for :meth:`ParsePool.warnings`.
 """
 
 from __future__ import annotations
@@ -25,19 +39,28 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
 
 from ragnest.errors import ConfigError, ParseError
+from ragnest.media.diagnostics import Warnings, collect_warnings
 from ragnest.protocols import PagedParser, Parser
 from ragnest.types import Chunk, Source
 
-__all__ = ["ParsePool", "parse_all"]
+__all__ = ["ParsePool", "parse_all", "parse_noted"]
 
 logger = logging.getLogger(__name__)
 
 Job = tuple[Source, Parser]
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_WATCH_SECONDS = 0.5
+_STOP_SECONDS = 5.0
 
 
 def parse_all(parser: Parser, source: Source, start: int | None = None,
@@ -56,6 +79,47 @@ def parse_all(parser: Parser, source: Source, start: int | None = None,
         raise ParseError(source.display_name, f"{type(err).__name__}: {err}") from err
 
 
+def parse_noted(parser: Parser, source: Source, start: int | None = None,
+                stop: int | None = None) -> tuple[list[Chunk], tuple[str, ...]]:
+    """:func:`parse_all` plus what the libraries warned about the file meanwhile."""
+    with collect_warnings() as notes:
+        chunks = parse_all(parser, source, start, stop)
+    return chunks, notes.messages()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: exit when ``parent`` dies, leave Ctrl-C and stdout to it."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watchdog below still works
+            pass
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(_WATCH_SECONDS)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="ragnest-parent-watch", daemon=True).start()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        sys.stdout.flush()
+        os.dup2(2, 1)  # a library that prints writes to the parent's stderr, not stdout
+        sys.stdout = sys.stderr
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 class ParsePool:
     """Ordered, bounded parsing over ``workers`` processes (see the module docs)."""
 
@@ -65,6 +129,9 @@ class ParsePool:
         self.workers = workers or os.cpu_count() or 1
         self.split_pages = max(1, split_pages)
         self._executor: ProcessPoolExecutor | None = None
+        self._pending: deque[Future[Any]] = deque()
+        self._warnings: dict[str, tuple[str, ...]] = {}
+        self._old_sigterm: Any = None
 
     def __enter__(self) -> ParsePool:
         return self
@@ -72,16 +139,49 @@ class ParsePool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def warnings(self, source: Source) -> tuple[str, ...]:
+        """What the parsing libraries said about ``source`` (once: the entry is dropped)."""
+        return self._warnings.pop(source.document_id, ())
+
     def close(self) -> None:
-        """Stop the worker processes (pending tasks are cancelled)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        """Stop the worker processes: pending tasks are cancelled, and workers still busy
+        with a parse nobody waits for are terminated instead of being waited for."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            if any(not f.done() for f in self._pending):
+                # Nobody waits for these parses: stop the workers (the executor then fails
+                # the remaining futures itself; cancelling them first races with that).
+                self._terminate(executor)
+                executor.shutdown(wait=True)
+            else:
+                executor.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
+        if self._old_sigterm is not None:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, self._old_sigterm)
+            self._old_sigterm = None
+
+    @staticmethod
+    def _terminate(executor: ProcessPoolExecutor) -> None:
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        for p in processes:
+            p.terminate()
+        deadline = time.monotonic() + _STOP_SECONDS
+        for p in processes:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+        logger.info("stopped %d busy parser processes", len(processes))
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             ctx = multiprocessing.get_context("spawn")
-            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=ctx,
+                initializer=_die_with_parent, initargs=(os.getpid(),))
+            if (threading.current_thread() is threading.main_thread()
+                    and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
+                self._old_sigterm = signal.signal(signal.SIGTERM, _terminated)
         return self._executor
 
     def _ranges(self, source: Source, parser: Parser) -> list[tuple[int | None, int | None]]:
@@ -103,14 +203,17 @@ class ParsePool:
         """
         if self.workers == 1:
             for source, parser in jobs:
-                try:
-                    yield source, parse_all(parser, source), None
-                except ParseError as err:
-                    yield source, [], err
+                with collect_warnings() as notes:
+                    try:
+                        chunks, error = parse_all(parser, source), None
+                    except ParseError as err:
+                        chunks, error = [], err
+                self._note(source, notes.messages())
+                yield source, chunks, error
             return
         pool = self._pool()
         window = 2 * self.workers
-        pending: deque[tuple[Source, list[Future[list[Chunk]]]]] = deque()
+        pending: deque[tuple[Source, list[Future[tuple[list[Chunk], tuple[str, ...]]]]]] = deque()
         in_flight = 0
         it = iter(jobs)
         exhausted = False
@@ -121,8 +224,9 @@ class ParsePool:
                 except StopIteration:
                     exhausted = True
                     break
-                futures = [pool.submit(parse_all, parser, source, a, b)
+                futures = [pool.submit(parse_noted, parser, source, a, b)
                            for a, b in self._ranges(source, parser)]
+                self._pending.extend(futures)
                 pending.append((source, futures))
                 in_flight += len(futures)
             if not pending:
@@ -130,16 +234,26 @@ class ParsePool:
             source, futures = pending.popleft()
             in_flight -= len(futures)
             chunks: list[Chunk] = []
+            notes = Warnings()
             error: ParseError | None = None
             for future in futures:
                 if error is not None:
                     future.cancel()
                     continue
                 try:
-                    chunks.extend(future.result())
+                    part, said = future.result()
+                    chunks.extend(part)
+                    notes.extend(said)
                 except ParseError as err:
                     error = err
                 except Exception as err:  # a worker died (out of memory, crash)
                     error = ParseError(source.display_name,
                                        f"parser process failed: {type(err).__name__}: {err}")
+            for future in futures:
+                self._pending.remove(future)
+            self._note(source, notes.messages())
             yield source, ([] if error else chunks), error
+
+    def _note(self, source: Source, notes: tuple[str, ...]) -> None:
+        if notes:
+            self._warnings[source.document_id] = notes

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ragnest._paths import readable_path
 from ragnest.types import HtmlRepr
 
 __all__ = ["SkippedFile", "DocumentReport", "IngestReport"]
@@ -18,10 +19,14 @@ __all__ = ["SkippedFile", "DocumentReport", "IngestReport"]
 
 @dataclass(frozen=True)
 class SkippedFile:
-    """A file that was not ingested, and why."""
+    """A file that was not ingested, and why (``path`` is readable text: a name that is
+    not UTF-8 is written with ``\\xNN`` escapes, see :mod:`ragnest._paths`)."""
 
     path: str
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", readable_path(self.path))
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,9 @@ class DocumentReport:
     removed: int
     status: str  # "added" | "updated" | "unchanged" | "moved" | "removed"
     previous_path: str | None = None  # where a moved document's file was
+    #: What the parsing libraries said about this file (MuPDF's warnings and errors
+    #: about a damaged object, ...), each distinct message once, with its count.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass

@@ -197,7 +197,7 @@ def run_ingest(
             except Exception as err:
                 skip(path, err)
             else:
-                report.documents.append(doc)
+                report.documents.append(replace(doc, warnings=pool.warnings(source)))
                 done(path, doc.status)
     except StoreError as err:
         store_failed = True

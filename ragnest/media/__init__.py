@@ -12,7 +12,11 @@ Nothing here imports a parser, an embedder or a store; they all import from here
 * :mod:`~ragnest.media.encode`: JPEG / WebP / PNG bytes and MIME types;
 * :mod:`~ragnest.media.fit`: images sized to a visual-token budget in exact multiples of
   a model's patch unit, encoded for a request (``data:`` URLs);
-* :mod:`~ragnest.media.ocr`: :class:`~ragnest.media.ocr.OcrEngine` (RapidOCR).
+* :mod:`~ragnest.media.ocr`: :class:`~ragnest.media.ocr.OcrEngine` (RapidOCR);
+* :mod:`~ragnest.media.mupdf`: PyMuPDF, imported in one place and kept off stdout (its
+  messages to the log, :func:`~ragnest.media.mupdf.drain` after each page);
+* :mod:`~ragnest.media.diagnostics`: what the libraries said about one document,
+  collected for its ingest report entry.
 
 State is owned, never hidden in modules: a renderer's open documents and an OCR
 engine's model belong to the object that made them, pickle as settings only, and are

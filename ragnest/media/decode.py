@@ -111,7 +111,7 @@ def decode_image(path: str | None = None, data: bytes | None = None, *, name: st
 
 
 def _decode_with_pymupdf(path: str | None, data: bytes | None, name: str) -> np.ndarray:
-    import pymupdf
+    from ragnest.media.mupdf import pymupdf
 
     try:
         pix = pymupdf.Pixmap(data) if data is not None else pymupdf.Pixmap(str(path))

@@ -36,7 +36,7 @@ from ragnest.media.render import (
 from ragnest.types import ImageRef
 
 if TYPE_CHECKING:
-    import pymupdf
+    from ragnest.media.mupdf import pymupdf
 
 __all__ = [
     "encode",

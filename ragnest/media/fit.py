@@ -104,7 +104,7 @@ def fit_image(
     the rounding to one ``unit``. Raises :class:`~ragnest.errors.ParseError` naming the
     file when its pixels cannot be had.
     """
-    import pymupdf
+    from ragnest.media.mupdf import pymupdf
 
     if tokens < 1 or unit < 1:
         raise ValueError(f"tokens and unit must be positive, got {tokens} and {unit}")

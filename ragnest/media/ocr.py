@@ -28,8 +28,10 @@ resolution (PaddleOCR 3's default) rather than RapidOCR's upscaling of the short
 side to 736 px, which made a 420x110 label ten times slower for the same text; images
 whose longest side is under 800 px are upscaled up to 2x instead, which keeps small
 text (7-9 px) readable for little time.
-RapidOCR's own logger (``RapidOCR``, which has its own stderr handler and does not
-propagate) is set to ERROR, so it stays quiet; the root logger is never touched.
+RapidOCR's own logger (``RapidOCR``, which comes with its own stderr handler and does
+not propagate) is routed into the logging tree instead (its handler removed, WARNING and
+up), and onnxruntime's own C++ log, which cannot be routed, is kept to errors; nothing
+is printed on stdout, and the root logger is never touched.
 """
 
 from __future__ import annotations
@@ -83,12 +85,13 @@ class OcrLine:
 
 def _create_model() -> Any:
     try:
-        import onnxruntime  # noqa: F401  (RapidOCR imports it only when loading a model)
+        import onnxruntime  # RapidOCR imports it only when loading a model
         from rapidocr import RapidOCR
     except ImportError as err:
         raise MissingDependencyError(
             f"OCR needs the 'rapidocr' and 'onnxruntime' packages: {_INSTALL_HINT}"
         ) from err
+    _route_library_logs(onnxruntime)
     try:
         model = RapidOCR(params=dict(_RAPIDOCR_PARAMS))
         # RapidOCR loads each model on its first use; load them now (warm-up).
@@ -101,9 +104,21 @@ def _create_model() -> Any:
             f"RapidOCR could not load its bundled ONNX models ({err}); "
             f"reinstall it: {_INSTALL_HINT}"
         ) from err
-    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
     logger.debug("RapidOCR loaded (detection + recognition, no angle classifier)")
     return model
+
+
+def _route_library_logs(onnxruntime: Any) -> None:
+    """RapidOCR's records into the logging tree (not its own stderr handler); onnxruntime
+    to errors only (its C++ logger writes to stderr itself)."""
+    rapid = logging.getLogger("RapidOCR")
+    for handler in list(rapid.handlers):
+        rapid.removeHandler(handler)
+    rapid.propagate = True
+    rapid.setLevel(logging.WARNING)
+    set_severity = getattr(onnxruntime, "set_default_logger_severity", None)
+    if set_severity is not None:
+        set_severity(3)  # 0 verbose .. 3 error, 4 fatal
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:

@@ -46,7 +46,7 @@ from ragnest.media.sniff import SNIFF_BYTES, sniff_bytes
 from ragnest.types import ImageRef
 
 if TYPE_CHECKING:
-    import pymupdf
+    from ragnest.media.mupdf import pymupdf
 
 __all__ = [
     "Renderer",
@@ -90,7 +90,7 @@ def page_pixmap(page: pymupdf.Page, *, dpi: float, max_pixels: int = DEFAULT_MAX
     Returns the pixmap and the dpi it was rendered at. Used by :class:`Renderer` and
     by parsers that render a page they already hold open (OCR).
     """
-    import pymupdf
+    from ragnest.media.mupdf import pymupdf
 
     area = page.rect if clip is None else pymupdf.Rect(clip)
     zoom = effective_dpi(area.width, area.height, float(dpi), max_pixels) / 72.0
@@ -114,7 +114,7 @@ def pixmap_to_array(pix: pymupdf.Pixmap) -> np.ndarray:
 
 def array_to_pixmap(arr: np.ndarray) -> pymupdf.Pixmap:
     """An ``HxWx3`` uint8 RGB array as a PyMuPDF pixmap (for MuPDF's encoders)."""
-    import pymupdf
+    from ragnest.media.mupdf import pymupdf
 
     arr = np.ascontiguousarray(arr, dtype=np.uint8)
     height, width = arr.shape[:2]
@@ -199,7 +199,7 @@ class Renderer:
 
     # ------------------------------------------------------------------- pages
     def _page(self, ref: ImageRef, max_pixels: int, password: str | None) -> pymupdf.Pixmap:
-        import pymupdf
+        from ragnest.media.mupdf import drain, pymupdf
 
         if ref.source is None or ref.page is None:
             raise ValueError("ImageRef needs source + page (a document page) or blob (an image file)")
@@ -216,6 +216,7 @@ class Renderer:
                 if clip.is_empty:
                     raise ParseError(found.name, f"clip {ref.clip} lies outside page {page_no}")
             pix, dpi = page_pixmap(page, dpi=ref.dpi, max_pixels=max_pixels, clip=clip)
+            drain(found.name)  # what MuPDF said about this page: to the log
         if round(dpi, 6) != ref.dpi:
             logger.info("%s p.%d: rendering at %.1f dpi, not %d, to stay under %d pixels",
                         found.name, page_no, dpi, ref.dpi, max_pixels)
@@ -223,7 +224,7 @@ class Renderer:
 
     def _document(self, found: Resolved, password: str | None) -> Any:
         """The open document for ``found`` (call under the lock)."""
-        import pymupdf
+        from ragnest.media.mupdf import open_path, pymupdf
 
         if self._pid != os.getpid():
             # A forked child: documents opened by the parent share its file offsets;
@@ -240,7 +241,7 @@ class Renderer:
                 with open(found.path, "rb") as fh:
                     head = fh.read(SNIFF_BYTES)
                 kind = "pdf" if sniff_bytes(head) == "pdf" else None
-                doc = pymupdf.open(found.path, filetype=kind)
+                doc = open_path(found.path, filetype=kind)
             else:
                 data = found.data or b""
                 kind = ("pdf" if sniff_bytes(data[:SNIFF_BYTES]) == "pdf"
@@ -268,7 +269,7 @@ class Renderer:
                 raise ParseError(str(ref.blob), f"clip {ref.clip} lies outside the image")
         height, width = arr.shape[:2]
         if width * height > max_pixels:
-            import pymupdf
+            from ragnest.media.mupdf import pymupdf
 
             scale = math.sqrt(max_pixels / (width * height))
             new_w, new_h = max(1, int(width * scale)), max(1, int(height * scale))

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
+from ragnest._paths import local_path
 from ragnest.errors import ParseError
 
 __all__ = ["Resolved", "Resolver", "LocalResolver", "MEMBER_SEPARATOR", "split_member"]
@@ -130,7 +131,7 @@ class LocalResolver:
     def _local_path(location: str) -> str:
         match = _SCHEME.match(location)
         if match is None:
-            return location
+            return local_path(location)  # a non-UTF-8 name is stored with \\xNN escapes
         if match.group(1).lower() == "file":
             return unquote(urlsplit(location).path)
         raise ParseError(location, f"no resolver for '{match.group(1)}://' locations: "
@@ -139,6 +140,7 @@ class LocalResolver:
 
     @staticmethod
     def _member(location: str, container: str, member: str) -> Resolved:
+        container = local_path(container)
         if not os.path.isfile(container):
             raise ParseError(container, f"file not found; cannot load image {member} "
                                         "(was it moved or deleted?)")

@@ -213,7 +213,7 @@ class ImageParser:
             except _HEADER_ERRORS as err:
                 raise ParseError(name, f"corrupt TIFF image (frame directory): {err}") from err
         multi = frames > 1
-        blob = source.path or name
+        blob = name  # the path (readable form): ImageRefs resolve it
         document_id = source.document_id
         for index in range(frames):
             number = index + 1

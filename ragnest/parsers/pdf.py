@@ -43,22 +43,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pymupdf
-
 from ragnest.errors import ConfigError, MissingDependencyError, ParseError
+from ragnest.media.mupdf import drain, open_path, pymupdf
 from ragnest.media.sniff import sniff_bytes
 from ragnest.parsers import layout
 from ragnest.parsers.chunking import chunk_segments
 from ragnest.parsers.layout import Box
 from ragnest.parsers.pdf_ocr import ocr_page, wants_ocr
+from ragnest.parsers.pdf_tables import find_tables, may_hold_table
 from ragnest.types import Chunk, ImageRef, Segment, Source, make_chunk_id
 
 __all__ = ["PdfParser", "page_text", "page_boxes", "open_pdf"]
 
 logger = logging.getLogger(__name__)
-
-if hasattr(pymupdf, "no_recommend_layout"):  # silence the pymupdf_layout advert on stdout
-    pymupdf.no_recommend_layout()
 
 # Text blocks only: no image blocks (faster).
 _FLAGS = (
@@ -103,9 +100,11 @@ def open_pdf(source: Source, password: str | None = None) -> pymupdf.Document:
         if source.data is not None:
             doc = pymupdf.open(stream=source.data, filetype="pdf")
         else:
-            doc = pymupdf.open(source.path, filetype="pdf")
+            doc = open_path(source.path, filetype="pdf")
     except Exception as err:  # pymupdf raises FileDataError / RuntimeError subclasses
         raise ParseError(name, f"not a valid PDF: {err}") from err
+    finally:
+        drain(name)  # "repairing broken xref" and the like: to the log and the report
     try:
         if doc.needs_pass:
             if not password:
@@ -195,51 +194,6 @@ def _pictures(page: pymupdf.Page, page_rect: layout.Rect) -> list[Box]:
     return out
 
 
-def _tables(page: pymupdf.Page, strategy: str) -> list[Box]:
-    """Ruled tables found by PyMuPDF's table finder, as Markdown."""
-    try:
-        found = page.find_tables(strategy=strategy)
-    except Exception:  # the finder is heuristic; never lose a page to it
-        logger.debug("page %d: table finder failed", page.number + 1, exc_info=True)
-        return []
-    out = []
-    for table in found.tables:
-        if table.row_count < 2 or table.col_count < 2:
-            continue
-        markdown = table.to_markdown(clean=False, fill_empty=True).strip()
-        markdown = markdown.replace("<br>", " ")
-        if markdown:
-            out.append(Box("table", tuple(float(v) for v in table.bbox), markdown))
-    return out
-
-
-def _may_hold_table(paths: list[dict]) -> bool:
-    """Cheap gate before the (slow) table finder: a ruled table needs at least three
-    horizontal and three vertical rules (a framed code box has two of each)."""
-    ys: set[int] = set()
-    xs: set[int] = set()
-    for path in paths:
-        for item in path.get("items", ()):
-            if item[0] == "l":
-                p, q = item[1], item[2]
-                if abs(p.y - q.y) < 1 and abs(p.x - q.x) > 5:
-                    ys.add(round(p.y))
-                elif abs(p.x - q.x) < 1 and abs(p.y - q.y) > 5:
-                    xs.add(round(p.x))
-            elif item[0] == "re":
-                r = item[1]
-                if r.height < 3 and r.width > 5:
-                    ys.add(round(r.y0))
-                elif r.width < 3 and r.height > 5:
-                    xs.add(round(r.x0))
-                elif r.width > 5 and r.height > 5:
-                    ys.update((round(r.y0), round(r.y1)))
-                    xs.update((round(r.x0), round(r.x1)))
-        if len(ys) >= 3 and len(xs) >= 3:
-            return True
-    return False
-
-
 def page_boxes(page: pymupdf.Page, *, tables: bool = True, figures: bool = True,
                table_strategy: str = "lines") -> list[Box]:
     """The layout of one page: text, picture, figure and table boxes in reading order,
@@ -251,8 +205,8 @@ def page_boxes(page: pymupdf.Page, *, tables: bool = True, figures: bool = True,
     table_boxes: list[Box] = []
     if tables or figures:
         paths = page.get_drawings()
-        if tables and _may_hold_table(paths):
-            table_boxes = _tables(page, table_strategy)
+        if tables and may_hold_table(paths):
+            table_boxes = find_tables(page, table_strategy)
         if figures and paths:
             clusters = [tuple(float(v) for v in r) for r in page.cluster_drawings(drawings=paths)]
             regions = layout.figure_regions(clusters, page=page_rect,
@@ -415,6 +369,8 @@ class PdfParser:
                 raise
             except Exception as err:  # a broken page object: report it, don't hide it
                 raise ParseError(name, f"cannot read page {number}: {err}") from err
+            finally:
+                drain(name)
             yield from chunks
             del page
             if number % _SHRINK_EVERY == 0:
@@ -424,7 +380,7 @@ class PdfParser:
               title: str | None) -> list[Chunk]:
         name = source.display_name
         document_id = source.document_id
-        image_source = source.path or name
+        image_source = name  # the path (readable form): ImageRefs resolve it
         rect = page.rect
         bbox = (float(rect.x0), float(rect.y0), float(rect.x1), float(rect.y1))
         boxes = page_boxes(page, tables=self.tables, figures=self.figures,

@@ -19,8 +19,7 @@ from ragnest.parsers.layout import Box
 from ragnest.parsers.text_quality import assess_text_layer
 
 if TYPE_CHECKING:
-    import pymupdf
-
+    from ragnest.media.mupdf import pymupdf
     from ragnest.media.ocr import OcrEngine
 
 __all__ = ["ocr_page", "wants_ocr"]

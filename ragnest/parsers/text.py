@@ -15,14 +15,17 @@ dropped: the chunks' texts, joined, hold every non-blank line of the file::
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 from ragnest.errors import ConfigError, ParseError
+from ragnest.parsers.text_stream import detect_encoding, read_lines, text_pieces
 from ragnest.types import Chunk, Source, make_chunk_id
 
 __all__ = ["TextParser", "decode_text", "split_sections", "split_paragraphs"]
@@ -170,19 +173,30 @@ class TextParser:
 
     Each chunk has ``kind="text"``, ``page=None`` and metadata ``section`` (the
     heading path joined with ``" > "``, ``""`` before the first heading),
-    ``chunk_index`` and ``encoding``.
+    ``chunk_index`` and ``encoding``. Files are read as a stream (see
+    :mod:`ragnest.parsers.text_stream`), so memory stays bounded however big the file;
+    files over ``max_bytes`` (default 50 MB; ``None``: no limit) are refused with a
+    :class:`ParseError` that says so (the ingest skips them with that reason).
 
     >>> p = TextParser(max_chars=1500)
     >>> p.extensions
     ('.txt', '.md', '.markdown', '.rst')
+    >>> list(TextParser(max_bytes=5).parse(Source.from_bytes(b"x" * 10, name="big.txt")))
+    Traceback (most recent call last):
+    ...
+    ragnest.errors.ParseError: big.txt: text file of 10 bytes is over the limit of 5 bytes (TextParser max_bytes); raise max_bytes to read it
     """
 
     max_chars: int = 1500
+    max_bytes: int | None = 50_000_000
     extensions: ClassVar[tuple[str, ...]] = (".txt", ".md", ".markdown", ".rst")
 
     def __post_init__(self) -> None:
         if self.max_chars <= 0:
             raise ConfigError(f"TextParser.max_chars must be positive, not {self.max_chars}")
+        if self.max_bytes is not None and (isinstance(self.max_bytes, bool) or self.max_bytes < 1):
+            raise ConfigError(f"TextParser.max_bytes must be at least 1 (or null for no limit), "
+                              f"not {self.max_bytes}")
 
     def warm_up(self) -> None:
         """Nothing to load."""
@@ -190,48 +204,62 @@ class TextParser:
     def close(self) -> None:
         """Nothing to release."""
 
+    def _open(self, source: Source) -> BinaryIO:
+        name = source.display_name
+        if source.data is not None:
+            size = len(source.data)
+        elif source.path is not None:
+            try:
+                size = os.stat(source.path).st_size
+            except OSError as err:
+                raise ParseError(name, f"cannot read file: {err.strerror or err}") from err
+        else:
+            raise ParseError(name, "source has neither a path nor data")
+        if not size:
+            raise ParseError(name, "file is empty (0 bytes)")
+        if self.max_bytes is not None and size > self.max_bytes:
+            raise ParseError(name, f"text file of {_size(size)} is over the limit of "
+                                   f"{_size(self.max_bytes)} (TextParser max_bytes); raise "
+                                   "max_bytes to read it")
+        if source.data is not None:
+            return io.BytesIO(source.data)
+        try:
+            return open(source.path, "rb")  # type: ignore[arg-type]
+        except OSError as err:
+            raise ParseError(name, f"cannot read file: {err.strerror or err}") from err
+
     def parse(self, source: Source) -> Iterator[Chunk]:
         """Yield the text chunks of ``source`` (raises :class:`ParseError` on bad input)."""
         name = source.display_name
-        try:
-            data = source.read_bytes()
-        except OSError as err:
-            raise ParseError(name, f"cannot read file: {err.strerror or err}") from err
-        if not data:
-            raise ParseError(name, "file is empty (0 bytes)")
-        text, encoding = decode_text(data, name)
-        text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
-        if not text.strip():
-            raise ParseError(name, "file is empty (whitespace only)")
         style = _style_for(source.suffix or Path(name).suffix.lower())
         document_id = source.document_id
         index = 0
-        pending = ""  # a heading-only section is carried into the next one
-        sections = split_sections(text.split("\n"), style)
-        for n, (path, lines) in enumerate(sections):
-            body = "\n".join(lines).strip("\n")
-            if pending:
-                body = f"{pending}\n\n{body}"
-                pending = ""
-            if _heading_only(lines, style) and n + 1 < len(sections):
-                pending = body
-                continue
-            for piece in split_paragraphs(body, self.max_chars):
-                yield Chunk(
-                    id=make_chunk_id(document_id, index, piece),
-                    document_id=document_id,
-                    kind="text",
-                    text=piece,
-                    source=name,
-                    page=None,
-                    metadata={
-                        "section": " > ".join(path),
-                        "chunk_index": index,
-                        "encoding": encoding,
-                    },
-                )
-                index += 1
+        with self._open(source) as fh:
+            try:
+                encoding = detect_encoding(fh, name)
+                lines = read_lines(fh, encoding, name)
+                for section, piece in text_pieces(lines, style, self.max_chars):
+                    yield Chunk(
+                        id=make_chunk_id(document_id, index, piece),
+                        document_id=document_id,
+                        kind="text",
+                        text=piece,
+                        source=name,
+                        page=None,
+                        metadata={"section": section, "chunk_index": index, "encoding": encoding},
+                    )
+                    index += 1
+            except OSError as err:
+                raise ParseError(name, f"cannot read file: {err.strerror or err}") from err
+        if not index:
+            raise ParseError(name, "file is empty (whitespace only)")
         logger.debug("parsed %s: %d text chunks (%s)", name, index, encoding)
+
+
+def _size(n: int) -> str:
+    if n < 1_000_000:
+        return f"{n:,} bytes"
+    return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
 
 
 def _style_for(suffix: str) -> str:
@@ -240,12 +268,3 @@ def _style_for(suffix: str) -> str:
     if suffix == ".rst":
         return "rst"
     return "plain"
-
-
-def _heading_only(lines: list[str], style: str) -> bool:
-    content = [ln for ln in lines if ln.strip()]
-    if style == "markdown":
-        return len(content) == 1 and bool(_ATX.match(content[0]))
-    if style == "rst":
-        return len(content) == 2 and bool(_RST_UNDERLINE.match(content[1]))
-    return False

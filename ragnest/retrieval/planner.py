@@ -20,13 +20,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ragnest._paths import is_readable, readable_path
+from ragnest._validate import did_you_mean
 from ragnest.config import RetrievalConfig
-from ragnest.errors import RagnestError
+from ragnest.errors import ConfigError, RagnestError
 from ragnest.ladder import vector_name
 from ragnest.protocols import Embedder
 from ragnest.types import Fusion, Query, Route, SearchRequest, Stage, Vector, VectorSpec
 
-__all__ = ["QueryPlanner", "as_query", "stage_limits"]
+__all__ = ["QueryPlanner", "as_query", "check_text", "stage_limits"]
 
 
 def as_query(query: str | Query, filters: Mapping[str, Any] | None = None) -> Query:
@@ -36,6 +38,20 @@ def as_query(query: str | Query, filters: Mapping[str, Any] | None = None) -> Qu
     if isinstance(query, str):
         return Query(text=query, filters=dict(filters) if filters else None)
     raise TypeError(f"query must be a str or a ragnest.Query, not {type(query).__name__}")
+
+
+def check_text(text: str | None) -> None:
+    """Raise :class:`ConfigError` for query text that is not valid Unicode: bytes that
+    were not UTF-8, surrogate-escaped (as a command line hands them over).
+
+    >>> check_text(b"caf\\xe9".decode("utf-8", "surrogateescape"))
+    Traceback (most recent call last):
+    ...
+    ragnest.errors.ConfigError: the query is not valid UTF-8 text: 'caf\\xe9' holds bytes that are not UTF-8 (written \\xNN here); give the query in UTF-8
+    """
+    if text and not is_readable(text):
+        raise ConfigError(f"the query is not valid UTF-8 text: '{readable_path(text)}' holds bytes "
+                          "that are not UTF-8 (written \\xNN here); give the query in UTF-8")
 
 
 def stage_limits(
@@ -78,7 +94,13 @@ class QueryPlanner:
 
     def limits(self, k: int | None = None) -> tuple[int, int, int]:
         """``(k, pool, last)``: hits returned, hits the store returns (the reranker's
-        pool), and candidates each route's last stage keeps."""
+        pool), and candidates each route's last stage keeps.
+
+        ``k`` (``None``: the configured ``retrieval.k``) must be an integer >= 1; anything
+        else is a :class:`ConfigError` (``k=0`` never means "the default").
+        """
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ConfigError(f"k={k!r}: the number of hits must be an integer >= 1")
         k = k or self.config.k
         pool = max(k, self.config.rerank_k or 0) if self.reranking else k
         return k, pool, max(pool, self.config.candidates)
@@ -114,6 +136,10 @@ class QueryPlanner:
                     f"(embedders: {', '.join(self.embedders)})"
                 )
         _, pool, last = self.limits(k)
+        for q in queries:
+            check_text(q.text)
+        self.check_budgets(self.config.budgets, where="retrieval.budgets")
+        self.check_budgets(budgets or {}, where="budgets")
         merged = {**self.config.budgets, **(budgets or {})}
         per_embedder: dict[str, list[dict[str, Vector] | None]] = {}
         for key, emb in self.embedders.items():
@@ -138,6 +164,37 @@ class QueryPlanner:
                 else None
             )
         return requests
+
+    def stages(self) -> list[str]:
+        """Every stage name a budget may use: vector names (``dense-coarse``) and level
+        names (``coarse``, which sets that level in every embedder that has it)."""
+        names: dict[str, None] = {}
+        for key, emb in self.embedders.items():
+            for spec in emb.vector_specs():
+                names[vector_name(key, spec.name)] = None
+                names[spec.name] = None
+        return list(names)
+
+    def check_budgets(self, budgets: Mapping[str, int], *, where: str = "budgets") -> None:
+        """Raise :class:`ConfigError` for a budget on a stage no embedder has (with a
+        "did you mean") or a limit that is not an integer >= 1.
+
+        >>> from ragnest.embedders.bm25 import Bm25Embedder
+        >>> QueryPlanner({"bm25": Bm25Embedder()}).check_budgets({"bm25-sparce": 50})
+        Traceback (most recent call last):
+        ...
+        ragnest.errors.ConfigError: budgets: unknown stage 'bm25-sparce'; did you mean 'bm25-sparse' or 'sparse'? (stages: bm25-sparse, sparse)
+        """
+        if not budgets:
+            return
+        known = self.stages()
+        for name, value in budgets.items():
+            if name not in known:
+                raise ConfigError(f"{where}: unknown stage {name!r}{did_you_mean(name, known)} "
+                                  f"(stages: {', '.join(known)})")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{where}: {name}={value!r}: a stage keeps an integer >= 1 "
+                                  "of candidates")
 
     def _route(
         self, key: str, qvecs: Mapping[str, Vector] | None, last: int, budgets: Mapping[str, int]

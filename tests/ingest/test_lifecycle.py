@@ -386,3 +386,23 @@ def test_two_documents_citing_one_path_become_one(tmp_path):
         [doc] = rag.store.catalog()
         assert doc.document_id == a_id and doc.source == str(docs / "a.md")
         assert rag.retrieve("gamma fan", k=1)[0].chunk.source == str(docs / "a.md")
+
+
+def test_sync_keeps_and_removes_files_whose_names_are_not_utf8(tmp_path):
+    """Stored paths of such files are readable text (\\xNN); sync must look at the real file."""
+    import os
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    raw = os.fsencode(str(docs)) + b"/caf\xe9-notes.md"
+    name = os.fsdecode(raw)
+    shutil.copy(EXAMPLES / "travel_faq.md", name)
+    with pipeline(tmp_path / "db") as rag:
+        assert rag.ingest([docs], progress=False).files == 1
+        stored = [d.source for d in rag.store.catalog()]
+        assert stored and "\\xe9" in stored[0]
+        kept = rag.sync([docs])
+        assert kept.documents_removed == 0 and len(rag.store.catalog()) == 1
+        os.remove(name)
+        gone = rag.sync([docs])
+        assert gone.documents_removed == 1 and rag.store.catalog() == []

@@ -154,7 +154,7 @@ class OfficeParser:
         if expected and expected != fmt:
             logger.info("%s: the content is %s; parsing it as that", name,
                         with_article(FORMAT_LABELS[fmt]))
-        archive = "" if encrypted else (source.path or name)
+        archive = "" if encrypted else name  # the path (readable form)
         return OfficeDocument(source=source, name=name, data=data, fmt=fmt, archive=archive,
                          encrypted=encrypted)
 

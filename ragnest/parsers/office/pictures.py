@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ragnest._paths import readable_path
 from ragnest.media.resolve import MEMBER_SEPARATOR
 from ragnest.parsers.office.detect import OfficeDocument
 from ragnest.types import ImageRef
@@ -241,4 +242,4 @@ class LinkedImages:
             head = fh.read(65536)
         if not self._accept(str(candidate), candidate.stat().st_size, head):
             return None
-        return ImageRef(blob=str(candidate))
+        return ImageRef(blob=readable_path(candidate))

@@ -102,7 +102,7 @@ def convert_with_libreoffice(soffice: str, doc: OfficeDocument, target_fmt: str,
 
 def render_reflowable(doc: OfficeDocument) -> bytes:
     """HTML, Markdown, e-mail and EPUB laid out on A4 pages by MuPDF; the PDF bytes."""
-    import pymupdf
+    from ragnest.media.mupdf import pymupdf
 
     try:
         if doc.fmt == "epub":
