@@ -22,13 +22,16 @@ bracketed citations::
     ...     Query(text="How often should I descale the machine?"), [Hit(chunk=chunk, score=1.0)]).text
     'Descale the machine every month. [1] (quoted from page 3 of manual.pdf)'
 
-It abstains (``found=False``) only when the best page's *evidence* is weak: with an
-embedder, the page's support of the question (each question token's best cosine with a
-token of the page, averaged with the question's token weights) below ``min_support``;
-without one, the page's IDF-weighted coverage of the question's terms below
-``min_overlap``. Both thresholds were calibrated on natural questions over the R
-manuals (``tests/benchmarks/bench_answers.py``): no question whose right page retrieval
-ranked first abstains, and most questions the manuals cannot answer do.
+It quotes the page of the best sentence, or the top-ranked page when that page's
+evidence is too weak, and abstains (``found=False``) only when both are weak. A page's
+*evidence* is, with an embedder, its support of the question (each question token's best
+cosine with a token of the page, averaged with the question's token weights) plus
+``coverage_weight`` times its lexical coverage, compared with ``min_support``; without
+one, its IDF-weighted coverage of the question's terms, compared with ``min_overlap``.
+``answer.usage["evidence"]`` is the value compared. Both thresholds were calibrated on
+natural questions over the R manuals (``tests/benchmarks/bench_answers.py``): no question
+whose right page retrieval ranked first abstains, and most questions the manuals
+cannot answer do (with the lite ladder: 18 of 23; lexical only: 9 of 23).
 """
 
 from __future__ import annotations
@@ -69,8 +72,9 @@ class ExtractiveGenerator:
       cosine_weight * cosine - rank_prior * rank`` (rank 0 = the top hit); the dense
       terms need an embedder: ``embedder`` names the pipeline embedder to ask for
       (:class:`~ragnest.protocols.EmbedderAware`; ``None``: lexical scores only);
-    * the answer is "not found" when the best page's evidence is below ``min_support``
-      (dense) or ``min_overlap`` (lexical only); see the module docs;
+    * the answer is "not found" when neither the best sentence's page nor the top-ranked
+      page has evidence of at least ``min_support`` (dense; ``coverage_weight`` adds
+      lexical coverage to it) or ``min_overlap`` (lexical only); see the module docs;
     * ``name_pages``: the answer ends by naming the page it quotes
       (``(quoted from page 12 of R-intro.pdf)``).
     """
@@ -166,13 +170,13 @@ class ExtractiveGenerator:
         if self._embedder is not None:
             dense = dense_scores(self._embedder, query.text, [s.text for s in sentences],
                                  [_hit_text(h) for h in top])
-        best, rows, evidence = self._score(sentences, dense, q_terms, idf, hit_terms)
         threshold = self.min_support if dense is not None else self.min_overlap
+        best, evidence = self._score(sentences, dense, q_terms, idf, hit_terms, threshold)
         usage = _usage(len(sentences), 0, len(top), evidence=evidence,
                        kind="dense" if dense is not None else "lexical")
-        if evidence < threshold:
+        if best is None:
             return _not_found(hits, usage), []
-        picked = self._pick(best, [sentences[i] for i in rows])
+        picked = self._pick(best, [s for s in sentences if s.hit_index == best.hit_index])
         return self._compose(picked, top, hits, usage)
 
     def _score(
@@ -182,21 +186,35 @@ class ExtractiveGenerator:
         q_terms: list[str],
         idf: dict[str, float],
         hit_terms: list[frozenset[str]],
-    ) -> tuple[Sentence, list[int], float]:
-        """Score every sentence; return the best one, the rows of its page and the
-        page's evidence."""
+        threshold: float,
+    ) -> tuple[Sentence | None, float]:
+        """Score every sentence; return the sentence to quote first (``None``: none) and
+        the evidence compared with ``threshold``: the stronger of the best sentence's
+        page's and the top-ranked page's.
+
+        The best sentence is quoted when its page's evidence reaches ``threshold``;
+        otherwise the best sentence of the top-ranked page, when that page's evidence
+        does (what retrieval found first is never dropped for a weaker page)."""
         if dense is not None:
             for s, d, c in zip(sentences, dense.sentence_scores(), dense.cosine):
                 s.dense, s.cosine = float(d), float(c)
         for s in sentences:
             s.score = (self.lexical_weight * s.lexical + self.dense_weight * s.dense
                        + self.cosine_weight * s.cosine - self.rank_prior * s.hit_index)
+
+        def page_evidence(page: int) -> float:
+            coverage = page_coverage(q_terms, idf, hit_terms[page])
+            if dense is None:
+                return coverage
+            return dense.page_support(page) + self.coverage_weight * coverage
+
         best = max(sentences, key=lambda s: (s.score, -s.hit_index))
-        rows = [i for i, s in enumerate(sentences) if s.hit_index == best.hit_index]
-        evidence = page_coverage(q_terms, idf, hit_terms[best.hit_index])
-        if dense is not None:
-            evidence = dense.page_support(best.hit_index) + self.coverage_weight * evidence
-        return best, rows, evidence
+        first = min(s.hit_index for s in sentences)  # the top-ranked page with sentences
+        candidates = [best] + ([max((s for s in sentences if s.hit_index == first),
+                                    key=lambda s: s.score)] if best.hit_index != first else [])
+        scored = [(page_evidence(s.hit_index), s) for s in candidates]
+        strongest = max(ev for ev, _ in scored)
+        return next((s for ev, s in scored if ev >= threshold), None), strongest
 
     def _pick(self, best: Sentence, page: list[Sentence]) -> list[Sentence]:
         """The best sentence, then the page's next best ones that score nearly as well."""
