@@ -132,10 +132,12 @@ def dense_scores(
     embedder: Embedder, question: str, sentences: Sequence[str], pages: Sequence[str]
 ) -> DenseScores | None:
     """Embed the question, the sentences and the pages' texts (as queries: one batch, no
-    pooling) and compare them; ``None`` when the embedder gives no text vectors."""
+    pooling) and compare them; ``None`` when the embedder gives no text vectors. A page
+    without text (an image-only hit) supports nothing."""
     if not sentences:
         return None
-    texts = [question, *sentences, *pages]
+    texted = [i for i, t in enumerate(pages) if t.strip()]
+    texts = [question, *sentences, *(pages[i] for i in texted)]
     vectors = embedder.embed_queries([Query(text=t) for t in texts])
     if any(v is None for v in vectors):
         return None
@@ -160,7 +162,9 @@ def dense_scores(
         weights = (norms / total if total > 0 else np.full(len(norms), 1.0 / len(norms)))
         qu = rows / np.maximum(norms, 1e-12)[:, None]
         support = np.stack([(qu @ _unit_rows(v[multi]).T).max(axis=1) for v in others])
-    return DenseScores(support=support[:n], pages=support[n:], weights=weights.astype(np.float32),
+    page_rows = np.zeros((len(pages), support.shape[1]), dtype=np.float32)
+    page_rows[texted] = support[n:]
+    return DenseScores(support=support[:n], pages=page_rows, weights=weights.astype(np.float32),
                        cosine=cosine[:n])
 
 

@@ -57,6 +57,18 @@ def test_dense_path_quotes_the_answering_page(wordllama, handbook, question, ord
     assert answer.citations[0].bbox is not None  # the region of the quoted sentence
 
 
+def test_dense_path_reads_past_a_hit_without_text(wordllama, handbook):
+    from ragnest.types import Chunk, ImageRef
+
+    figure = Hit(chunk=Chunk(id="fig", document_id="d", kind="image", text="", page=3,
+                             source=str(HANDBOOK), image=ImageRef(source=str(HANDBOOK), page=3)),
+                 score=1.0)
+    answer = _lite(wordllama).generate(Query(text="How long do I hold the buttons to start descaling?"),
+                                       [figure, handbook[5], handbook[4]])
+    assert answer.found and answer.citations[0].page == 5 and "5 seconds" in answer.text
+    assert answer.usage["evidence_kind"] == "dense"
+
+
 def test_dense_path_abstains_on_a_question_the_pages_cannot_answer(wordllama, handbook):
     hits = [handbook[p] for p in (5, 8, 6, 1, 3)]
     answer = _lite(wordllama).generate(Query(text="What is the orbital period of Neptune's moon Triton?"),
