@@ -49,6 +49,7 @@ class Sentence:
     hit_index: int
     text: str
     terms: frozenset[str]
+    piece: int = 0  # its row among the texts given to dense_scores
     lexical: float = 0.0
     dense: float = 0.0
     cosine: float = 0.0
@@ -60,15 +61,27 @@ def lexical_scores(
 ) -> dict[str, float]:
     """Set each sentence's ``lexical`` score; returns the terms' weights (IDF over the hits)."""
     n = len(hit_terms)
+    # the words of the hits each question term matches (as term_in: exact stem or long
+    # shared prefix), found once rather than per sentence
+    vocabulary = frozenset().union(*hit_terms, *(s.terms for s in sentences))
+    matches = {t: frozenset(u for u in vocabulary if _related(t, u)) for t in q_terms}
     idf: dict[str, float] = {}
     for t in q_terms:
         # a term no hit contains counts as rare, not as infinitely informative
-        df = max(1, sum(1 for terms in hit_terms if term_in(t, terms)))
+        df = max(1, sum(1 for terms in hit_terms if not matches[t].isdisjoint(terms)))
         idf[t] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
     total = sum(idf.values()) or 1.0
     for s in sentences:
-        s.lexical = sum(idf[t] for t in q_terms if term_in(t, s.terms)) / total
+        s.lexical = sum(idf[t] for t in q_terms if not matches[t].isdisjoint(s.terms)) / total
     return idf
+
+
+def _related(t: str, u: str) -> bool:
+    """``term_in(t, {u})``, for one pair."""
+    return t == u or (
+        len(t) >= 4 and len(u) >= 4 and abs(len(u) - len(t)) <= 3
+        and (u.startswith(t) or t.startswith(u))
+    )
 
 
 def page_coverage(q_terms: Sequence[str], idf: dict[str, float], terms: frozenset[str]) -> float:
@@ -79,12 +92,12 @@ def page_coverage(q_terms: Sequence[str], idf: dict[str, float], terms: frozense
 
 @dataclass(frozen=True)
 class DenseScores:
-    """The dense view of one question against its candidate sentences and pages.
+    """The dense view of one question against the sentences of its pages.
 
     ``support[i, j]``: the best cosine of question token ``j`` with a token of sentence
-    ``i`` (``pages[p, j]``: with a token of page ``p``); ``weights``: the question
-    tokens' weights (summing to 1); ``cosine[i]``: the single-vector cosine of sentence
-    ``i`` with the question (0 when the embedder has no single-vector level).
+    ``i`` (``pages[p, j]``: with a token anywhere on page ``p``); ``weights``: the
+    question tokens' weights (summing to 1); ``cosine[i]``: the single-vector cosine of
+    sentence ``i`` with the question (0 when the embedder has no single-vector level).
     """
 
     support: np.ndarray
@@ -129,16 +142,15 @@ def _levels(vectors: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def dense_scores(
-    embedder: Embedder, question: str, sentences: Sequence[str], pages: Sequence[str]
+    embedder: Embedder, question: str, texts: Sequence[str], page_of: Sequence[int], pages: int
 ) -> DenseScores | None:
-    """Embed the question, the sentences and the pages' texts (as queries: one batch, no
-    pooling) and compare them; ``None`` when the embedder gives no text vectors. A page
-    without text (an image-only hit) supports nothing."""
-    if not sentences:
+    """Embed the question and every sentence of the pages (as queries: one batch, no
+    pooling) and compare them; ``page_of[i]`` is the page of ``texts[i]`` (``pages``
+    pages in all; one without text supports nothing). ``None`` when the embedder gives
+    no text vectors."""
+    if not texts:
         return None
-    texted = [i for i, t in enumerate(pages) if t.strip()]
-    texts = [question, *sentences, *(pages[i] for i in texted)]
-    vectors = embedder.embed_queries([Query(text=t) for t in texts])
+    vectors = embedder.embed_queries([Query(text=t) for t in [question, *texts]])
     if any(v is None for v in vectors):
         return None
     q = vectors[0]
@@ -146,7 +158,6 @@ def dense_scores(
     single, multi = _levels(q)
     if single is None and multi is None:
         return None
-    n = len(sentences)
     others = [v for v in vectors[1:] if v is not None]
     cosine = np.zeros(len(others), dtype=np.float32)
     if single is not None:
@@ -162,10 +173,14 @@ def dense_scores(
         weights = (norms / total if total > 0 else np.full(len(norms), 1.0 / len(norms)))
         qu = rows / np.maximum(norms, 1e-12)[:, None]
         support = np.stack([(qu @ _unit_rows(v[multi]).T).max(axis=1) for v in others])
-    page_rows = np.zeros((len(pages), support.shape[1]), dtype=np.float32)
-    page_rows[texted] = support[n:]
-    return DenseScores(support=support[:n], pages=page_rows, weights=weights.astype(np.float32),
-                       cosine=cosine[:n])
+    page_rows = np.zeros((pages, support.shape[1]), dtype=np.float32)
+    owner = np.asarray(page_of)
+    for p in range(pages):
+        mine = owner == p
+        if mine.any():
+            page_rows[p] = support[mine].max(axis=0)
+    return DenseScores(support=support, pages=page_rows, weights=weights.astype(np.float32),
+                       cosine=cosine)
 
 
 def question_terms(text: str) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 __all__ = ["content_terms", "join_continuations", "split_sentences", "stem", "term_in", "words"]
 
@@ -51,6 +52,7 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+@lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A light suffix stripper: descale / descaled / descaling -> ``descal``."""
     w = word

@@ -154,11 +154,15 @@ class ExtractiveGenerator:
             answer = self._closest_page(top[0], hits)
             return answer, [answer.text]
         q_terms = question_terms(query.text)
-        sentences = [
-            Sentence(hit_index=i, text=s, terms=frozenset(content_terms(s)))
+        pieces = [  # (hit, text) of every sentence, heading and caption of the hits
+            (i, s)
             for i, hit in enumerate(top)
             for s in join_continuations(split_sentences(_hit_text(hit)),
                                         max_chars=_MAX_SENTENCE_CHARS)
+        ]
+        sentences = [  # the ones worth quoting
+            Sentence(hit_index=i, text=s, terms=frozenset(content_terms(s)), piece=k)
+            for k, (i, s) in enumerate(pieces)
             if len(words(s)) >= 3
         ]
         sentences = _drop_boilerplate(sentences)
@@ -168,8 +172,8 @@ class ExtractiveGenerator:
         idf = lexical_scores(q_terms, sentences, hit_terms)
         dense = None
         if self._embedder is not None:
-            dense = dense_scores(self._embedder, query.text, [s.text for s in sentences],
-                                 [_hit_text(h) for h in top])
+            dense = dense_scores(self._embedder, query.text, [t for _, t in pieces],
+                                 [i for i, _ in pieces], len(top))
         threshold = self.min_support if dense is not None else self.min_overlap
         best, evidence = self._score(sentences, dense, q_terms, idf, hit_terms, threshold)
         usage = _usage(len(sentences), 0, len(top), evidence=evidence,
@@ -196,8 +200,9 @@ class ExtractiveGenerator:
         otherwise the best sentence of the top-ranked page, when that page's evidence
         does (what retrieval found first is never dropped for a weaker page)."""
         if dense is not None:
-            for s, d, c in zip(sentences, dense.sentence_scores(), dense.cosine):
-                s.dense, s.cosine = float(d), float(c)
+            scores = dense.sentence_scores()
+            for s in sentences:
+                s.dense, s.cosine = float(scores[s.piece]), float(dense.cosine[s.piece])
         for s in sentences:
             s.score = (self.lexical_weight * s.lexical + self.dense_weight * s.dense
                        + self.cosine_weight * s.cosine - self.rank_prior * s.hit_index)

@@ -120,8 +120,8 @@ def test_a_pipeline_binds_the_embedder_its_generator_asks_for(tmp_path) -> None:
 # --------------------------------------------------------------------------- dense path
 def test_dense_scores_are_maxsim_with_idf_weighted_tokens() -> None:
     emb = WordVectors()
-    scores = dense_scores(emb, "alpha beta", ["alpha gamma.", "delta epsilon."],
-                          ["alpha gamma.", "alpha delta epsilon."])
+    scores = dense_scores(emb, "alpha beta", ["alpha gamma.", "alpha.", "delta epsilon."],
+                          [0, 1, 1], 2)
     assert scores is not None
     np.testing.assert_allclose(scores.weights, [0.5, 0.5])
     cos = float(_vector("beta") @ _vector("gamma"))
