@@ -23,10 +23,11 @@ from typing import Any
 
 from ragnest.errors import ConfigError
 from ragnest.ladder import store_specs
-from ragnest.protocols import Embedder, FittedEmbedder, Store
+from ragnest.protocols import Embedder, EmbedderAware, FittedEmbedder, Store
 from ragnest.types import VectorSpec
 
 __all__ = [
+    "bind_embedder",
     "check_embedder_names",
     "collection_identity",
     "collection_specs",
@@ -73,3 +74,26 @@ def open_collection(store: Store, embedders: Mapping[str, Embedder]) -> None:
         emb.load_fitted_state(state)
         if state is not None:
             logger.debug("embedder %r: loaded the fitted state stored with the collection", key)
+
+
+def bind_embedder(component: Any, embedders: Mapping[str, Embedder]) -> Any:
+    """Hand a component that asks for one of ``embedders`` by name
+    (:class:`~ragnest.protocols.EmbedderAware`, e.g. the extractive generator) that
+    embedder; other components pass through. Returns ``component``.
+
+    >>> from ragnest.embedders.bm25 import Bm25Embedder
+    >>> from ragnest.generators.extractive import ExtractiveGenerator
+    >>> bind_embedder(ExtractiveGenerator(embedder="dense"), {"bm25": Bm25Embedder()})
+    Traceback (most recent call last):
+    ...
+    ragnest.errors.ConfigError: the generator asks for embedder 'dense', which is not an embedder of this pipeline (embedders: bm25)
+    """
+    if isinstance(component, EmbedderAware) and component.uses_embedder is not None:
+        name = component.uses_embedder
+        if name not in embedders:
+            raise ConfigError(
+                f"the generator asks for embedder {name!r}, which is not an embedder of this "
+                f"pipeline (embedders: {', '.join(sorted(embedders))})"
+            )
+        component.bind_embedder(embedders[name])
+    return component

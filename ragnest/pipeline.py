@@ -25,6 +25,7 @@ from typing import Any
 
 from ragnest import registry, steps
 from ragnest.collection import (
+    bind_embedder,
     check_embedder_names,
     collection_identity,
     collection_specs,
@@ -142,6 +143,7 @@ class Pipeline:
         for name in self.retrieval.weights:
             if name not in self.embedders:
                 raise ConfigError(f"retrieval.weights names {name!r}, which is not an embedder")
+        bind_embedder(generator, self.embedders)  # a generator that asks for an embedder gets it
         self._names = dict(names or {})
         self._meta: dict[str, Any] = {}
         self._open = False
@@ -403,7 +405,7 @@ class Pipeline:
             return Answer(text="", hits=tuple(result.hits), found=bool(result.hits),
                           timings=dict(result.timings))
         t0 = time.perf_counter()
-        answer = self.generator.generate(result.query, result.hits)
+        answer = bind_embedder(self.generator, self.embedders).generate(result.query, result.hits)
         timings = {**result.timings, "generate": time.perf_counter() - t0}
         return replace(answer, timings={**timings, **answer.timings})
 
@@ -424,7 +426,7 @@ class Pipeline:
             return
         result = self.retriever.run(as_query(query, filters), k=k, budgets=budgets)
         t0 = time.perf_counter()
-        for delta in self.generator.stream(result.query, result.hits):
+        for delta in bind_embedder(self.generator, self.embedders).stream(result.query, result.hits):
             if delta.done and delta.answer is not None:
                 timings = {**result.timings, "generate": time.perf_counter() - t0,
                            **delta.answer.timings}  # the generator's own steps are kept
@@ -486,4 +488,4 @@ class Pipeline:
     def answer(self, query: str | Query, hits: Sequence[Hit], *,
                generator: Generator | None = None) -> Answer:
         """Step 6: the generator's (or ``generator``'s) answer from ``hits``, citing pages."""
-        return steps.answer(query, hits, generator or self.generator)
+        return steps.answer(query, hits, bind_embedder(generator or self.generator, self.embedders))

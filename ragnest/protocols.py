@@ -12,7 +12,7 @@ rather than a base class:
 Each role below is a :class:`typing.Protocol`: any object with these methods fits,
 no inheritance needed. What only some components can do is a protocol of its own
 (:class:`PagedParser`, :class:`FittedEmbedder`, :class:`StreamingGenerator`,
-:class:`StoreAdmin`), checked with ``isinstance``. ``ragnest.testing.contracts``
+:class:`StoreAdmin`, :class:`EmbedderAware`), checked with ``isinstance``. ``ragnest.testing.contracts``
 checks the contract::
 
     >>> from ragnest.protocols import Generator, StreamingGenerator
@@ -55,6 +55,7 @@ __all__ = [
     "Reranker",
     "Generator",
     "StreamingGenerator",
+    "EmbedderAware",
 ]
 
 
@@ -341,4 +342,31 @@ class StreamingGenerator(Generator, Protocol):
     """
 
     def stream(self, query: Query, hits: Sequence[Hit]) -> Iterator[AnswerDelta]:
+        ...
+
+
+@runtime_checkable
+class EmbedderAware(Protocol):
+    """A component that reads text with one of the pipeline's embedders (the extractive
+    generator scores sentences with the dense ladder's vectors).
+
+    ``uses_embedder`` names the pipeline embedder it asks for (``None``: it needs none);
+    the pipeline hands that embedder over with ``bind_embedder`` before the component
+    answers (binding again is cheap and replaces the previous one; ``None`` unbinds)::
+
+        >>> from ragnest.generators.extractive import ExtractiveGenerator
+        >>> gen = ExtractiveGenerator(embedder="dense")
+        >>> isinstance(gen, EmbedderAware), gen.uses_embedder
+        (True, 'dense')
+
+    The component must keep working unbound (e.g. on lexical evidence alone).
+    """
+
+    @property
+    def uses_embedder(self) -> str | None:
+        """The name of the pipeline embedder this component asks for, or ``None``."""
+        ...
+
+    def bind_embedder(self, embedder: Embedder | None) -> None:
+        """Use ``embedder`` from now on (``None``: none)."""
         ...
