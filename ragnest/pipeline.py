@@ -240,9 +240,11 @@ class Pipeline:
                 comp.warm_up()
         self.open()
 
-    def open(self) -> None:
+    def open(self, *, write: bool = False) -> None:
         """Open the store's collection for these embedders and load their fitted state
-        (idempotent; every other method calls it)."""
+        (idempotent; every method calls it); ``write``: take the store's writer lock now."""
+        if write and hasattr(self.store, "prepare_write"):
+            self.store.prepare_write()
         if not self._open:
             open_collection(self.store, self.embedders)
             self._open = True
@@ -290,7 +292,7 @@ class Pipeline:
         hold state (stored with the collection) are left as they are. Returns the names
         of the embedders fitted.
         """
-        self.open()
+        self.open(write=True)
         chunks = self._sample_chunks(sample, max_chunks=max_chunks, seed=seed)
         return fit_embedders(self.store, self.embedders, chunks)
 
@@ -337,20 +339,20 @@ class Pipeline:
         stay in this process, in file order. A broken store stops the ingest with its
         :class:`~ragnest.errors.StoreError` (``err.report`` says what was committed).
         """
-        self.open()
+        self.open(write=True)
         return run_ingest(paths, parsers=self.parsers, embedders=self.embedders,
                           store=self.store, config=self.ingest_config, workers=workers,
                           progress=progress, on_file=on_file)
 
     def ingest_source(self, source: Source) -> DocumentReport:
         """Ingest one source in this process; raises :class:`ParseError` (naming the file)."""
-        self.open()
+        self.open(write=True)
         return ingest_source(source, parsers=self.parsers, embedders=self.embedders,
                              store=self.store, batch_size=self.ingest_config.batch_size)
 
     def delete(self, path_or_document_id: str | os.PathLike[str]) -> int:
         """Remove one document (by its file path or document id); returns chunks removed."""
-        self.open()
+        self.open(write=True)
         key = str(path_or_document_id)
         doc_id = key if not os.path.exists(key) else Source.from_path(key).document_id
         return self.store.delete_document(doc_id)
@@ -472,7 +474,7 @@ class Pipeline:
 
     def write(self, points: EmbeddedChunks) -> DocumentReport:
         """Step 3: store one document's embedded chunks (from :meth:`embed`)."""
-        self.open()
+        self.open(write=True)
         return steps.write(self.store, points)
 
     def search(self, query: str | Query, *, k: int | None = None, **kwargs: Any) -> Hits:

@@ -30,12 +30,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from ragnest.errors import ConfigError, StoreError
+from ragnest.errors import StoreError
+from ragnest.stores._args import check_arguments
 from ragnest.stores._backend import RESERVED_KEYS, Backend, PointData, to_chunk
 from ragnest.stores._filters import Condition
 from ragnest.stores._fusion import hits_from_rows
@@ -53,18 +53,31 @@ log = logging.getLogger(__name__)
 #: Points per upsert call.
 BATCH_SIZE = 256
 
-_COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
 @dataclass(kw_only=True)
 class QdrantStore:
     """Chunks and their named vectors in Qdrant; funnel search coarse -> fine.
 
     ``__init__`` only validates arguments; :meth:`open` creates or reopens the
     collection for a ladder (``specs``) and an embedder ``identity`` and refuses a
-    different one (:class:`ragnest.errors.StoreMismatchError`). An Edge store
-    (``path=``) is locked against a second opener
-    (:class:`ragnest.errors.StoreLockedError`) until :meth:`close`.
+    different one (:class:`ragnest.errors.StoreMismatchError`).
+
+    An Edge store (``path=``) has any number of readers and one writer, across processes.
+    ``mode`` says which this handle is: ``"read"`` serves a private copy of the last
+    committed state (refreshed when the data changes; a missing store is a
+    :class:`~ragnest.errors.StoreError` naming the path, and writes are refused);
+    ``"write"`` opens the live collection under the writer's lock (a second writer gets
+    :class:`ragnest.errors.StoreLockedError`; it is created if missing); ``"auto"`` (the
+    default) reads until the first write (or :meth:`prepare_write`), then becomes the
+    writer, and creates a missing store at :meth:`open`. A reader waits up to ``wait``
+    seconds for a writer's change in progress to finish, then raises
+    :class:`~ragnest.errors.StoreLockedError`. A reader never blocks the writer or
+    other readers.
+
+    The first stage of a funnel walks the HNSW graph with ``ef = max(hnsw_ef, its
+    limit)``, or searches exactly when the points it would search hold at most
+    ``exact_search_kb`` KB of that vector (a small collection, or a narrow filter): HNSW can
+    miss the best match in skewed collections, and a scan of that size takes milliseconds
+    (``0``: always the graph).
 
     A backend that fails (a server that does not answer, a full disk, an engine error)
     raises :class:`ragnest.errors.StoreUnavailableError` naming the collection and the
@@ -88,46 +101,19 @@ class QdrantStore:
     full_scan_threshold: int | None = None
     timeout: float = 10.0
     retries: int = 3
+    mode: Literal["auto", "read", "write"] = "auto"
+    wait: float = 5.0
+    exact_search_kb: int = 100_000
 
     def __post_init__(self) -> None:
         if self.path is not None:
             self.path = os.fspath(self.path)
-        chosen = [n for n in ("path", "url", "location") if getattr(self, n) is not None]
-        if len(chosen) != 1:
-            raise ConfigError(
-                "QdrantStore needs exactly one of path= (Qdrant Edge on disk), url= (a Qdrant "
-                "server) or location=':memory:' (local mode, tests only)"
-                + (f"; got {', '.join(chosen)}" if chosen else "")
-            )
-        if self.location is not None and self.location != ":memory:":
-            raise ConfigError(
-                f"QdrantStore location={self.location!r}: only ':memory:' is supported; "
-                "use path= for an on-disk store"
-            )
-        if not isinstance(self.collection, str) or not _COLLECTION_RE.match(self.collection):
-            raise ConfigError(
-                f"QdrantStore collection={self.collection!r}: use letters, digits, '_', '-', '.' "
-                "(it names a directory)"
-            )
-        for name in ("hnsw_m", "hnsw_ef_construct", "hnsw_ef"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or value < (0 if name == "hnsw_m" else 1)
-            ):
-                raise ConfigError(f"QdrantStore {name}={value!r}: expected a positive integer")
-        fst = self.full_scan_threshold
-        if fst is not None and (isinstance(fst, bool) or not isinstance(fst, int) or fst < 0):
-            raise ConfigError(f"QdrantStore full_scan_threshold={fst!r}: expected an integer >= 0")
-        t = self.timeout
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < float("inf"):
-            raise ConfigError(f"QdrantStore timeout={t!r}: expected a number of seconds > 0")
-        r = self.retries
-        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
-            raise ConfigError(f"QdrantStore retries={r!r}: expected an integer >= 0")
+        check_arguments(self)
         # Heavy state lives outside the dataclass fields (asdict() must round-trip).
         self._backend: Backend | None = None
+        self._writing = False  # whether _backend may write (an Edge reader may not)
+        self._lazy = False  # open, but no backend made yet (auto mode on an existing store)
+        self._want_write = False  # prepare_write() came before open()
         self._specs: tuple[VectorSpec, ...] = ()
         self._identity: dict[str, Any] | None = None
 
@@ -139,14 +125,14 @@ class QdrantStore:
 
     @property
     def is_open(self) -> bool:
-        return self._backend is not None
+        return self._backend is not None or self._lazy
 
-    def _make_backend(self) -> Backend:
+    def _make_backend(self, write: bool = True) -> Backend:
         return GuardedBackend(
-            self._raw_backend(), where=self._where(), policy=RetryPolicy(retries=self.retries)
+            self._raw_backend(write), where=self._where(), policy=RetryPolicy(retries=self.retries)
         )
 
-    def _raw_backend(self) -> Backend:
+    def _raw_backend(self, write: bool = True) -> Backend:
         common: dict[str, Any] = {
             "hnsw_m": self.hnsw_m,
             "hnsw_ef_construct": self.hnsw_ef_construct,
@@ -156,7 +142,8 @@ class QdrantStore:
         if self.path is not None:
             from ragnest.stores._edge import EdgeBackend
 
-            return EdgeBackend(self.path, self.collection, **common)  # type: ignore[arg-type]
+            return EdgeBackend(self.path, self.collection,  # type: ignore[arg-type]
+                               mode="write" if write else "read", wait=float(self.wait), **common)
         from ragnest.stores._client import ClientBackend
 
         return ClientBackend(  # type: ignore[arg-type]
@@ -172,15 +159,47 @@ class QdrantStore:
         """Create the collection for ``specs`` or reopen it, checking specs and identity.
 
         Calling it again while open re-checks the recorded setup against the new
-        arguments (and raises :class:`StoreMismatchError` on any difference).
+        arguments (and raises :class:`StoreMismatchError` on any difference). With
+        ``mode="read"`` a collection that does not exist is a :class:`StoreError`.
         """
         specs = tuple(specs)
         validate_specs(specs, self._where())
-        backend = self._backend or self._make_backend()
-        backend.open(specs, dict(identity))
-        self._backend = backend
+        if self._backend is not None:
+            self._backend.open(specs, dict(identity))
+        elif self.path is not None and self.mode != "write" and not self._want_write:
+            probe = self._raw_backend(write=False)
+            if self.mode == "read":
+                self._open_backend(specs, identity, write=False)
+            elif probe.exists():  # type: ignore[attr-defined]
+                probe.check(specs, dict(identity))  # type: ignore[attr-defined]
+                self._lazy = True  # auto: a reader or the writer, as the first use says
+            else:
+                self._open_backend(specs, identity, write=True)
+        else:
+            self._open_backend(specs, identity, write=self.mode != "read")
         self._specs = specs
         self._identity = dict(identity)
+
+    def _open_backend(
+        self, specs: Sequence[VectorSpec], identity: Mapping[str, Any], *, write: bool
+    ) -> None:
+        backend = self._make_backend(write)
+        backend.open(specs, dict(identity))
+        old, self._backend, self._writing, self._lazy = self._backend, backend, write, False
+        if old is not None:  # a reader handing over to the writer
+            old.close()
+
+    def prepare_write(self) -> None:
+        """Become the writer now (before any write): an ``auto`` store reading a copy
+        switches to the live collection under the writer's lock; ``read`` refuses.
+
+        Raises :class:`StoreLockedError` when another writer holds the store.
+        """
+        if self.is_open:
+            self._require(write=True)
+        else:
+            self._refuse_read_only()
+            self._want_write = True
 
     def fitted_state(self, key: str) -> dict[str, Any] | None:
         """State fitted on the corpus and stored with the collection (e.g. a PCA rotation).
@@ -202,7 +221,7 @@ class QdrantStore:
         >>> store.fitted_state("dense")["kind"]
         'pca'
         """
-        backend = self._require()
+        backend = self._require(write=True)
         old = backend.fitted(key)
         if old is not None:
             if jsonable(old) == jsonable(dict(state)):
@@ -215,12 +234,13 @@ class QdrantStore:
 
     def warm_up(self) -> None:
         """Reopen with the last ``open`` arguments after a :meth:`close`; no-op otherwise."""
-        if self._backend is None and self._specs and self._identity is not None:
+        if not self.is_open and self._specs and self._identity is not None:
             self.open(self._specs, self._identity)
 
     def close(self) -> None:
-        """Flush, close the collection and release the directory lock (idempotent)."""
+        """Flush, close the collection and release the locks (idempotent)."""
         backend, self._backend = self._backend, None
+        self._writing = self._lazy = self._want_write = False
         if backend is not None:
             backend.close()
 
@@ -239,12 +259,14 @@ class QdrantStore:
 
         Cheap when there is nothing to do; returns whether anything was optimized.
         """
-        return self._require().optimize()
+        return self._require(write=True).optimize()
 
     def drop(self) -> None:
         """Delete the whole collection (and, for Edge, its metadata file), then close."""
-        backend = self._backend or self._make_backend()
-        self._backend = None
+        self._refuse_read_only()
+        backend = self._backend if self._writing else None
+        self.close()
+        backend = backend or self._make_backend()
         if backend.kind == "edge":
             backend.drop()  # takes the lock itself (and closes the shard first)
         else:
@@ -257,10 +279,21 @@ class QdrantStore:
         where = self.path or self.url or self.location
         return f"collection {self.collection!r} at {where}"
 
-    def _require(self) -> Backend:
-        if self._backend is None:
+    def _require(self, write: bool = False) -> Backend:
+        """The open backend; for ``write`` the writer (an ``auto`` reader switches)."""
+        if not self.is_open:
             raise StoreError(f"{self._where()} is not open; call open(specs, identity) first")
+        if write:
+            self._refuse_read_only()
+        if self._backend is None or (write and not self._writing):
+            self._open_backend(self._specs, self._identity or {}, write=write)
+        assert self._backend is not None
         return self._backend
+
+    def _refuse_read_only(self) -> None:
+        if self.mode == "read":
+            raise StoreError(f"{self._where()} is open for reading (mode='read'); use "
+                             "mode='auto' or 'write' to change it")
 
     # ------------------------------------------------------------------ documents
     def chunk_ids(self, document_id: str) -> set[str]:
@@ -292,7 +325,7 @@ class QdrantStore:
         points are written before stale ones are removed, and the fingerprint marks
         the document complete only at commit; an abort leaves the previous version.
         """
-        return QdrantWrite(self._require(), {s.name: s for s in self._specs}, document_id,
+        return QdrantWrite(self._require(write=True), {s.name: s for s in self._specs}, document_id,
                            chunk_ids, fingerprint=fingerprint, where=self._where())
 
     def append(self, document_id: str, points: Sequence[EmbeddedChunk]) -> WriteResult:
@@ -302,7 +335,7 @@ class QdrantStore:
         kept as they are (a retried append adds nothing twice). Appended chunks carry
         no file fingerprint, so a file ingest of the same document id replaces them.
         """
-        backend = self._require()
+        backend = self._require(write=True)
         ids = [p.chunk.id for p in points]
         check_chunk_ids(document_id, ids)
         specs = {s.name: s for s in self._specs}
@@ -355,7 +388,7 @@ class QdrantStore:
 
     def delete_document(self, document_id: str) -> int:
         """Remove every chunk of ``document_id``; returns how many were removed."""
-        backend = self._require()
+        backend = self._require(write=True)
         n = backend.count(_doc(document_id))
         if n:
             backend.delete_where(_doc(document_id))
@@ -408,7 +441,16 @@ class QdrantStore:
         """
         backend = self._require()
         specs = {s.name: s for s in self._specs}
-        plan = build_plan(request, specs, hnsw_ef=self.hnsw_ef, where=self._where())
+        counts: dict[int, int] = {}  # the plan shares one conditions tuple
+
+        def exact(spec: VectorSpec, conditions: tuple[Condition, ...]) -> bool:
+            if not self.exact_search_kb:
+                return False
+            if id(conditions) not in counts:  # the engine's estimate: cheap, close enough
+                counts[id(conditions)] = backend.count(conditions, exact=False)
+            return counts[id(conditions)] * _vector_kb(spec) <= self.exact_search_kb
+
+        plan = build_plan(request, specs, hnsw_ef=self.hnsw_ef, where=self._where(), exact=exact)
         if plan is None:
             return []
         hits = hits_from_rows(plan, backend.query(plan.requests))
@@ -419,3 +461,9 @@ class QdrantStore:
 
 # ---------------------------------------------------------------------- helpers
 _doc = document_filter
+_WIDTH = {"float16": 2, "uint8": 1, "turbo4": 0.5, "turbo8": 1, "turbo16": 2}
+
+
+def _vector_kb(spec: VectorSpec) -> float:
+    """KB one point's ``spec`` vector takes to scan (dense: dim x datatype width)."""
+    return (spec.dim or 0) * _WIDTH.get(spec.datatype, 4) / 1024
