@@ -163,6 +163,10 @@ class Backend(Protocol):
 
     def flush(self) -> None: ...
 
+    def refresh(self) -> None:
+        """A reader of a copy moves to the data committed since (Edge; else a no-op)."""
+        ...
+
     def atomic(self) -> AbstractContextManager[None]:
         """A section whose changes readers of the store see all together or not at all
         (Edge: its exclusive commit lock; a server has no such section)."""

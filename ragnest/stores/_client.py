@@ -318,6 +318,9 @@ class ClientBackend:
             self.collection, points_selector=models.FilterSelector(filter=flt), wait=True
         )
 
+    def refresh(self) -> None:
+        """A server's readers always see its current data."""
+
     def atomic(self) -> AbstractContextManager[None]:
         return nullcontext()  # a server's readers see each call as it is applied
 

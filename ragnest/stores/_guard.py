@@ -179,6 +179,9 @@ class GuardedBackend:
     def atomic(self) -> AbstractContextManager[None]:
         return self.inner.atomic()
 
+    def refresh(self) -> None:
+        self.inner.refresh()
+
     def optimize(self) -> bool:
         return self.call("optimize", self.inner.optimize)
 

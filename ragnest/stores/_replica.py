@@ -31,6 +31,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,10 +127,7 @@ class ReplicaPool:
         """Give the slot back (slots past ``SLOTS_KEPT`` are removed first)."""
         try:
             if slot.index >= SLOTS_KEPT or slot.generation is None:
-                trash = self.base / f".trash-{uuid.uuid4().hex[:8]}"
-                with contextlib.suppress(OSError):
-                    os.replace(slot.path, trash)
-                    shutil.rmtree(trash, ignore_errors=True)
+                self._discard(slot.path)
         finally:
             unlock_file(slot.fh)
             slot.fh.close()
@@ -151,9 +149,10 @@ class ReplicaPool:
         self.base.mkdir(parents=True, exist_ok=True)
         free: list[Slot] = []
         try:
+            trash = []
             for entry in sorted(self.base.iterdir(), key=_slot_order):
                 if entry.name.startswith(".trash-"):
-                    shutil.rmtree(entry, ignore_errors=True)
+                    trash.append(entry)
                     continue
                 slot = self._lock_existing(entry)
                 if slot is None:
@@ -162,6 +161,8 @@ class ReplicaPool:
                     free.insert(0, slot)
                     break
                 free.append(slot)
+            if trash:  # left by readers that exited before they had removed it
+                _remove_later(trash)
             if free:
                 same = [s for s in free if live and s.generation
                         and s.generation.logical == live.logical]
@@ -227,11 +228,31 @@ class ReplicaPool:
                 raise StoreError(f"no store at {self.root} (it was removed while opening)")
             copy_tree(self.shard_dir, new)
             shutil.copyfile(self.meta_path, slot.path / "meta.new")
-        shutil.rmtree(slot.shard, ignore_errors=True)
+        if slot.shard.exists():
+            self._discard(slot.shard)
         os.replace(new, slot.shard)
         os.replace(slot.path / "meta.new", slot.meta)
         slot.copied = gen or Generation("unknown", uuid.uuid4().hex[:16])
         log.debug("copied %s into read slot %s", self.shard_dir, slot.path)
+
+
+    def _discard(self, path: Path) -> None:
+        """Move ``path`` aside at once and remove it in the background (freeing a copy's
+        blocks takes longer than making it)."""
+        trash = self.base / f".trash-{uuid.uuid4().hex[:12]}"
+        try:
+            os.replace(path, trash)
+        except OSError:
+            return
+        _remove_later([trash])
+
+
+def _remove_later(paths: list[Path]) -> None:
+    def remove() -> None:
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)
+
+    threading.Thread(target=remove, name="ragnest-replica-cleanup", daemon=True).start()
 
 
 def _slots_dir(root: Path) -> Path:

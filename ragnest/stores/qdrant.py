@@ -287,6 +287,8 @@ class QdrantStore:
             self._refuse_read_only()
         if self._backend is None or (write and not self._writing):
             self._open_backend(self._specs, self._identity or {}, write=write)
+        elif not self._writing:  # each call of a reader sees one committed state, the latest
+            self._backend.refresh()
         assert self._backend is not None
         return self._backend
 

@@ -168,9 +168,9 @@ class EdgeBackend:
             slot.ready()
         return shard
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
         """A reader whose data changed since its copy moves to a new copy, if one can be
-        had without waiting; otherwise it keeps serving the copy it has."""
+        had without waiting; otherwise it keeps serving the copy it has (writer: no-op)."""
         old = self._slot
         if old is None or not self._pool.changed(old):
             return
@@ -312,11 +312,6 @@ class EdgeBackend:
             raise StoreError(f"collection {self.collection!r} at {self.root} is not open")
         return self._shard
 
-    def _reading(self) -> EdgeShard:
-        """The shard a read starts on (a reader first moves to fresher data, if any)."""
-        if self._slot is not None:
-            self._refresh()
-        return self.shard
 
     # ------------------------------------------------------------------ writes
     def _vector(self, name: str, value: Any) -> Any:
@@ -382,7 +377,7 @@ class EdgeBackend:
         flt = to_filter(conditions)
         out: list[tuple[str, dict[str, Any]]] = []
         offset: Any = None
-        shard = self._reading()
+        shard = self.shard
         while True:
             page = _SCROLL_PAGE if limit is None else min(_SCROLL_PAGE, limit - len(out))
             records, offset = shard.scroll(
@@ -399,11 +394,11 @@ class EdgeBackend:
                 return out
 
     def count(self, conditions: Sequence[Condition] = (), exact: bool = True) -> int:
-        return int(self._reading().count(CountRequest(exact=exact, filter=to_filter(conditions))))
+        return int(self.shard.count(CountRequest(exact=exact, filter=to_filter(conditions))))
 
     def facet(self, key: str) -> dict[Any, int]:
         limit = max(self.count(), 1)
-        response = self._reading().facet(FacetRequest(key, limit=limit, exact=True))
+        response = self.shard.facet(FacetRequest(key, limit=limit, exact=True))
         # Edge 0.9 (exact=True) still lists values whose points were all deleted, with count 0
         return {hit.value: int(hit.count) for hit in response.hits if hit.count > 0}
 
@@ -412,7 +407,7 @@ class EdgeBackend:
             return []
         return [
             (str(r.id), dict(r.payload or {}))
-            for r in self._reading().retrieve(list(ids), True, False)
+            for r in self.shard.retrieve(list(ids), True, False)
         ]
 
     def vectors(self, ids: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -421,14 +416,14 @@ class EdgeBackend:
         wanted = set(names)
         return {
             str(r.id): {k: v for k, v in (r.vector or {}).items() if k in wanted}
-            for r in self._reading().retrieve(list(ids), False, True)
+            for r in self.shard.retrieve(list(ids), False, True)
         }
 
     # ------------------------------------------------------------------ search
     def query(self, requests: Sequence[PlanNode]) -> list[list[Row]]:
         filters: dict[int, Any] = {}
         built = [translate(node, filters, top=True) for node in requests]
-        shard = self._reading()
+        shard = self.shard
         if len(built) == 1:
             return [rows(shard.query(built[0]))]
         return [rows(points) for points in shard.query_batch(QueryBatchRequest(built))]
