@@ -46,7 +46,15 @@ from ragnest.errors import ConfigError
 from ragnest.stores._filters import Condition, parse_filters
 from ragnest.types import FUSIONS, Route, SearchRequest, Stage, Vector, VectorSpec
 
-__all__ = ["ExactSearch", "FusionNode", "PlanNode", "QueryPlan", "StageNode", "build_plan"]
+__all__ = [
+    "ExactSearch",
+    "FusionNode",
+    "PlanNode",
+    "QueryPlan",
+    "StageNode",
+    "build_plan",
+    "exact_below",
+]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +117,35 @@ class QueryPlan:
 #: Decides whether a route's first, graph-indexed stage searches exactly: called with
 #: the stage's vector spec and the request's filter conditions.
 ExactSearch = Callable[[VectorSpec, tuple[Condition, ...]], bool]
+
+#: Bytes a stored value takes, by datatype (float32 otherwise).
+_WIDTH = {"float16": 2.0, "uint8": 1.0, "turbo4": 0.5, "turbo8": 1.0, "turbo16": 2.0}
+
+
+def exact_below(
+    limit_kb: int, count: Callable[[tuple[Condition, ...]], int]
+) -> ExactSearch | None:
+    """Exact search where the points matching the filter (``count(conditions)``, asked
+    once a request) hold at most ``limit_kb`` KB of the stage's vector; ``0``: never.
+
+    >>> from ragnest.types import VectorSpec
+    >>> exact = exact_below(1000, lambda conditions: 2000)
+    >>> exact(VectorSpec(name="c", kind="dense", dim=256), ())  # 2000 x 1 KB: the graph
+    False
+    >>> exact(VectorSpec(name="c", kind="dense", dim=64), ())  # 2000 x 0.25 KB: a scan
+    True
+    """
+    if not limit_kb:
+        return None
+    counts: dict[int, int] = {}  # a plan shares one conditions tuple
+
+    def exact(spec: VectorSpec, conditions: tuple[Condition, ...]) -> bool:
+        if id(conditions) not in counts:
+            counts[id(conditions)] = count(conditions)
+        kb = (spec.dim or 0) * _WIDTH.get(spec.datatype, 4.0) / 1024
+        return counts[id(conditions)] * kb <= limit_kb
+
+    return exact
 
 
 def build_plan(

@@ -28,11 +28,13 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ragnest.errors import StoreError
 from ragnest.stores._args import check_arguments
@@ -41,7 +43,7 @@ from ragnest.stores._filters import Condition
 from ragnest.stores._fusion import hits_from_rows
 from ragnest.stores._guard import GuardedBackend, RetryPolicy
 from ragnest.stores._meta import jsonable, validate_specs
-from ragnest.stores._plan import build_plan
+from ragnest.stores._plan import build_plan, exact_below
 from ragnest.stores._stage_scores import with_stage_scores
 from ragnest.stores._write import QdrantWrite, check_chunk_ids, check_vectors, document_filter
 from ragnest.types import Chunk, EmbeddedChunk, Hit, SearchRequest, Vector, VectorSpec, WriteResult
@@ -49,9 +51,25 @@ from ragnest.types import Chunk, EmbeddedChunk, Hit, SearchRequest, Vector, Vect
 __all__ = ["BATCH_SIZE", "QdrantStore", "QdrantWrite", "WriteResult"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Points per upsert call.
 BATCH_SIZE = 256
+
+def _read_call(method: Callable[..., T]) -> Callable[..., T]:
+    """A read: a reader first moves to the latest committed data, unless another thread
+    is reading; no move happens while it runs (all its calls see one committed state)."""
+
+    @functools.wraps(method)
+    def read(self: QdrantStore, *args: Any, **kwargs: Any) -> T:
+        self._enter_read()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._exit_read()
+
+    return read
+
 
 @dataclass(kw_only=True)
 class QdrantStore:
@@ -114,6 +132,8 @@ class QdrantStore:
         self._writing = False  # whether _backend may write (an Edge reader may not)
         self._lazy = False  # open, but no backend made yet (auto mode on an existing store)
         self._want_write = False  # prepare_write() came before open()
+        self._mutex = threading.Lock()
+        self._readers = 0  # read calls in progress (a reader's copy is never swapped under one)
         self._specs: tuple[VectorSpec, ...] = ()
         self._identity: dict[str, Any] | None = None
 
@@ -201,6 +221,7 @@ class QdrantStore:
             self._refuse_read_only()
             self._want_write = True
 
+    @_read_call
     def fitted_state(self, key: str) -> dict[str, Any] | None:
         """State fitted on the corpus and stored with the collection (e.g. a PCA rotation).
 
@@ -265,8 +286,10 @@ class QdrantStore:
         """Delete the whole collection (and, for Edge, its metadata file), then close."""
         self._refuse_read_only()
         backend = self._backend if self._writing else None
-        self.close()
-        backend = backend or self._make_backend()
+        if backend is None:  # not the writer yet (or a reader's copy, released here)
+            self.close()
+            backend = self._make_backend()
+        self._backend, self._writing, self._lazy = None, False, False
         if backend.kind == "edge":
             backend.drop()  # takes the lock itself (and closes the shard first)
         else:
@@ -287,10 +310,19 @@ class QdrantStore:
             self._refuse_read_only()
         if self._backend is None or (write and not self._writing):
             self._open_backend(self._specs, self._identity or {}, write=write)
-        elif not self._writing:  # each call of a reader sees one committed state, the latest
-            self._backend.refresh()
         assert self._backend is not None
         return self._backend
+
+    def _enter_read(self) -> None:
+        with self._mutex:
+            backend = self._require()
+            if not self._writing and self._readers == 0:
+                backend.refresh()  # a reader's call serves the latest committed state
+            self._readers += 1
+
+    def _exit_read(self) -> None:
+        with self._mutex:
+            self._readers -= 1
 
     def _refuse_read_only(self) -> None:
         if self.mode == "read":
@@ -298,10 +330,12 @@ class QdrantStore:
                              "mode='auto' or 'write' to change it")
 
     # ------------------------------------------------------------------ documents
+    @_read_call
     def chunk_ids(self, document_id: str) -> set[str]:
         """Ids of the chunks stored for ``document_id``."""
         return set(self._require().ids_where(_doc(document_id)))
 
+    @_read_call
     def document_fingerprint(self, document_id: str) -> str | None:
         """The stored fingerprint, only if every chunk of that version is present (and no other)."""
         backend = self._require()
@@ -398,11 +432,13 @@ class QdrantStore:
             log.info("%s: deleted document %s (%d chunks)", self._where(), document_id, n)
         return n
 
+    @_read_call
     def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         """The stored chunks for ``chunk_ids``, in that order (missing ids are skipped)."""
         rows = dict(self._require().retrieve(list(dict.fromkeys(chunk_ids))))
         return [to_chunk(cid, rows[cid]) for cid in chunk_ids if cid in rows]
 
+    @_read_call
     def documents(self) -> list[dict[str, Any]]:
         """One ``{"document_id", "source", "chunks"}`` dict per stored document, by source."""
         docs: dict[str, dict[str, Any]] = {}
@@ -414,6 +450,7 @@ class QdrantStore:
             entry["chunks"] += 1
         return sorted(docs.values(), key=lambda d: (d["source"], str(d["document_id"])))
 
+    @_read_call
     def stats(self) -> dict[str, Any]:
         """Counts and where the data lives.
 
@@ -428,11 +465,13 @@ class QdrantStore:
         out["vectors"] = [s.name for s in self._specs]
         return out
 
+    @_read_call
     def vector_config(self) -> dict[str, dict[str, Any]]:
         """The engine's view of each named vector: kind, dim, ``hnsw_m`` (0 = no graph), ..."""
         return self._require().vector_config()
 
     # ------------------------------------------------------------------ search
+    @_read_call
     def search(self, request: SearchRequest) -> list[Hit]:
         """Run the request's funnels (one nested-prefetch query each) and fuse them.
 
@@ -443,15 +482,7 @@ class QdrantStore:
         """
         backend = self._require()
         specs = {s.name: s for s in self._specs}
-        counts: dict[int, int] = {}  # the plan shares one conditions tuple
-
-        def exact(spec: VectorSpec, conditions: tuple[Condition, ...]) -> bool:
-            if not self.exact_search_kb:
-                return False
-            if id(conditions) not in counts:  # the engine's estimate: cheap, close enough
-                counts[id(conditions)] = backend.count(conditions, exact=False)
-            return counts[id(conditions)] * _vector_kb(spec) <= self.exact_search_kb
-
+        exact = exact_below(self.exact_search_kb, lambda c: backend.count(c, exact=False))
         plan = build_plan(request, specs, hnsw_ef=self.hnsw_ef, where=self._where(), exact=exact)
         if plan is None:
             return []
@@ -463,9 +494,3 @@ class QdrantStore:
 
 # ---------------------------------------------------------------------- helpers
 _doc = document_filter
-_WIDTH = {"float16": 2, "uint8": 1, "turbo4": 0.5, "turbo8": 1, "turbo16": 2}
-
-
-def _vector_kb(spec: VectorSpec) -> float:
-    """KB one point's ``spec`` vector takes to scan (dense: dim x datatype width)."""
-    return (spec.dim or 0) * _WIDTH.get(spec.datatype, 4) / 1024

@@ -52,6 +52,7 @@ def reader(path: Path, **kwargs: Any) -> QdrantStore:
 
 def committed_view(store: QdrantStore) -> dict[str, tuple[str, int, int]]:
     """document -> (fingerprint, chunks it should have, chunks present), in ONE read."""
+    store.stats()  # a public read: a reader moves to the latest committed data here
     rows = store._require().payloads_where([], ["document_id", "doc_fingerprint", "doc_chunks"])
     docs: dict[str, list[dict]] = defaultdict(list)
     for _, payload in rows:
