@@ -193,6 +193,41 @@ def test_a_killed_writer_leaves_readers_the_last_committed_state(db: Path) -> No
         assert committed_view(store) == {doc_a: ("fa2", 8, 8)}
 
 
+def test_threads_share_one_reader_while_a_writer_writes(db: Path) -> None:
+    """A server's threads on one read-only store: a copy is never swapped under a call."""
+    store = reader(db)
+    _, chunks, vectors = make_doc("a.pdf", 4, seed=1)
+    route = dense_route(vectors[chunks[2].id])
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                hits = store.search(SearchRequest(routes=(route,), limit=2, stage_scores=True))
+                assert hits[0].chunk == chunks[2] and "coarse" in hits[0].scores_by_stage
+                assert store.stats()["chunks"] >= 4
+            except BaseException as err:  # noqa: BLE001 - reported below
+                errors.append(err)
+                return
+            time.sleep(0.005)
+
+    threads = [threading.Thread(target=serve) for _ in range(3)]
+    for t in threads:
+        t.start()
+    with QdrantStore(path=str(db), mode="write") as writer:
+        writer.open(SPECS, IDENTITY)
+        for i in range(6):
+            write(writer, f"n{i}.pdf", 3, 10 + i, "f")
+            time.sleep(0.05)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors[0]
+    assert store.stats()["chunks"] == 4 + 6 * 3  # alone again: it moves to the latest data
+    store.close()
+
+
 # ---------------------------------------------------------------------- waiting
 def test_a_reader_waits_for_a_change_in_progress_then_says_why(db: Path) -> None:
     with CommitLock(db).exclusive(logical=True):  # what the writer holds while it changes files
