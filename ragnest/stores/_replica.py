@@ -217,10 +217,8 @@ class ReplicaPool:
 
     # ------------------------------------------------------------------ copying
     def _copy(self, slot: Slot, timeout: float) -> None:
-        """Copy the live shard and metadata into ``slot`` while no file changes."""
-        with contextlib.suppress(FileNotFoundError):
-            (slot.path / "generation").unlink()
-        slot.generation = None
+        """Copy the live shard and metadata into ``slot`` while no file changes (a copy
+        that fails or times out leaves the slot as it was)."""
         new = slot.path / "shard.new"
         shutil.rmtree(new, ignore_errors=True)
         with self.commit.shared(timeout) as gen:
@@ -228,13 +226,15 @@ class ReplicaPool:
                 raise StoreError(f"no store at {self.root} (it was removed while opening)")
             copy_tree(self.shard_dir, new)
             shutil.copyfile(self.meta_path, slot.path / "meta.new")
+        with contextlib.suppress(FileNotFoundError):
+            (slot.path / "generation").unlink()
+        slot.generation = None
         if slot.shard.exists():
             self._discard(slot.shard)
         os.replace(new, slot.shard)
         os.replace(slot.path / "meta.new", slot.meta)
         slot.copied = gen or Generation("unknown", uuid.uuid4().hex[:16])
         log.debug("copied %s into read slot %s", self.shard_dir, slot.path)
-
 
     def _discard(self, path: Path) -> None:
         """Move ``path`` aside at once and remove it in the background (freeing a copy's

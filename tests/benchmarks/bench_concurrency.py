@@ -313,3 +313,7 @@ if pytest is not None:
         report = main(["--no-r", "--skip-during", "--levels", "1", "2", "--per-proc", "1",
                        "--api-per-proc", "2", "--out", str(tmp_path / "c.json")])
         assert report["cli"][2]["queries"] == 2 and report["api"][2]["queries"] == 4
+
+
+if __name__ == "__main__":
+    main()

@@ -133,6 +133,31 @@ def test_readers_and_a_writer_at_once_in_one_process(db: Path) -> None:
     assert sorted(p.name for p in slots) == [str(i) for i in range(SLOTS_KEPT)]
 
 
+def test_readers_never_load_the_live_shard(db: Path, monkeypatch) -> None:
+    """The engine hazard: a second ``EdgeShard.load`` of a shard in use rewrites its files
+    under the first opener. A reader loads only its own copy, even with a writer open."""
+    from ragnest.stores._edge import _backend
+
+    loaded: list[str] = []
+    real = _backend.EdgeShard.load
+
+    class Spy:
+        @staticmethod
+        def load(path: str, *args: Any) -> Any:
+            loaded.append(path)
+            return real(path, *args)
+
+    monkeypatch.setattr(_backend, "EdgeShard", Spy)
+    with QdrantStore(path=str(db), mode="write") as writer:
+        writer.open(SPECS, IDENTITY)
+        assert loaded == [str(db / "ragnest")]  # the writer's own load
+        with reader(db) as r1, reader(db) as r2:
+            write(writer, "b.pdf", 2, 2, "fb")
+            assert r1.stats()["chunks"] == r2.stats()["chunks"] == 6
+    assert loaded.count(str(db / "ragnest")) == 1
+    assert all(Path(p).is_relative_to(db / READ_DIR) for p in loaded[1:]) and len(loaded) >= 3
+
+
 def test_auto_mode_reads_a_copy_until_its_first_write(db: Path) -> None:
     notebook = QdrantStore(path=str(db))  # mode="auto", the default
     notebook.open(SPECS, IDENTITY)
