@@ -58,6 +58,7 @@ from ragnest.protocols import (
     Parser,
     Reranker,
     Store,
+    StoreAdmin,
     StreamingGenerator,
 )
 from ragnest.retrieval import Retriever, as_query, image_query
@@ -241,9 +242,11 @@ class Pipeline:
                 comp.warm_up()
         self.open()
 
-    def open(self) -> None:
+    def open(self, *, write: bool = False) -> None:
         """Open the store's collection for these embedders and load their fitted state
-        (idempotent; every other method calls it)."""
+        (idempotent; every method calls it); ``write``: take the store's writer lock now."""
+        if write and isinstance(self.store, StoreAdmin):
+            self.store.prepare_write()
         if not self._open:
             open_collection(self.store, self.embedders)
             self._open = True
@@ -291,7 +294,7 @@ class Pipeline:
         hold state (stored with the collection) are left as they are. Returns the names
         of the embedders fitted.
         """
-        self.open()
+        self.open(write=True)
         chunks = sample_chunks(sample, self.parsers, config=self.ingest_config,
                                max_chunks=max_chunks, seed=seed)
         if not fitted_embedders(self.embedders):
@@ -315,14 +318,14 @@ class Pipeline:
         stay in this process, in file order. A broken store stops the ingest with its
         :class:`~ragnest.errors.StoreError` (``err.report`` says what was committed).
         """
-        self.open()
+        self.open(write=True)
         return run_ingest(paths, parsers=self.parsers, embedders=self.embedders,
                           store=self.store, config=self.ingest_config, workers=workers,
                           progress=progress, on_file=on_file)
 
     def ingest_source(self, source: Source) -> DocumentReport:
         """Ingest one source in this process; raises :class:`ParseError` (naming the file)."""
-        self.open()
+        self.open(write=True)
         return ingest_source(source, parsers=self.parsers, embedders=self.embedders,
                              store=self.store, batch_size=self.ingest_config.batch_size)
 
@@ -340,7 +343,7 @@ class Pipeline:
         files are gone (``report.removed``); documents outside the roots are never removed.
         ``dry_run`` reports the plan and changes nothing. See :mod:`ragnest.ingest.lifecycle`.
         """
-        self.open()
+        self.open(write=True)
         return run_sync(roots, parsers=self.parsers, embedders=self.embedders,
                         store=self.store, config=self.ingest_config, workers=workers,
                         progress=progress, on_file=on_file, dry_run=dry_run)
@@ -350,7 +353,7 @@ class Pipeline:
         under it) or document id; returns the chunks removed. A target naming nothing
         stored raises :class:`~ragnest.errors.DocumentNotFoundError` and nothing is
         removed (:func:`ragnest.ingest.delete_documents` returns the full report)."""
-        self.open()
+        self.open(write=True)
         return delete_documents(self.store, paths_or_ids).chunks_removed
 
     def stats(self) -> dict[str, Any]:
@@ -470,7 +473,7 @@ class Pipeline:
 
     def write(self, points: EmbeddedChunks) -> DocumentReport:
         """Step 3: store one document's embedded chunks (from :meth:`embed`)."""
-        self.open()
+        self.open(write=True)
         return steps.write(self.store, points)
 
     def search(self, query: str | Query, *, k: int | None = None, **kwargs: Any) -> Hits:

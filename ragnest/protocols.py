@@ -258,6 +258,10 @@ class StoreAdmin(Protocol):
         """Build pending indexes; returns whether anything was done."""
         ...
 
+    def prepare_write(self) -> None:
+        """Become the writer now (take the store's writer lock), before the first write."""
+        ...
+
     def drop(self) -> None:
         """Delete the whole collection."""
         ...

@@ -13,7 +13,8 @@ from rich.console import Console
 from ragnest.config import PipelineConfig, load_config
 from ragnest.errors import RagnestError
 
-__all__ = ['DEFAULT_PIPELINE', 'DEFAULT_STORE', 'JsonOpt', 'PipelineOpt', 'ProfileOpt', 'StoreOpt', 'app', 'err', 'out']
+__all__ = ['DEFAULT_PIPELINE', 'DEFAULT_STORE', 'DEFAULT_WAIT', 'JsonOpt', 'PipelineOpt', 'ProfileOpt', 'StoreOpt',
+           'WaitOpt', 'app', 'err', 'out']
 
 
 app = typer.Typer(
@@ -39,15 +40,25 @@ ProfileOpt = Annotated[
     Optional[str], typer.Option("--profile", help="Profile overlay (configs/profiles/<name>.yaml or a path).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DEFAULT_WAIT = 5.0
+WaitOpt = Annotated[
+    float, typer.Option("--wait", min=0.0, metavar="SECONDS",
+                        help="How long to wait for an ingest's change in progress to commit.")
+]
 
 
-def _config(pipeline: str, store: str | None, profile: str | None) -> PipelineConfig:
+def _config(pipeline: str, store: str | None, profile: str | None,
+            *, read_wait: float | None = None) -> PipelineConfig:
+    """The pipeline config, ``--store`` applied; ``read_wait``: open the store only to
+    read (a missing store is an error, never created), waiting that long for a writer."""
     cfg = load_config(pipeline, profile=profile)
+    params = cfg.components[cfg.store].params
     if store is not None:
-        params = cfg.components[cfg.store].params
         params.pop("url", None)
         params.pop("location", None)
         params["path"] = store
+    if read_wait is not None and cfg.components[cfg.store].type == "store/qdrant":
+        params.update(mode="read", wait=float(read_wait))
     return cfg
 
 

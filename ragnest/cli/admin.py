@@ -13,10 +13,12 @@ from rich.table import Table
 
 from ragnest.cli._app import (
     DEFAULT_PIPELINE,
+    DEFAULT_WAIT,
     JsonOpt,
     PipelineOpt,
     ProfileOpt,
     StoreOpt,
+    WaitOpt,
     _config,
     _errors_exit,
     _setup_logging,
@@ -38,10 +40,11 @@ def stats(
     store: StoreOpt = None,
     profile: ProfileOpt = None,
     as_json: JsonOpt = False,
+    wait: WaitOpt = DEFAULT_WAIT,
 ) -> None:
     """How many chunks and documents the store holds."""
     with _errors_exit():
-        with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
+        with Pipeline.from_config(_config(pipeline, store, profile, read_wait=wait)) as rag:
             info = rag.stats()
     if as_json:
         out.print_json(json.dumps(info, default=str))

@@ -13,10 +13,12 @@ from rich.table import Table
 from ragnest._paths import readable_path
 from ragnest.cli._app import (
     DEFAULT_PIPELINE,
+    DEFAULT_WAIT,
     JsonOpt,
     PipelineOpt,
     ProfileOpt,
     StoreOpt,
+    WaitOpt,
     _config,
     _errors_exit,
     _setup_logging,
@@ -131,6 +133,7 @@ def query(
     profile: ProfileOpt = None,
     as_json: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    wait: WaitOpt = DEFAULT_WAIT,
 ) -> None:
     """Answer a question from the store, citing file and page."""
     _setup_logging(verbose)
@@ -139,7 +142,8 @@ def query(
     filters = _parse_filters(filter_)
     budgets = _parse_budgets(budget)
     with _errors_exit():
-        with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
+        with Pipeline.from_config(_config(pipeline, store, profile, read_wait=wait)) as rag:
+            rag.open()  # a missing or busy store fails here, before any answer is printed
             q = Pipeline.image_query(image, text) if image is not None else Query(text=text)
             if as_json:
                 answer = rag.query(q, k=k, filters=filters, budgets=budgets)

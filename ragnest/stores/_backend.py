@@ -9,6 +9,7 @@ each backend converts them for its engine with :func:`as_list`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -20,6 +21,7 @@ from ragnest.types import Chunk, SparseVector, Vector, VectorSpec
 
 __all__ = [
     "INDEXED_FIELDS",
+    "PENDING_KEY",
     "RESERVED_KEYS",
     "Backend",
     "Failure",
@@ -37,10 +39,15 @@ INDEXED_FIELDS: dict[str, str] = {
     "kind": "keyword",
     "page": "integer",
     "doc_fingerprint": "keyword",
+    "doc_pending": "integer",
 }
 
+#: Marks a point written by a document write that is not committed yet (value 1); the
+#: commit removes it, and a reader's copy of the store drops the points that carry it.
+PENDING_KEY = "doc_pending"
+
 #: Top-level payload keys the store adds to each chunk's payload.
-RESERVED_KEYS = ("doc_fingerprint", "doc_chunks")
+RESERVED_KEYS = ("doc_fingerprint", "doc_chunks", PENDING_KEY)
 
 #: A search result as backends return it: (point id, score, payload).
 Row = tuple[str, float, dict[str, Any]]
@@ -138,7 +145,9 @@ class Backend(Protocol):
         self, conditions: Sequence[Condition], keys: Sequence[str] | None, limit: int | None = None
     ) -> list[tuple[str, dict[str, Any]]]: ...
 
-    def count(self, conditions: Sequence[Condition] = ()) -> int: ...
+    def count(self, conditions: Sequence[Condition] = (), exact: bool = True) -> int:
+        """Points matching ``conditions`` (``exact=False``: the engine's cheap estimate)."""
+        ...
 
     def facet(self, key: str) -> dict[Any, int]: ...
 
@@ -153,6 +162,15 @@ class Backend(Protocol):
         ...
 
     def flush(self) -> None: ...
+
+    def refresh(self) -> None:
+        """A reader of a copy moves to the data committed since (Edge; else a no-op)."""
+        ...
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """A section whose changes readers of the store see all together or not at all
+        (Edge: its exclusive commit lock; a server has no such section)."""
+        ...
 
     def optimize(self) -> bool: ...
 

@@ -29,11 +29,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ragnest.protocols import StoredDocument
-from ragnest.stores._backend import RESERVED_KEYS, Backend
+from ragnest.stores._backend import PENDING_KEY, RESERVED_KEYS, Backend
 from ragnest.stores._filters import Condition
 from ragnest.stores._write import document_filter
 
-__all__ = ["SETTABLE_FIELDS", "catalog", "set_chunk_fields"]
+__all__ = [
+    "SETTABLE_FIELDS", "catalog", "committed_fingerprint", "documents", "set_chunk_fields",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,24 @@ SETTABLE_FIELDS = frozenset(
 )
 
 _KEYS = ["document_id", "source", *RESERVED_KEYS]
+#: Chunks written by a document write that was not committed (a killed ingest).
+_PENDING = Condition(PENDING_KEY, "match", 1)
+
+
+def committed_fingerprint(backend: Backend, doc: str) -> str | None:
+    """``doc``'s fingerprint when every chunk of that version is stored and committed
+    (``QdrantStore.document_fingerprint``); ``None`` otherwise."""
+    rows = backend.payloads_where(document_filter(doc), RESERVED_KEYS, limit=1)
+    if not rows:
+        return None
+    fp, total = rows[0][1].get("doc_fingerprint"), rows[0][1].get("doc_chunks")
+    if not isinstance(fp, str) or not isinstance(total, int):
+        return None
+    if backend.count(document_filter(doc)) != total:
+        return None
+    if backend.count([*document_filter(doc), Condition("doc_fingerprint", "match", fp)]) != total:
+        return None
+    return None if backend.count([*document_filter(doc), _PENDING]) else fp
 
 
 def _summarise(rows: Iterable[tuple[str, Mapping[str, Any]]]) -> list[StoredDocument]:
@@ -51,17 +71,21 @@ def _summarise(rows: Iterable[tuple[str, Mapping[str, Any]]]) -> list[StoredDocu
     sources: dict[str, Counter[str]] = {}
     prints: dict[str, Counter[Any]] = {}
     totals: dict[str, Counter[Any]] = {}
+    pending: set[str] = set()
     for _, payload in rows:
         doc = str(payload.get("document_id"))
         sources.setdefault(doc, Counter())[str(payload.get("source") or "")] += 1
         prints.setdefault(doc, Counter())[payload.get("doc_fingerprint")] += 1
         totals.setdefault(doc, Counter())[payload.get("doc_chunks")] += 1
+        if payload.get(PENDING_KEY):
+            pending.add(doc)
     docs = []
     for doc, counts in sources.items():
         n = sum(counts.values())
         fps, tots = prints[doc], totals[doc]
         fp = next(iter(fps)) if len(fps) == 1 else None
-        complete = isinstance(fp, str) and len(tots) == 1 and next(iter(tots)) == n
+        complete = (isinstance(fp, str) and len(tots) == 1 and next(iter(tots)) == n
+                    and doc not in pending)
         docs.append(StoredDocument(doc, dict(counts), n, fp if complete else None))
     return _sorted(docs)
 
@@ -100,7 +124,8 @@ def _describe(backend: Backend, doc: str) -> StoredDocument | None:
     )
     if not simple:  # several paths (a move under way) or versions: read them all
         return _summarise(backend.payloads_where(document_filter(doc), _KEYS))[0]
-    complete = marked is not None and n == total
+    complete = (marked is not None and n == total
+                and not backend.count([*document_filter(doc), _PENDING]))
     return StoredDocument(doc, {source: total}, total, fp if complete else None)
 
 
@@ -150,10 +175,24 @@ def set_chunk_fields(
             continue
         key = json.dumps(values, sort_keys=True, default=str)
         groups.setdefault(key, (dict(values), []))[1].append(cid)
-    for values, ids in groups.values():
-        backend.set_payload(ids, values)
-    if groups:
-        backend.flush()
+    with backend.atomic():  # readers see the document re-pointed all together
+        for values, ids in groups.values():
+            backend.set_payload(ids, values)
+        if groups:
+            backend.flush()
     n = sum(len(ids) for _, ids in groups.values())
     log.info("%s: document %s: rewrote %d chunk payloads", where, document_id, n)
     return n
+
+
+def documents(backend: Backend) -> list[dict[str, Any]]:
+    """``QdrantStore.documents``: one ``{"document_id", "source", "chunks"}`` dict per
+    stored document, sorted by source."""
+    docs: dict[str, dict[str, Any]] = {}
+    for _, payload in backend.payloads_where([], ["document_id", "source"]):
+        doc_id = payload.get("document_id")
+        entry = docs.setdefault(
+            doc_id, {"document_id": doc_id, "source": payload.get("source") or "", "chunks": 0}
+        )
+        entry["chunks"] += 1
+    return sorted(docs.values(), key=lambda d: (d["source"], str(d["document_id"])))

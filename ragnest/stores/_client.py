@@ -17,6 +17,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal
 
 from qdrant_client import QdrantClient, models
@@ -317,6 +318,12 @@ class ClientBackend:
             self.collection, points_selector=models.FilterSelector(filter=flt), wait=True
         )
 
+    def refresh(self) -> None:
+        """A server's readers always see its current data."""
+
+    def atomic(self) -> AbstractContextManager[None]:
+        return nullcontext()  # a server's readers see each call as it is applied
+
     def flush(self) -> None:
         """Writes are acknowledged with ``wait=True``; nothing to flush client-side."""
 
@@ -353,9 +360,9 @@ class ClientBackend:
             if offset is None or not records or (limit is not None and len(out) >= limit):
                 return out
 
-    def count(self, conditions: Sequence[Condition] = ()) -> int:
+    def count(self, conditions: Sequence[Condition] = (), exact: bool = True) -> int:
         return int(
-            self.client.count(self.collection, count_filter=_filter(conditions), exact=True).count
+            self.client.count(self.collection, count_filter=_filter(conditions), exact=exact).count
         )
 
     def facet(self, key: str) -> dict[Any, int]:
@@ -425,8 +432,9 @@ class ClientBackend:
                 query = as_list(node.query)
             using = node.vector
             # local mode is brute force and warns about search params
-            if node.hnsw_ef is not None and self.kind != "memory":
-                params = models.SearchParams(hnsw_ef=node.hnsw_ef)
+            if (node.exact or node.hnsw_ef is not None) and self.kind != "memory":
+                params = (models.SearchParams(exact=True) if node.exact
+                          else models.SearchParams(hnsw_ef=node.hnsw_ef))
         parts: dict[str, Any] = {
             "prefetch": prefetch,
             "query": query,

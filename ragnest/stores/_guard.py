@@ -25,6 +25,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -157,8 +158,8 @@ class GuardedBackend:
     ) -> list[tuple[str, dict[str, Any]]]:
         return self.call("scroll", self.inner.payloads_where, conditions, keys, limit)
 
-    def count(self, conditions: Sequence[Condition] = ()) -> int:
-        return self.call("count", self.inner.count, conditions)
+    def count(self, conditions: Sequence[Condition] = (), exact: bool = True) -> int:
+        return self.call("count", self.inner.count, conditions, exact)
 
     def facet(self, key: str) -> dict[Any, int]:
         return self.call("facet", self.inner.facet, key)
@@ -174,6 +175,12 @@ class GuardedBackend:
 
     def flush(self) -> None:
         self.call("flush", self.inner.flush)
+
+    def atomic(self) -> AbstractContextManager[None]:
+        return self.inner.atomic()
+
+    def refresh(self) -> None:
+        self.inner.refresh()
 
     def optimize(self) -> bool:
         return self.call("optimize", self.inner.optimize)

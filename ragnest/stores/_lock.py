@@ -19,12 +19,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from pathlib import Path
 from typing import IO
 
 from ragnest.errors import StoreLockedError
 
-__all__ = ["LOCK_NAME", "DirectoryLock"]
+__all__ = ["LOCK_NAME", "DirectoryLock", "lock_file", "read_pid", "unlock_file"]
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ LOCK_NAME = ".ragnest.lock"
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
-    def _try_lock(fh: IO[str]) -> bool:
+    def _try_lock(fh: IO[str], shared: bool = False) -> bool:  # no shared locks: exclusive
         try:
             fh.seek(0)
             msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
@@ -52,9 +53,9 @@ if os.name == "nt":  # pragma: no cover - exercised on Windows only
 else:
     import fcntl
 
-    def _try_lock(fh: IO[str]) -> bool:
+    def _try_lock(fh: IO[str], shared: bool = False) -> bool:
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh.fileno(), (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             return True
         except (BlockingIOError, PermissionError):
             return False
@@ -142,3 +143,35 @@ def _read_pid(fh: IO[str]) -> int | None:
         return int(text) if text else None
     except (OSError, ValueError):
         return None
+
+
+def read_pid(directory: str | os.PathLike[str]) -> int | None:
+    """The pid the writer of ``directory`` wrote into its lock file (``None``: no writer)."""
+    try:
+        with open(Path(directory) / LOCK_NAME, encoding="utf-8") as fh:
+            return _read_pid(fh)
+    except OSError:
+        return None
+
+
+def lock_file(fh: IO[str], *, shared: bool = False, timeout: float = 0.0) -> bool:
+    """Lock an open file (``shared`` or exclusive), polling up to ``timeout`` seconds.
+
+    Returns whether the lock was taken. Like :class:`DirectoryLock` the lock belongs to
+    the open file description: two handles conflict even within one process.
+    """
+    deadline = time.monotonic() + max(0.0, timeout)
+    delay = 0.002
+    while True:
+        if _try_lock(fh, shared):
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(delay, left))
+        delay = min(delay * 1.5, 0.05)
+
+
+def unlock_file(fh: IO[str]) -> None:
+    """Release a lock taken with :func:`lock_file`."""
+    _unlock(fh)

@@ -30,6 +30,7 @@ __all__ = [
     "FORMAT",
     "build_metadata",
     "describe_spec",
+    "edge_vector_config",
     "jsonable",
     "mismatch_reasons",
     "ragnest_version",
@@ -155,3 +156,20 @@ def validate_specs(specs: Sequence[VectorSpec], where: str) -> None:
             raise ConfigError(f"{where}: vector {s.name!r} ({s.kind}) needs dim > 0, got {s.dim!r}")
         if s.distance not in ("dot", "cosine"):
             raise ConfigError(f"{where}: vector {s.name!r} has unknown distance {s.distance!r}")
+
+
+def edge_vector_config(raw: Mapping[str, Any], default_m: int) -> dict[str, dict[str, Any]]:
+    """The engine's own view of each named vector, from Qdrant Edge's ``edge_config.json``."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, v in (raw.get("vectors") or {}).items():
+        out[name] = {
+            "kind": "multi" if v.get("multivector_config") else "dense",
+            "dim": v.get("size"),
+            "distance": str(v.get("distance", "")).lower(),
+            "hnsw_m": (v.get("hnsw_config") or {}).get("m", default_m),
+            "quantization": next(iter(v.get("quantization_config") or {}), None),
+            "datatype": v.get("datatype") or "float32",
+        }
+    for name, v in (raw.get("sparse_vectors") or {}).items():
+        out[name] = {"kind": "sparse", "modifier": v.get("modifier")}
+    return out

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
@@ -46,7 +46,15 @@ from ragnest.errors import ConfigError
 from ragnest.stores._filters import Condition, parse_filters
 from ragnest.types import FUSIONS, Route, SearchRequest, Stage, Vector, VectorSpec
 
-__all__ = ["FusionNode", "PlanNode", "QueryPlan", "StageNode", "build_plan"]
+__all__ = [
+    "ExactSearch",
+    "FusionNode",
+    "PlanNode",
+    "QueryPlan",
+    "StageNode",
+    "build_plan",
+    "exact_below",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +66,8 @@ class StageNode:
     """Score ``vector`` with ``query`` over ``prefetch``'s candidates; keep ``limit``.
 
     ``hnsw_ef``: the HNSW search parameter, set only on a graph-indexed vector (``None``:
-    no search params). ``conditions``: the filter (all must hold).
+    no search params), never below ``limit``. ``exact``: search every (matching) point
+    instead of walking the graph. ``conditions``: the filter (all must hold).
     """
 
     vector: str
@@ -68,6 +77,7 @@ class StageNode:
     hnsw_ef: int | None
     conditions: tuple[Condition, ...]
     prefetch: tuple[PlanNode, ...] = ()
+    exact: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,11 +114,53 @@ class QueryPlan:
     limit: int
 
 
+#: Decides whether a route's first, graph-indexed stage searches exactly: called with
+#: the stage's vector spec and the request's filter conditions.
+ExactSearch = Callable[[VectorSpec, tuple[Condition, ...]], bool]
+
+#: Bytes a stored value takes, by datatype (float32 otherwise).
+_WIDTH = {"float16": 2.0, "uint8": 1.0, "turbo4": 0.5, "turbo8": 1.0, "turbo16": 2.0}
+
+
+def exact_below(
+    limit_kb: int, count: Callable[[tuple[Condition, ...]], int]
+) -> ExactSearch | None:
+    """Exact search where the points matching the filter (``count(conditions)``, asked
+    once a request) hold at most ``limit_kb`` KB of the stage's vector; ``0``: never.
+
+    >>> from ragnest.types import VectorSpec
+    >>> exact = exact_below(1000, lambda conditions: 2000)
+    >>> exact(VectorSpec(name="c", kind="dense", dim=256), ())  # 2000 x 1 KB: the graph
+    False
+    >>> exact(VectorSpec(name="c", kind="dense", dim=64), ())  # 2000 x 0.25 KB: a scan
+    True
+    """
+    if not limit_kb:
+        return None
+    counts: dict[int, int] = {}  # a plan shares one conditions tuple
+
+    def exact(spec: VectorSpec, conditions: tuple[Condition, ...]) -> bool:
+        if id(conditions) not in counts:
+            counts[id(conditions)] = count(conditions)
+        kb = (spec.dim or 0) * _WIDTH.get(spec.datatype, 4.0) / 1024
+        return counts[id(conditions)] * kb <= limit_kb
+
+    return exact
+
+
 def build_plan(
-    request: SearchRequest, specs: Mapping[str, VectorSpec], *, hnsw_ef: int, where: str
+    request: SearchRequest,
+    specs: Mapping[str, VectorSpec],
+    *,
+    hnsw_ef: int,
+    where: str,
+    exact: ExactSearch | None = None,
 ) -> QueryPlan | None:
     """Validate ``request`` against the collection's ``specs`` and plan it.
 
+    A graph-indexed (HNSW) stage searches with ``ef = max(hnsw_ef, its limit)``; the
+    first stage of a route (the one that searches the whole collection) searches exactly
+    where ``exact(spec, conditions)`` says so (a small collection, a narrow filter).
     Returns ``None`` for a request that asks for nothing (no routes, ``limit <= 0``).
     Raises :class:`ConfigError` naming the route, stage or filter that is wrong.
     """
@@ -131,14 +183,17 @@ def build_plan(
         node: StageNode | None = None
         for i, stage in enumerate(stages):
             spec = specs[stage.vector]
+            stage_limit = top_limit if i == len(stages) - 1 else stage.limit
+            graph = spec.index == "hnsw" and spec.kind != "sparse"
             node = StageNode(
                 vector=stage.vector,
                 kind=spec.kind,
                 query=stage.query,
-                limit=top_limit if i == len(stages) - 1 else stage.limit,
-                hnsw_ef=hnsw_ef if spec.index == "hnsw" else None,
+                limit=stage_limit,
+                hnsw_ef=max(hnsw_ef, stage_limit) if graph else None,
                 conditions=conditions,
                 prefetch=(node,) if node is not None else (),
+                exact=bool(graph and i == 0 and exact is not None and exact(spec, conditions)),
             )
         assert node is not None
         return node

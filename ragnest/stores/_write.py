@@ -19,6 +19,12 @@ fails after that point leaves the new version, complete. Points sent in a call t
 added (a timed-out upsert may still have been applied), so an abort removes them too.
 A backend that fails raises :class:`ragnest.errors.StoreUnavailableError`; an abort
 that fails while another error propagates is logged and never masks it.
+
+New points carry ``doc_pending`` (:data:`~ragnest.stores._backend.PENDING_KEY`) until the
+commit, which removes it from every chunk of the version in one atomic section
+(``Backend.atomic``); a reader's copy of an Edge store drops the points that still carry
+it, so readers see the last committed version of every document, even mid-write or after
+a writer was killed.
 """
 
 from __future__ import annotations
@@ -31,11 +37,11 @@ from typing import Any
 import numpy as np
 
 from ragnest.errors import StoreError
-from ragnest.stores._backend import RESERVED_KEYS, Backend, PointData
+from ragnest.stores._backend import PENDING_KEY, RESERVED_KEYS, Backend, PointData
 from ragnest.stores._filters import Condition
 from ragnest.types import EmbeddedChunk, SparseVector, VectorSpec, WriteResult
 
-__all__ = ["QdrantWrite", "check_chunk_ids", "check_vectors", "document_filter"]
+__all__ = ["QdrantWrite", "append_points", "check_chunk_ids", "check_vectors", "document_filter"]
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +134,11 @@ class QdrantWrite:
             cid for cid in self._kept
             if any(stored[cid].get(k) != v for k, v in self._marker.items())
         ]
+        # kept chunks an earlier, interrupted write left marked as not committed
+        self._pending_kept = [cid for cid in self._kept if stored[cid].get(PENDING_KEY)]
         # the kept chunks' markers as they were, so an abort after commit began restores them
         self._old_marks = {cid: {k: stored[cid].get(k) for k in RESERVED_KEYS}
-                           for cid in self._to_mark}
+                           for cid in dict.fromkeys(self._to_mark + self._pending_kept)}
         self._written: list[str] = []  # added and acknowledged
         self._touched: list[str] = []  # sent to the backend (maybe written when a call failed)
         self._marked = False
@@ -163,19 +171,24 @@ class QdrantWrite:
         self._backend.upsert(
             [
                 PointData(id=p.chunk.id, vectors=p.vectors,
-                          payload={**p.chunk.to_payload(), **self._marker})
+                          payload={**p.chunk.to_payload(), **self._marker, PENDING_KEY: 1})
                 for p in points
             ]
         )
         self._written += [p.chunk.id for p in points]
 
     def commit(self) -> WriteResult:
-        """Mark kept chunks with the new fingerprint, flush, remove stale ones, flush.
+        """Mark kept chunks with the new fingerprint and every chunk of the version as
+        committed, flush, remove stale ones, flush: one atomic section for readers.
 
         Until the stale chunks are gone a failure aborts (the previous version stays);
         once they are, the new version is the stored one and is kept even if the last
         flush fails (the error still propagates).
         """
+        with self._backend.atomic():
+            return self._commit()
+
+    def _commit(self) -> WriteResult:
         if self._done:
             raise StoreError(f"{self._where}: document {self.document_id}: transaction is over")
         absent = self._missing - set(self._written)
@@ -185,9 +198,10 @@ class QdrantWrite:
                 f"its {len(self._missing)} new chunks were never added"
             )
         backend = self._backend
-        self._marked = bool(self._to_mark)
+        self._marked = bool(self._old_marks)
         backend.set_payload(self._to_mark, self._marker)
-        if self._written or self._to_mark:
+        backend.delete_payload(self._written + self._pending_kept, [PENDING_KEY])
+        if self._written or self._old_marks:
             backend.flush()  # the new version is stored; the previous one is still whole
         if self._stale:
             backend.delete_ids(self._stale)
@@ -206,6 +220,10 @@ class QdrantWrite:
         markers if a failed :meth:`commit` had changed them (idempotent)."""
         if self._done:
             return
+        with self._backend.atomic():
+            self._abort()
+
+    def _abort(self) -> None:
         self._done = True
         if not self._touched and not self._marked:
             return
@@ -237,3 +255,36 @@ class QdrantWrite:
                 raise
             log.warning("%s: document %s: removing the aborted write's points failed too",
                         self._where, self.document_id, exc_info=True)
+
+
+def append_points(
+    backend: Backend,
+    specs: Mapping[str, VectorSpec],
+    document_id: str,
+    points: Sequence[EmbeddedChunk],
+    *,
+    batch_size: int,
+    where: str,
+) -> WriteResult:
+    """``QdrantStore.append``: add ``points`` to ``document_id`` without touching its other
+    chunks; ids already stored are kept as they are (a retried append adds nothing twice);
+    readers see the appended points all together."""
+    ids = [p.chunk.id for p in points]
+    check_chunk_ids(document_id, ids)
+    for p in points:
+        if p.chunk.document_id != document_id:
+            raise ValueError(
+                f"chunk {p.chunk.id} belongs to document {p.chunk.document_id}, not {document_id}"
+            )
+    stored = {pid for pid, _ in backend.retrieve(ids)} if ids else set()
+    new = [p for p in points if p.chunk.id not in stored]
+    for p in new:
+        check_vectors(p.chunk.id, p.vectors, specs, where)
+    with backend.atomic():
+        for start in range(0, len(new), batch_size):
+            backend.upsert([PointData(id=p.chunk.id, vectors=p.vectors,
+                                      payload=p.chunk.to_payload())
+                            for p in new[start : start + batch_size]])
+        if new:
+            backend.flush()
+    return WriteResult(added=len(new), unchanged=len(points) - len(new), removed=0)

@@ -28,34 +28,48 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
-import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-from ragnest.errors import ConfigError, StoreError
+from ragnest.errors import StoreError
 from ragnest.protocols import StoredDocument
 from ragnest.stores import _catalog
-from ragnest.stores._backend import RESERVED_KEYS, Backend, PointData, to_chunk
-from ragnest.stores._filters import Condition
+from ragnest.stores._args import check_arguments
+from ragnest.stores._backend import Backend, to_chunk
 from ragnest.stores._fusion import hits_from_rows
 from ragnest.stores._guard import GuardedBackend, RetryPolicy
 from ragnest.stores._meta import jsonable, validate_specs
-from ragnest.stores._plan import build_plan
+from ragnest.stores._plan import build_plan, exact_below
 from ragnest.stores._stage_scores import with_stage_scores
-from ragnest.stores._write import QdrantWrite, check_chunk_ids, check_vectors, document_filter
+from ragnest.stores._write import QdrantWrite, append_points, document_filter
 from ragnest.types import Chunk, EmbeddedChunk, Hit, SearchRequest, Vector, VectorSpec, WriteResult
 
 __all__ = ["BATCH_SIZE", "QdrantStore", "QdrantWrite", "WriteResult"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Points per upsert call.
 BATCH_SIZE = 256
 
-_COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+def _read_call(method: Callable[..., T]) -> Callable[..., T]:
+    """A read: a reader first moves to the latest committed data, unless another thread
+    is reading; no move happens while it runs (all its calls see one committed state)."""
+
+    @functools.wraps(method)
+    def read(self: QdrantStore, *args: Any, **kwargs: Any) -> T:
+        self._enter_read()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._exit_read()
+
+    return read
 
 
 @dataclass(kw_only=True)
@@ -64,9 +78,25 @@ class QdrantStore:
 
     ``__init__`` only validates arguments; :meth:`open` creates or reopens the
     collection for a ladder (``specs``) and an embedder ``identity`` and refuses a
-    different one (:class:`ragnest.errors.StoreMismatchError`). An Edge store
-    (``path=``) is locked against a second opener
-    (:class:`ragnest.errors.StoreLockedError`) until :meth:`close`.
+    different one (:class:`ragnest.errors.StoreMismatchError`).
+
+    An Edge store (``path=``) has any number of readers and one writer, across processes.
+    ``mode`` says which this handle is: ``"read"`` serves a private copy of the last
+    committed state (refreshed when the data changes; a missing store is a
+    :class:`~ragnest.errors.StoreError` naming the path, and writes are refused);
+    ``"write"`` opens the live collection under the writer's lock (a second writer gets
+    :class:`ragnest.errors.StoreLockedError`; it is created if missing); ``"auto"`` (the
+    default) reads until the first write (or :meth:`prepare_write`), then becomes the
+    writer, and creates a missing store at :meth:`open`. A reader waits up to ``wait``
+    seconds for a writer's change in progress to finish, then raises
+    :class:`~ragnest.errors.StoreLockedError`. A reader never blocks the writer or
+    other readers.
+
+    The first stage of a funnel walks the HNSW graph with ``ef = max(hnsw_ef, its
+    limit)``, or searches exactly when the points it would search hold at most
+    ``exact_search_kb`` KB of that vector (a small collection, or a narrow filter): HNSW can
+    miss the best match in skewed collections, and a scan of that size takes milliseconds
+    (``0``: always the graph).
 
     A backend that fails (a server that does not answer, a full disk, an engine error)
     raises :class:`ragnest.errors.StoreUnavailableError` naming the collection and the
@@ -90,46 +120,21 @@ class QdrantStore:
     full_scan_threshold: int | None = None
     timeout: float = 10.0
     retries: int = 3
+    mode: Literal["auto", "read", "write"] = "auto"
+    wait: float = 5.0
+    exact_search_kb: int = 100_000
 
     def __post_init__(self) -> None:
         if self.path is not None:
             self.path = os.fspath(self.path)
-        chosen = [n for n in ("path", "url", "location") if getattr(self, n) is not None]
-        if len(chosen) != 1:
-            raise ConfigError(
-                "QdrantStore needs exactly one of path= (Qdrant Edge on disk), url= (a Qdrant "
-                "server) or location=':memory:' (local mode, tests only)"
-                + (f"; got {', '.join(chosen)}" if chosen else "")
-            )
-        if self.location is not None and self.location != ":memory:":
-            raise ConfigError(
-                f"QdrantStore location={self.location!r}: only ':memory:' is supported; "
-                "use path= for an on-disk store"
-            )
-        if not isinstance(self.collection, str) or not _COLLECTION_RE.match(self.collection):
-            raise ConfigError(
-                f"QdrantStore collection={self.collection!r}: use letters, digits, '_', '-', '.' "
-                "(it names a directory)"
-            )
-        for name in ("hnsw_m", "hnsw_ef_construct", "hnsw_ef"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or value < (0 if name == "hnsw_m" else 1)
-            ):
-                raise ConfigError(f"QdrantStore {name}={value!r}: expected a positive integer")
-        fst = self.full_scan_threshold
-        if fst is not None and (isinstance(fst, bool) or not isinstance(fst, int) or fst < 0):
-            raise ConfigError(f"QdrantStore full_scan_threshold={fst!r}: expected an integer >= 0")
-        t = self.timeout
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < float("inf"):
-            raise ConfigError(f"QdrantStore timeout={t!r}: expected a number of seconds > 0")
-        r = self.retries
-        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
-            raise ConfigError(f"QdrantStore retries={r!r}: expected an integer >= 0")
+        check_arguments(self)
         # Heavy state lives outside the dataclass fields (asdict() must round-trip).
         self._backend: Backend | None = None
+        self._writing = False  # whether _backend may write (an Edge reader may not)
+        self._lazy = False  # open, but no backend made yet (auto mode on an existing store)
+        self._want_write = False  # prepare_write() came before open()
+        self._mutex = threading.Lock()
+        self._readers = 0  # read calls in progress (a reader's copy is never swapped under one)
         self._specs: tuple[VectorSpec, ...] = ()
         self._identity: dict[str, Any] | None = None
 
@@ -141,14 +146,14 @@ class QdrantStore:
 
     @property
     def is_open(self) -> bool:
-        return self._backend is not None
+        return self._backend is not None or self._lazy
 
-    def _make_backend(self) -> Backend:
+    def _make_backend(self, write: bool = True) -> Backend:
         return GuardedBackend(
-            self._raw_backend(), where=self._where(), policy=RetryPolicy(retries=self.retries)
+            self._raw_backend(write), where=self._where(), policy=RetryPolicy(retries=self.retries)
         )
 
-    def _raw_backend(self) -> Backend:
+    def _raw_backend(self, write: bool = True) -> Backend:
         common: dict[str, Any] = {
             "hnsw_m": self.hnsw_m,
             "hnsw_ef_construct": self.hnsw_ef_construct,
@@ -158,7 +163,8 @@ class QdrantStore:
         if self.path is not None:
             from ragnest.stores._edge import EdgeBackend
 
-            return EdgeBackend(self.path, self.collection, **common)  # type: ignore[arg-type]
+            return EdgeBackend(self.path, self.collection,  # type: ignore[arg-type]
+                               mode="write" if write else "read", wait=float(self.wait), **common)
         from ragnest.stores._client import ClientBackend
 
         return ClientBackend(  # type: ignore[arg-type]
@@ -174,16 +180,49 @@ class QdrantStore:
         """Create the collection for ``specs`` or reopen it, checking specs and identity.
 
         Calling it again while open re-checks the recorded setup against the new
-        arguments (and raises :class:`StoreMismatchError` on any difference).
+        arguments (and raises :class:`StoreMismatchError` on any difference). With
+        ``mode="read"`` a collection that does not exist is a :class:`StoreError`.
         """
         specs = tuple(specs)
         validate_specs(specs, self._where())
-        backend = self._backend or self._make_backend()
-        backend.open(specs, dict(identity))
-        self._backend = backend
+        if self._backend is not None:
+            self._backend.open(specs, dict(identity))
+        elif self.path is not None and self.mode != "write" and not self._want_write:
+            probe = self._raw_backend(write=False)
+            if self.mode == "read":
+                self._open_backend(specs, identity, write=False)
+            elif probe.exists():  # type: ignore[attr-defined]
+                probe.check(specs, dict(identity))  # type: ignore[attr-defined]
+                self._lazy = True  # auto: a reader or the writer, as the first use says
+            else:
+                self._open_backend(specs, identity, write=True)
+        else:
+            self._open_backend(specs, identity, write=self.mode != "read")
         self._specs = specs
         self._identity = dict(identity)
 
+    def _open_backend(
+        self, specs: Sequence[VectorSpec], identity: Mapping[str, Any], *, write: bool
+    ) -> None:
+        backend = self._make_backend(write)
+        backend.open(specs, dict(identity))
+        old, self._backend, self._writing, self._lazy = self._backend, backend, write, False
+        if old is not None:  # a reader handing over to the writer
+            old.close()
+
+    def prepare_write(self) -> None:
+        """Become the writer now (before any write): an ``auto`` store reading a copy
+        switches to the live collection under the writer's lock; ``read`` refuses.
+
+        Raises :class:`StoreLockedError` when another writer holds the store.
+        """
+        if self.is_open:
+            self._require(write=True)
+        else:
+            self._refuse_read_only()
+            self._want_write = True
+
+    @_read_call
     def fitted_state(self, key: str) -> dict[str, Any] | None:
         """State fitted on the corpus and stored with the collection (e.g. a PCA rotation).
 
@@ -204,7 +243,7 @@ class QdrantStore:
         >>> store.fitted_state("dense")["kind"]
         'pca'
         """
-        backend = self._require()
+        backend = self._require(write=True)
         old = backend.fitted(key)
         if old is not None:
             if jsonable(old) == jsonable(dict(state)):
@@ -217,12 +256,13 @@ class QdrantStore:
 
     def warm_up(self) -> None:
         """Reopen with the last ``open`` arguments after a :meth:`close`; no-op otherwise."""
-        if self._backend is None and self._specs and self._identity is not None:
+        if not self.is_open and self._specs and self._identity is not None:
             self.open(self._specs, self._identity)
 
     def close(self) -> None:
-        """Flush, close the collection and release the directory lock (idempotent)."""
+        """Flush, close the collection and release the locks (idempotent)."""
         backend, self._backend = self._backend, None
+        self._writing = self._lazy = self._want_write = False
         if backend is not None:
             backend.close()
 
@@ -241,12 +281,16 @@ class QdrantStore:
 
         Cheap when there is nothing to do; returns whether anything was optimized.
         """
-        return self._require().optimize()
+        return self._require(write=True).optimize()
 
     def drop(self) -> None:
         """Delete the whole collection (and, for Edge, its metadata file), then close."""
-        backend = self._backend or self._make_backend()
-        self._backend = None
+        self._refuse_read_only()
+        backend = self._backend if self._writing else None
+        if backend is None:  # not the writer yet (or a reader's copy, released here)
+            self.close()
+            backend = self._make_backend()
+        self._backend, self._writing, self._lazy = None, False, False
         if backend.kind == "edge":
             backend.drop()  # takes the lock itself (and closes the shard first)
         else:
@@ -259,30 +303,44 @@ class QdrantStore:
         where = self.path or self.url or self.location
         return f"collection {self.collection!r} at {where}"
 
-    def _require(self) -> Backend:
-        if self._backend is None:
+    def _require(self, write: bool = False) -> Backend:
+        """The open backend; for ``write`` the writer (an ``auto`` reader switches)."""
+        if not self.is_open:
             raise StoreError(f"{self._where()} is not open; call open(specs, identity) first")
+        if write:
+            self._refuse_read_only()
+        if self._backend is None or (write and not self._writing):
+            self._open_backend(self._specs, self._identity or {}, write=write)
+        assert self._backend is not None
         return self._backend
 
+    def _enter_read(self) -> None:
+        with self._mutex:
+            backend = self._require()
+            if not self._writing and self._readers == 0:
+                backend.refresh()  # a reader's call serves the latest committed state
+            self._readers += 1
+
+    def _exit_read(self) -> None:
+        with self._mutex:
+            self._readers -= 1
+
+    def _refuse_read_only(self) -> None:
+        if self.mode == "read":
+            raise StoreError(f"{self._where()} is open for reading (mode='read'); use "
+                             "mode='auto' or 'write' to change it")
+
     # ------------------------------------------------------------------ documents
+    @_read_call
     def chunk_ids(self, document_id: str) -> set[str]:
         """Ids of the chunks stored for ``document_id``."""
         return set(self._require().ids_where(_doc(document_id)))
 
+    @_read_call
     def document_fingerprint(self, document_id: str) -> str | None:
-        """The stored fingerprint, only if every chunk of that version is present (and no other)."""
-        backend = self._require()
-        rows = backend.payloads_where(_doc(document_id), RESERVED_KEYS, limit=1)
-        if not rows:
-            return None
-        payload = rows[0][1]
-        fp, total = payload.get("doc_fingerprint"), payload.get("doc_chunks")
-        if not isinstance(fp, str) or not isinstance(total, int):
-            return None
-        if backend.count(_doc(document_id)) != total:
-            return None
-        matched = backend.count([*_doc(document_id), Condition("doc_fingerprint", "match", fp)])
-        return fp if matched == total else None
+        """The stored fingerprint, only if every chunk of that version is present (and no
+        other) and committed: a write killed before its commit leaves none."""
+        return _catalog.committed_fingerprint(self._require(), document_id)
 
     def begin(
         self, document_id: str, chunk_ids: Sequence[str], *, fingerprint: str
@@ -294,7 +352,7 @@ class QdrantStore:
         points are written before stale ones are removed, and the fingerprint marks
         the document complete only at commit; an abort leaves the previous version.
         """
-        return QdrantWrite(self._require(), {s.name: s for s in self._specs}, document_id,
+        return QdrantWrite(self._require(write=True), {s.name: s for s in self._specs}, document_id,
                            chunk_ids, fingerprint=fingerprint, where=self._where())
 
     def append(self, document_id: str, points: Sequence[EmbeddedChunk]) -> WriteResult:
@@ -304,27 +362,8 @@ class QdrantStore:
         kept as they are (a retried append adds nothing twice). Appended chunks carry
         no file fingerprint, so a file ingest of the same document id replaces them.
         """
-        backend = self._require()
-        ids = [p.chunk.id for p in points]
-        check_chunk_ids(document_id, ids)
-        specs = {s.name: s for s in self._specs}
-        for p in points:
-            if p.chunk.document_id != document_id:
-                raise ValueError(
-                    f"chunk {p.chunk.id} belongs to document {p.chunk.document_id}, "
-                    f"not {document_id}"
-                )
-        stored = {pid for pid, _ in backend.retrieve(ids)} if ids else set()
-        new = [p for p in points if p.chunk.id not in stored]
-        for p in new:
-            check_vectors(p.chunk.id, p.vectors, specs, self._where())
-        for start in range(0, len(new), BATCH_SIZE):
-            backend.upsert([PointData(id=p.chunk.id, vectors=p.vectors,
-                                      payload=p.chunk.to_payload())
-                            for p in new[start : start + BATCH_SIZE]])
-        if new:
-            backend.flush()
-        return WriteResult(added=len(new), unchanged=len(points) - len(new), removed=0)
+        return append_points(self._require(write=True), {s.name: s for s in self._specs},
+                             document_id, points, batch_size=BATCH_SIZE, where=self._where())
 
     def write_document(
         self,
@@ -357,7 +396,7 @@ class QdrantStore:
 
     def delete_document(self, document_id: str) -> int:
         """Remove every chunk of ``document_id``; returns how many were removed."""
-        backend = self._require()
+        backend = self._require(write=True)
         n = backend.count(_doc(document_id))
         if n:
             backend.delete_where(_doc(document_id))
@@ -365,22 +404,18 @@ class QdrantStore:
             log.info("%s: deleted document %s (%d chunks)", self._where(), document_id, n)
         return n
 
+    @_read_call
     def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         """The stored chunks for ``chunk_ids``, in that order (missing ids are skipped)."""
         rows = dict(self._require().retrieve(list(dict.fromkeys(chunk_ids))))
         return [to_chunk(cid, rows[cid]) for cid in chunk_ids if cid in rows]
 
+    @_read_call
     def documents(self) -> list[dict[str, Any]]:
         """One ``{"document_id", "source", "chunks"}`` dict per stored document, by source."""
-        docs: dict[str, dict[str, Any]] = {}
-        for _, payload in self._require().payloads_where([], ["document_id", "source"]):
-            doc_id = payload.get("document_id")
-            entry = docs.setdefault(
-                doc_id, {"document_id": doc_id, "source": payload.get("source") or "", "chunks": 0}
-            )
-            entry["chunks"] += 1
-        return sorted(docs.values(), key=lambda d: (d["source"], str(d["document_id"])))
+        return _catalog.documents(self._require())
 
+    @_read_call
     def catalog(
         self,
         *,
@@ -405,8 +440,10 @@ class QdrantStore:
         file is re-pointed without re-embedding. Returns the chunks updated; a chunk
         that is not one of the document's is refused (``ValueError``) before any change.
         """
-        return _catalog.set_chunk_fields(self._require(), document_id, fields, self._where())
+        return _catalog.set_chunk_fields(self._require(write=True), document_id, fields,
+                                         self._where())
 
+    @_read_call
     def stats(self) -> dict[str, Any]:
         """Counts and where the data lives.
 
@@ -421,11 +458,13 @@ class QdrantStore:
         out["vectors"] = [s.name for s in self._specs]
         return out
 
+    @_read_call
     def vector_config(self) -> dict[str, dict[str, Any]]:
         """The engine's view of each named vector: kind, dim, ``hnsw_m`` (0 = no graph), ..."""
         return self._require().vector_config()
 
     # ------------------------------------------------------------------ search
+    @_read_call
     def search(self, request: SearchRequest) -> list[Hit]:
         """Run the request's funnels (one nested-prefetch query each) and fuse them.
 
@@ -436,7 +475,8 @@ class QdrantStore:
         """
         backend = self._require()
         specs = {s.name: s for s in self._specs}
-        plan = build_plan(request, specs, hnsw_ef=self.hnsw_ef, where=self._where())
+        exact = exact_below(self.exact_search_kb, lambda c: backend.count(c, exact=False))
+        plan = build_plan(request, specs, hnsw_ef=self.hnsw_ef, where=self._where(), exact=exact)
         if plan is None:
             return []
         hits = hits_from_rows(plan, backend.query(plan.requests))

@@ -19,10 +19,12 @@ noise), in one of two ladder shapes (``--ladder``):
 Only the dense route is measured (the lite pipeline also fuses a BM25 sparse route).
 The same data goes into
 
-* (a) ``QdrantStore(path=...)``          -> Qdrant Edge through ragnest (``edge``; and
-  ``edge-hnsw`` with a lower ``full_scan_threshold``, so the coarse stage really walks the
-  HNSW graph: with Qdrant's default 10,000 KB a 64-d stage is scanned exactly below 40k
-  pages, a 256-d one below 10k),
+* (a) ``QdrantStore(path=...)``          -> Qdrant Edge through ragnest (``edge``, with
+  the defaults: its coarse stage searches exactly up to ``exact_search_kb`` = 100,000 KB
+  of coarse vectors, 100k pages at 256-d; and ``edge-hnsw`` with ``exact_search_kb=0`` and
+  a lower ``full_scan_threshold``, so the coarse stage really walks the HNSW graph: with
+  Qdrant's default 10,000 KB a 64-d stage is scanned exactly below 40k pages, a 256-d one
+  below 10k),
 * (b) ``QdrantStore(location=":memory:")`` -> qdrant-client local mode (``--memory-pages``
   may measure it on a smaller collection: it is pure Python),
 * (c) a raw ``qdrant_edge.EdgeShard`` queried with the same nested prefetch (ragnest overhead),
@@ -575,7 +577,9 @@ def run(
             [("edge-hnsw", hnsw_full_scan_kb)] if hnsw_full_scan_kb else []
         )
         for name, fst in variants:
-            with QdrantStore(path=str(tmp / name), full_scan_threshold=fst) as store:
+            # edge-hnsw walks the graph: no exact search of small collections either
+            exact_kb = {"exact_search_kb": 0} if name == "edge-hnsw" else {}
+            with QdrantStore(path=str(tmp / name), full_scan_threshold=fst, **exact_kb) as store:
                 timing = ingest_store(store, lad, pages)
                 times, results[name] = _time_queries(_store_search(store, lad), qs)
                 rows[name] = {**timing, **_summary(times), "queries": len(qs), "pages": pages}

@@ -51,9 +51,10 @@ def ingested(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def closed_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store no process holds open (for ``ragnest query`` subprocesses)."""
+    """A store no process holds open, made by the pipeline ``ragnest query`` uses by
+    default (reads refuse a store or collection that does not exist)."""
     store = tmp_path_factory.mktemp("closed") / "store"
-    with _pipeline(store) as rag:
+    with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)}) as rag:
         rag.ingest([EXAMPLES / "lab_safety_guide.pdf"], progress=False)
     return store
 

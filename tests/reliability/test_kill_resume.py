@@ -51,6 +51,15 @@ def snapshot(store: Path) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
             for pid, payload in rows.items()}
 
 
+def _sources(points: dict, ids: set[str]) -> dict[str, int]:
+    """How many of ``ids`` each source file holds (for a readable failure)."""
+    counts: dict[str, int] = {}
+    for pid in ids:
+        source = str(points[pid][0].get("source", points[pid][0].get("document_id", "?")))
+        counts[source] = counts.get(source, 0) + 1
+    return counts
+
+
 def _start(folder: Path, store: Path):
     return start_ragnest(["ingest", str(folder), "--store", str(store), "-w", "2", "--json"])
 
@@ -122,7 +131,10 @@ def test_sigkill_at_random_points_then_rerun_equals_a_clean_ingest(corpus, tmp_p
         trials.append({"kill_after_workers_s": round(delay, 2), "finished_first": finished,
                        "chunks_at_kill": committed, "rerun_added": report["chunks_added"],
                        "identical": after == clean})
-        assert set(after) == set(clean), f"trial {trial}: other point ids than a clean ingest"
+        assert set(after) == set(clean), (
+            f"trial {trial}: other point ids than a clean ingest; "
+            f"missing {_sources(clean, set(clean) - set(after))}, "
+            f"extra {_sources(after, set(after) - set(clean))}; trials {trials}")
         for pid, (payload, vectors) in clean.items():
             assert after[pid][0] == payload, f"trial {trial}: payload of {pid} differs"
             assert after[pid][1] == vectors, f"trial {trial}: vectors of {pid} differ"

@@ -53,9 +53,10 @@ def test_layout_and_metadata(tmp_path: Path) -> None:
 
 
 def test_second_handle_in_same_process_is_refused(tmp_path: Path) -> None:
-    first = QdrantStore(path=str(tmp_path / "db"))
+    """A second *writer* (mode='write'; readers are never refused, see test_concurrency)."""
+    first = QdrantStore(path=str(tmp_path / "db"), mode="write")
     first.open(SPECS, IDENTITY)
-    second = QdrantStore(path=str(tmp_path / "db"))
+    second = QdrantStore(path=str(tmp_path / "db"), mode="write")
     with pytest.raises(StoreLockedError) as err:
         second.open(SPECS, IDENTITY)
     assert str(tmp_path / "db") in str(err.value) and str(os.getpid()) in str(err.value)
@@ -122,7 +123,7 @@ def test_lock_holds_against_another_process(tmp_path: Path) -> None:
         from ragnest.errors import StoreLockedError
         from ragnest.stores import QdrantStore
         try:
-            QdrantStore(path={str(db)!r}).open(SPECS, IDENTITY)
+            QdrantStore(path={str(db)!r}, mode="write").open(SPECS, IDENTITY)
         except StoreLockedError as err:
             print("LOCKED:", err)
             sys.exit(3)

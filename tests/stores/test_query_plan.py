@@ -94,3 +94,61 @@ def test_nothing_to_do_and_bad_requests() -> None:
         plan(routes=(dense_route(V), sparse_route(V)), fusion_k=-1)
     with pytest.raises(ConfigError, match="filter 'page'"):
         plan(routes=(dense_route(V),), filters={"page": {"between": 3}})
+
+
+def test_a_graph_stage_searches_with_an_ef_that_covers_its_limit() -> None:
+    p = plan(routes=(dense_route(V, (500, 20, 9)),), limit=4)
+    assert chain(p.requests[0]) == [("fine", 4, None), ("mid", 20, None), ("coarse", 500, 500)]
+    assert not any(n.exact for n in nodes(p.requests[0]))  # nobody asked for exact search
+
+
+def test_exact_search_is_decided_for_each_routes_first_graph_stage() -> None:
+    asked: list[tuple[str, tuple[Condition, ...]]] = []
+
+    def exact(spec: Any, conditions: tuple[Condition, ...]) -> bool:
+        asked.append((spec.name, conditions))
+        return True
+
+    request = SearchRequest(routes=(dense_route(V, (50, 20, 9)), sparse_route(V, limit=3)),
+                            limit=5, filters={"page": 3})
+    p = build_plan(request, SPEC_MAP, hnsw_ef=77, where="collection 'c'", exact=exact)
+    # only the coarse HNSW stage searches the whole collection on a graph; the sparse
+    # route (an inverted index) and the rescoring stages are exact anyway
+    assert asked == [("coarse", (Condition("page", "match", 3),))]
+    exact_nodes = [n.vector for n in nodes(p.requests[0]) if getattr(n, "exact", False)]
+    assert exact_nodes == ["coarse"]
+
+
+@pytest.mark.parametrize(("kb", "filters", "expected"), [
+    (100_000, None, True),  # the defaults: a small collection is scanned exactly
+    (0, None, False),  # 0: always the graph
+    (1, None, False),  # 30 points x 16-d float32 = 1.9 KB > 1 KB: the graph
+    (1, {"source": "a.pdf"}, True),  # a narrow filter: 10 points = 0.6 KB, scanned
+])
+def test_the_store_searches_exactly_within_exact_search_kb(
+    tmp_path: Any, kb: int, filters: Any, expected: bool
+) -> None:
+    from _storedata import IDENTITY, make_doc
+
+    from ragnest.stores import QdrantStore
+
+    with QdrantStore(path=str(tmp_path / "db"), exact_search_kb=kb) as store:
+        store.open(SPECS, IDENTITY)
+        for name in ("a.pdf", "b.pdf", "c.pdf"):
+            doc_id, chunks, vectors = make_doc(name, 10, seed=len(name))
+            store.write_document(doc_id, chunks, vectors, fingerprint="f")
+        sent: list[Any] = []
+        backend = store._require()
+        real = backend.query
+
+        def spy(requests: Any) -> Any:
+            sent.extend(requests)
+            return real(requests)
+
+        backend.query = spy  # type: ignore[method-assign]
+        hits = store.search(SearchRequest(routes=(dense_route(V, (30, 10, 5)),), limit=3,
+                                          filters=filters))
+        assert hits
+        (coarse,) = [n for n in nodes(sent[0]) if n.vector == "coarse"]
+        assert coarse.exact is expected
+        assert coarse.hnsw_ef == 128  # the store's hnsw_ef, above the stage limit (30)

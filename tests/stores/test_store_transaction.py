@@ -212,6 +212,26 @@ class TestTransaction:
         store.write_document(doc_id, chunks, vectors, fingerprint="v1")
         assert snapshot(store) == original  # writing the old version back restores it exactly
 
+    def test_a_write_killed_after_its_last_add_is_not_complete(
+        self, store: QdrantStore
+    ) -> None:
+        """Every chunk added, the process killed before the commit: the chunks carry the
+        new fingerprint but are not committed (readers drop them), so the document must
+        not count as stored; the next write keeps them and commits them."""
+        doc_id, chunks, vectors = make_doc("a.pdf", 4, seed=1)
+        tx = store.begin(doc_id, [c.id for c in chunks], fingerprint="v1")
+        tx.add(points(chunks, vectors))
+        tx._done = True  # killed here: neither commit nor abort ran
+        assert store.document_fingerprint(doc_id) is None
+        assert [d.fingerprint for d in store.catalog(document_id=doc_id)] == [None]
+        assert [d.fingerprint for d in store.catalog()] == [None]
+        with store.begin(doc_id, [c.id for c in chunks], fingerprint="v1") as again:
+            assert again.missing == ()  # nothing to embed again
+            assert again.commit() == WriteResult(added=0, unchanged=4, removed=0)
+        assert store.document_fingerprint(doc_id) == "v1"
+        assert [d.fingerprint for d in store.catalog(document_id=doc_id)] == ["v1"]
+        assert [d.fingerprint for d in store.catalog()] == ["v1"]
+
     def test_a_failing_abort_does_not_mask_the_error(
         self, store: QdrantStore, stored: tuple, caplog: pytest.LogCaptureFixture
     ) -> None:
