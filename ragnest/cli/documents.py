@@ -100,7 +100,7 @@ def delete(
         cfg = _config(pipeline, store, profile)
         _existing_store(cfg)
         with Pipeline.from_config(cfg) as rag:
-            rag.open()
+            rag.open(write=True)  # the writer lock first: targets resolve on the live store
             report = delete_documents(rag.store, targets, dry_run=dry_run)
     if as_json:
         _show_report(report, as_json)
