@@ -79,9 +79,13 @@ def known_item_set(files: Sequence[str | os.PathLike[str]], n: int, *, seed: int
 
 
 def crop_set(files: Sequence[str | os.PathLike[str]], n: int, *, min_side: float = 72.0,
-             dpi: int = 150, seed: int = 11) -> EvalDataset:
+             dpi: int = 150, jitter: float = 0.0, seed: int = 11,
+             jitter_seed: int = 5) -> EvalDataset:
     """``n`` screenshot crops of figure, picture and table regions at least
-    ``min_side`` points on each side, rendered at ``dpi``; the query is the image."""
+    ``min_side`` points on each side, rendered at ``dpi``; the query is the image. With
+    ``jitter`` each edge moves out by up to that many points, or in by a third of it
+    (a hand-made screenshot never matches the detected box); the gold box stays the
+    detected region."""
     paths, root = _files(files)
     regions = []
     for chunk in _pages(paths, PdfParser(chunking="page", ocr="never")):
@@ -94,9 +98,15 @@ def crop_set(files: Sequence[str | os.PathLike[str]], n: int, *, min_side: float
     if not regions:
         raise RagnestError(f"no figure or table of {min_side}+ points in {len(paths)} document(s)")
     queries, qrels = [], {}
+    shift = random.Random(jitter_seed)
     for i, (source, page, kind, bbox) in enumerate(random.Random(seed).sample(regions, min(n, len(regions)))):
         qid, unit = f"crop{i}", _unit(root, source, page)
-        ref = ImageRef(source=source, page=page, clip=tuple(bbox), dpi=dpi)  # type: ignore[arg-type]
+        x0, y0, x1, y1 = bbox
+        if jitter:
+            x0, y0 = x0 - shift.uniform(-jitter / 3, jitter), y0 - shift.uniform(-jitter / 3, jitter)
+            x1, y1 = x1 + shift.uniform(-jitter / 3, jitter), y1 + shift.uniform(-jitter / 3, jitter)
+        clip = (max(0.0, x0), max(0.0, y0), x1, y1)
+        ref = ImageRef(source=source, page=page, clip=clip, dpi=dpi)
         queries.append(EvalQuery(id=qid, image=ref, kind=f"crop-{kind}",
                                  boxes=(GoldBox(unit, tuple(bbox)),)))  # type: ignore[arg-type]
         qrels[qid] = {unit: 1}
