@@ -39,15 +39,15 @@ MAKERS = ("known-item", "crops", "generated")
 
 
 def _dataset(path: str, split: str, queries: Optional[str], make: Optional[str], n: int,
-             rag: Pipeline) -> Any:
+             rag: Pipeline, exclude: list[str]) -> Any:
     from ragnest import eval as rev
 
     if make is None:
-        return rev.load_dataset(path, split=split, queries=queries)
+        return rev.load_dataset(path, split=split, queries=queries, exclude=exclude)
     if make not in MAKERS:
         raise ConfigError(f"--make {make!r}: one of {', '.join(MAKERS)}")
     root = Path(path)
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() == ".pdf") if root.is_dir() else [root]
+    files = rev.loaders.pdf_files(root, exclude) if root.is_dir() else [root]
     if not files:
         raise ConfigError(f"{root}: no PDF files to make an eval set from")
     if make == "known-item":
@@ -78,6 +78,9 @@ def eval_command(
     make: Annotated[Optional[str], typer.Option(
         "--make", help="Make an eval set from the PDFs: known-item, crops, generated.")] = None,
     n: Annotated[int, typer.Option("--n", min=1, help="Queries to make with --make.")] = 200,
+    exclude: Annotated[Optional[list[str]], typer.Option(
+        "--exclude", help="Leave out PDFs whose name matches this glob (repeat): '*refman*'.")]
+    = None,
     save_queries: Annotated[Optional[str], typer.Option(
         "--save-queries", help="Write the made eval set here (queries.jsonl).")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1,
@@ -104,7 +107,7 @@ def eval_command(
         rev.metrics.parse_measures(measures)  # a bad name fails before any work
         cfg = _config(pipeline, store or str(folder / "store"), profile)
         with Pipeline.from_config(cfg) as rag:
-            ds = _dataset(dataset, split, queries, make, n, rag)
+            ds = _dataset(dataset, split, queries, make, n, rag, exclude or [])
             if save_queries:
                 rev.save_queries(ds, save_queries)
             if limit:

@@ -24,7 +24,8 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from ragnest.errors import RagnestError
 from ragnest.eval.dataset import CorpusItem, EvalDataset, EvalQuery, GoldBox, page_unit
 from ragnest.types import ImageRef
 
-__all__ = ["load_beir", "load_dataset", "load_pdf_folder", "read_jsonl", "save_queries"]
+__all__ = ["load_beir", "load_dataset", "load_pdf_folder", "pdf_files", "read_jsonl", "save_queries"]
 
 QUERY_FILES = ("queries.jsonl", "queries.json")
 
@@ -133,24 +134,38 @@ def _box(value: Any, where: str) -> tuple[float, float, float, float]:
     return (x0, y0, x1, y1)
 
 
-def load_pdf_folder(path: str | Path, *, queries: str | Path | None = None) -> EvalDataset:
-    """A folder of PDFs (searched recursively) and a queries file (``queries.jsonl`` in
-    the folder unless ``queries`` names one; see the module docs for its fields)."""
-    root = Path(path)
-    docs = sorted(p for p in root.rglob("*") if p.suffix.lower() == ".pdf" and p.is_file())
+def pdf_files(root: Path, exclude: Sequence[str] = ()) -> list[Path]:
+    """The PDFs under ``root`` (recursively, sorted), less those whose name matches a
+    glob of ``exclude``; none is an error."""
+    docs = sorted(p for p in root.rglob("*") if p.suffix.lower() == ".pdf" and p.is_file()
+                  and not any(fnmatch(p.name, pat) for pat in exclude))
     if not docs:
-        raise RagnestError(f"{root}: no PDF files in this folder")
+        raise RagnestError(f"{root}: no PDF files in this folder"
+                           + (f" (after --exclude {' '.join(exclude)})" if exclude else ""))
+    return docs
+
+
+def load_pdf_folder(path: str | Path, *, queries: str | Path | None = None,
+                    exclude: Sequence[str] = ()) -> EvalDataset:
+    """A folder of PDFs (searched recursively; names matching a glob of ``exclude`` left
+    out) and a queries file (``queries.jsonl`` in the folder unless ``queries`` names
+    one; see the module docs for its fields)."""
+    root = Path(path)
+    docs = pdf_files(root, exclude)
     qfile = Path(queries) if queries else next(
         (root / n for n in QUERY_FILES if (root / n).is_file()), None)
     if qfile is None:
         raise RagnestError(f"{root}: no queries file (queries.jsonl); give one, or make an eval "
                            "set from the documents (ragnest eval DIR --make known-item)")
     names = {p.relative_to(root).as_posix() for p in docs}
+    left_out = {p.relative_to(root).as_posix() for p in pdf_files(root)} - names if exclude else set()
     out, qrels = [], {}
     for n, o in _query_objects(qfile):
         where = f"{qfile}:{n}"
         qid = str(o.get("id", f"q{n}"))
-        relevant = o.get("relevant") or [o]
+        relevant = [r for r in o.get("relevant") or [o] if r.get("document") not in left_out]
+        if not relevant:
+            continue  # every gold page is in an excluded document
         boxes, grades = [], {}
         for r in relevant:
             doc = str(_need(r, ("document",), where))
@@ -216,8 +231,8 @@ def save_queries(dataset: EvalDataset, path: str | Path) -> Path:
     return path
 
 
-def load_dataset(path: str | Path, *, split: str = "test",
-                 queries: str | Path | None = None) -> EvalDataset:
+def load_dataset(path: str | Path, *, split: str = "test", queries: str | Path | None = None,
+                 exclude: Sequence[str] = ()) -> EvalDataset:
     """Load a dataset, telling its format from what the path holds: ``corpus.jsonl`` ->
     BEIR, ``*.parquet`` -> ViDoRe (v1, v2 or v3), PDFs -> a PDF folder."""
     root = Path(path)
@@ -230,6 +245,6 @@ def load_dataset(path: str | Path, *, split: str = "test",
     if root.is_dir() and _first(root, "corpus.jsonl"):
         return load_beir(root, split=split)
     if root.is_dir():
-        return load_pdf_folder(root, queries=queries)
+        return load_pdf_folder(root, queries=queries, exclude=exclude)
     raise RagnestError(f"{root}: not a dataset (expected a BEIR folder, ViDoRe parquet files or "
                        "a folder of PDFs)")

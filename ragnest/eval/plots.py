@@ -48,7 +48,7 @@ def figure(results: Any, cost: str) -> Any:
     ax.set_ylabel(measure)
     ax.set_title(f"{measure} vs {TITLES[cost][0].split(' (')[0]}")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout(rect=(0, 0.16 * len(key) / (4.6 + 0.16 * len(key)) + 0.02, 1, 1))
     fig.text(0.02, 0.01, "\n".join(key), fontsize=7, va="bottom", family="monospace")
     return fig

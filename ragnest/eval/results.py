@@ -135,7 +135,10 @@ class EvalResults:
         t = Table(title=f"{self.dataset.get('name', 'eval')}: {self.dataset.get('queries', '?')} "
                         f"queries, k={self.k} (* on a Pareto front)")
         for i, c in enumerate(self.columns()):
-            t.add_column(c, justify="left" if i == 0 else "right", no_wrap=True)
+            if i == 0:  # the setting wraps; numbers never do
+                t.add_column(c, justify="left", overflow="fold", ratio=1, min_width=18)
+            else:
+                t.add_column(c, justify="right", no_wrap=True, min_width=len(c))
         for i, cells in enumerate(self.table_rows()):
             t.add_row(("* " if i in front else "  ") + cells[0], *cells[1:])
         return t

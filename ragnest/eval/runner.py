@@ -94,9 +94,13 @@ class Evaluator:
         report = self.pipeline.ingest([str(f) for f in files], progress=False)
         seconds = time.perf_counter() - t0
         self.vector_bytes = sample_vector_bytes(self.pipeline, files)
+        skipped = [{"path": s.path, "reason": s.reason} for s in report.skipped]
+        if skipped:
+            logger.warning("%d of %d dataset files were not indexed (first: %s: %s)",
+                           len(skipped), len(files), skipped[0]["path"], skipped[0]["reason"])
         self.ingest_info = {"files": len(files), "pages": report.pages,
                             "chunks_added": report.chunks_added, "seconds": round(seconds, 3),
-                            "failed": [str(f) for f in getattr(report, "failed", [])][:20]}
+                            "skipped": len(skipped), "skipped_first": skipped[:20]}
         return self.ingest_info
 
     def _retriever(self, s: Setting) -> Retriever:

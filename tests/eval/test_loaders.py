@@ -112,3 +112,12 @@ def test_pdf_folder_errors(tmp_path):
         load_dataset(root)
     with pytest.raises(RagnestError, match="no such dataset"):
         load_dataset(tmp_path / "missing")
+
+
+def test_pdf_folder_exclude_globs(tmp_path):
+    root = make_pdf_folder(tmp_path / "pdfs")
+    ds = load_dataset(root, exclude=["machine*"])
+    assert [d.name for d in ds.documents] == ["grinder.pdf"]
+    assert set(ds.qrels) == {"g"} and [q.id for q in ds.queries] == ["g"]
+    with pytest.raises(RagnestError, match=r"no PDF files in this folder \(after --exclude \*\.pdf\)"):
+        load_pdf_folder(root, exclude=["*.pdf"])
