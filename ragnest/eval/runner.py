@@ -21,7 +21,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,10 @@ class Evaluator:
 
     def _retriever(self, s: Setting) -> Retriever:
         rag = self.pipeline
+        unknown = [f for f in s.retrieval if f not in {x.name for x in fields(rag.retrieval)}]
+        if unknown:
+            raise ConfigError(f"setting {s.label!r}: retrieval has no field {unknown[0]!r} "
+                              f"(fields: {', '.join(x.name for x in fields(rag.retrieval))})")
         config = replace(rag.retrieval, **s.retrieval) if s.retrieval else rag.retrieval
         if "weights" in s.retrieval:
             config = replace(config, weights={**rag.retrieval.weights, **s.retrieval["weights"]})
@@ -147,7 +151,11 @@ class Evaluator:
             for name, value in s.rerank.items():
                 if not hasattr(rag.reranker, name):
                     raise ConfigError(f"setting {s.label!r}: the reranker has no parameter {name!r}")
-                saved[name] = getattr(rag.reranker, name)
+                old = getattr(rag.reranker, name)
+                if isinstance(old, (int, float)) and not isinstance(value, (int, float)):
+                    raise ConfigError(f"setting {s.label!r}: rerank.{name} takes a number, "
+                                      f"not {value!r}")
+                saved[name] = old
                 setattr(rag.reranker, name, value)
         ranked: dict[str, list[str]] = {}
         steps: dict[str, list[float]] = {}

@@ -32,7 +32,7 @@ from typing import Any
 from ragnest.errors import ConfigError
 from ragnest.ladder import vector_name
 from ragnest.protocols import Embedder
-from ragnest.types import Query, Vector, VectorSpec
+from ragnest.types import FUSIONS, Query, Vector, VectorSpec
 
 __all__ = ["LevelSubset", "Setting", "parse_sweeps", "restrict_levels"]
 
@@ -100,6 +100,8 @@ def _apply(fields: dict[str, Any], key: str, raw: str) -> None:
     elif key in ("levels", "using"):
         fields[key] = tuple(p.strip() for p in raw.split("+") if p.strip())
     elif key == "fusion":
+        if raw not in FUSIONS:
+            raise ConfigError(f"--sweep fusion: {raw!r} is not one of {', '.join(FUSIONS)}")
         fields["fusion"] = raw
     elif key == "k":
         fields["k"] = _int(raw, key)

@@ -86,6 +86,8 @@ def test_sweep_spec_errors():
         parse_sweeps(["budget.coarse=many"])
     with pytest.raises(ConfigError, match="write STAGE:LIMIT"):
         parse_sweeps(["budgets=coarse"])
+    with pytest.raises(ConfigError, match="'magic' is not one of rrf, dbsf, relative"):
+        parse_sweeps(["fusion=magic"])
     s, = parse_sweeps(["budgets=coarse:10+mid:5"])
     assert dict(s.budgets) == {"coarse": 10, "mid": 5}
     s, = parse_sweeps(["weight.bm25=3", "retrieval.rerank_k=20", "rerank.max_k=2"])
@@ -152,3 +154,15 @@ def test_rerank_depth_sweep_and_generated_questions(tmp_path):
     kept = [r["hits_mean"] for r in results.rows]
     assert kept == [1.0, 3.0]  # every candidate relevant: the depth is what is kept
     assert all("rerank" in r["latency_ms"] for r in results.rows)
+
+
+def test_settings_the_pipeline_cannot_take_are_clear_errors(lite):
+    ds = known_item_set([HANDBOOK], 2)
+    evaluator = Evaluator(lite, ds, measures=["R@1"])
+    evaluator.vector_bytes, evaluator.ingest_info = {}, {"files": 0}  # no ingest needed to fail
+    with pytest.raises(ConfigError, match="retrieval has no field 'candidatez'"):
+        evaluator.run(parse_sweeps(["retrieval.candidatez=5"]), progress=False)
+    with pytest.raises(ConfigError, match="the pipeline has no reranker"):
+        evaluator.run(parse_sweeps(["rerank.max_k=2"]), progress=False)
+    with pytest.raises(ConfigError, match="unknown stage 'coarce'"):
+        evaluator.run(parse_sweeps(["budget.coarce=5"]), progress=False)
