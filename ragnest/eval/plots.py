@@ -12,7 +12,7 @@ from ragnest.errors import MissingDependencyError
 
 __all__ = ["figure", "plot_png_base64", "write_plots"]
 
-TITLES = {"latency": ("p50 latency per query (ms)", "recall_vs_latency"),
+TITLES = {"latency": ("p50 retrieval latency per query (ms)", "recall_vs_latency"),
           "bytes": ("bytes per page", "quality_vs_bytes")}
 
 

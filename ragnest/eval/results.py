@@ -3,11 +3,11 @@ fronts, plots, and an HTML view for notebooks.
 
     >>> r = EvalResults(rows=[
     ...     {"setting": "a", "R@5": 0.8, "nDCG@10": 0.6, "bytes_per_page": 100.0,
-    ...      "latency_ms": {"total": {"p50": 2.0, "p95": 3.0}}},
+    ...      "latency_ms": {"retrieve": {"p50": 2.0, "p95": 3.0}}},
     ...     {"setting": "b", "R@5": 0.9, "nDCG@10": 0.7, "bytes_per_page": 400.0,
-    ...      "latency_ms": {"total": {"p50": 5.0, "p95": 9.0}}},
+    ...      "latency_ms": {"retrieve": {"p50": 5.0, "p95": 9.0}}},
     ...     {"setting": "c", "R@5": 0.7, "nDCG@10": 0.5, "bytes_per_page": 400.0,
-    ...      "latency_ms": {"total": {"p50": 6.0, "p95": 9.0}}}], measures=["nDCG@10", "R@5"])
+    ...      "latency_ms": {"retrieve": {"p50": 6.0, "p95": 9.0}}}], measures=["nDCG@10", "R@5"])
     >>> r.recall_measure, r.quality_measure
     ('R@5', 'nDCG@10')
     >>> r.pareto("latency"), r.pareto("bytes")
@@ -44,6 +44,12 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
+def _retrieve_ms(row: dict[str, Any]) -> dict[str, float]:
+    """A row's retrieval latency ``{p50, p95}`` (ms; without answer generation)."""
+    lat = row["latency_ms"]
+    return lat.get("retrieve") or lat.get("total") or {"p50": float("nan"), "p95": float("nan")}
+
+
 @dataclass
 class EvalResults:
     """Rows (one per setting: the mean of each measure, ``latency_ms`` per step as
@@ -73,10 +79,10 @@ class EvalResults:
         return self.measures[0]
 
     def points(self, cost: str) -> list[tuple[float, float]]:
-        """``(cost, quality)`` per row; ``cost`` is ``latency`` (p50 total ms, against
-        recall) or ``bytes`` (bytes per page, against quality)."""
+        """``(cost, quality)`` per row; ``cost`` is ``latency`` (p50 ms of the retrieval,
+        against recall) or ``bytes`` (bytes per page, against quality)."""
         if cost == "latency":
-            return [(r["latency_ms"]["total"]["p50"], r[self.recall_measure]) for r in self.rows]
+            return [(_retrieve_ms(r)["p50"], r[self.recall_measure]) for r in self.rows]
         if cost == "bytes":
             return [(r["bytes_per_page"], r[self.quality_measure]) for r in self.rows]
         raise ValueError(f"cost must be 'latency' or 'bytes', not {cost!r}")
@@ -114,7 +120,7 @@ class EvalResults:
         """The table's cells, formatted."""
         out = []
         for r in self.rows:
-            total = r["latency_ms"].get("total", {})
+            total = _retrieve_ms(r)
             cells = [r["setting"], *(f"{r[m]:.3f}" for m in self.measures),
                      f"{total.get('p50', float('nan')):.2f}", f"{total.get('p95', float('nan')):.2f}",
                      f"{r['bytes_per_page']:,.0f}"]
