@@ -9,13 +9,14 @@
     ragnest demo
     ragnest list
     ragnest validate pipelines/lite.yaml
+    ragnest eval beir/scifact --sweep budget.coarse=100,1000
 """
 
 from __future__ import annotations
 
 import sys
 
-from ragnest.cli import admin, documents, ingest, query  # noqa: F401  (the commands register on import)
+from ragnest.cli import admin, documents, eval, ingest, query  # noqa: F401  (the commands register on import)
 from ragnest.cli._app import app, err
 
 __all__ = ["app", "main"]

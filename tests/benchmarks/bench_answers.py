@@ -14,11 +14,14 @@ answers from the same hits:
 * ``after, lexical only``: today's generator with the lite settings but no embedder;
 * ``after (lite)``: the lite pipeline's generator, bound to its dense embedder.
 
-Columns: retrieval top-1/top-5 (a gold page ranked first / in the top 5); ``cites gold``:
+Columns (ranking, percentiles and ``cite acc`` / ``F1`` from ``ragnest.eval``): retrieval
+top-1/top-5 (a gold page ranked first / in the top 5: Success@1/@5); ``cites gold``:
 the answer's first citation is a gold page (``any``: any citation is); ``abstains``; the
 number of abstentions on questions whose gold page retrieval ranked first
 (``abst@gold1``); ``covers``: every content word of the gold answer is in the answer;
-``neg abst``: abstentions on the unanswerable questions; generate p50 in ms. The
+``neg abst``: abstentions on the unanswerable questions; ``cite acc``: the share of
+citations on a gold page; ``F1``: token F1 with the gold answer (an abstention scores 0);
+generate p50 in ms. The
 calibration section lists the evidence (``answer.usage["evidence"]``) the abstention
 rule compares with its threshold, per group, and the highest threshold that keeps every
 gold-ranked-first question answered.
@@ -47,6 +50,14 @@ from _extractive_before import ExtractiveGenerator as BeforeGenerator
 
 from ragnest import Pipeline, Query
 from ragnest.collection import bind_embedder
+from ragnest.eval import (
+    answer_scores,
+    mean_answer_scores,
+    page_unit,
+    percentiles,
+    ranking_metrics,
+    ranking_run,
+)
 from tests._natural_questions import R_MANUALS, covers, load_questions
 
 DEFAULT_DOCS = R_MANUALS
@@ -58,6 +69,10 @@ def _page(hit_or_citation: Any) -> tuple[str, int | None]:
     return Path(source).name, page
 
 
+def _unit(name: str, page: int | None) -> str:
+    return page_unit(name, page)
+
+
 def evaluate(name: str, generator: Any, cases: list[dict[str, Any]]) -> dict[str, Any]:
     """Answer every case with ``generator`` and score the answers."""
     answerable = [c for c in cases if c["gold"]]
@@ -65,7 +80,7 @@ def evaluate(name: str, generator: Any, cases: list[dict[str, Any]]) -> dict[str
     stats = {"cites_gold": 0, "cites_gold_any": 0, "abstains": 0, "abstains_gold_top1": 0,
              "covers": 0, "neg_abstains": 0}
     lat: list[float] = []
-    per_question = []
+    per_question, scored = [], []
     for c in cases:
         t0 = time.perf_counter()
         answer = generator.generate(Query(text=c["question"]), c["hits"])
@@ -78,6 +93,10 @@ def evaluate(name: str, generator: Any, cases: list[dict[str, Any]]) -> dict[str
             stats["neg_abstains"] += not answer.found
             continue
         gold = c["gold_pages"]
+        # ragnest.eval's answer metrics: citation accuracy, token F1, abstention
+        scored.append(answer_scores(answer, gold={_unit(*g): 1 for g in gold},
+                                    unit=lambda source, page: _unit(Path(source).name, page),
+                                    answers=[c["answer"]]))
         row["cites_gold"] = bool(cited) and cited[0] in gold
         stats["cites_gold"] += row["cites_gold"]
         stats["cites_gold_any"] += any(p in gold for p in cited)
@@ -96,7 +115,8 @@ def evaluate(name: str, generator: Any, cases: list[dict[str, Any]]) -> dict[str
         "covers": stats["covers"] / n,
         "negatives": len(negatives),
         "negatives_abstained": stats["neg_abstains"] / max(1, len(negatives)),
-        "generate_p50_ms": statistics.median(lat),
+        "generate_p50_ms": percentiles(lat)["p50"],
+        "metrics": mean_answer_scores(scored),
         "per_question": per_question,
     }
 
@@ -157,6 +177,9 @@ def run(docs: Path, store_dir: Path, k: int = 5) -> dict[str, Any]:
                        calibrate(lexical, cases, "min_overlap")]
     answerable = [c for c in cases if c["gold"]]
     n = len(answerable)
+    qrels = {c["id"]: {_unit(*g): 1 for g in c["gold_pages"]} for c in answerable}
+    ranking = ranking_run({c["id"]: [_unit(*_page(h)) for h in c["hits"]] for c in answerable})
+    retrieval, _ = ranking_metrics(qrels, ranking, ["Success@1", "Success@5"])
     return {
         "docs": [f.name for f in files],
         "pages": report.pages,
@@ -164,8 +187,8 @@ def run(docs: Path, store_dir: Path, k: int = 5) -> dict[str, Any]:
         "questions": n,
         "unanswerable": len(cases) - n,
         "k": k,
-        "retrieval_top1": sum(c["rank"] == 0 for c in answerable) / n,
-        "retrieval_top5": sum(c["rank"] is not None for c in answerable) / n,
+        "retrieval_top1": retrieval["Success@1"],  # a gold page ranked first
+        "retrieval_top5": retrieval["Success@5"],
         "generator_params": dataclasses.asdict(after),
         "rows": rows,
         "calibration": calibration,
@@ -177,11 +200,13 @@ def print_table(result: dict[str, Any]) -> None:
           f"questions (+{result['unanswerable']} unanswerable); retrieval top-1 "
           f"{result['retrieval_top1']:.3f}, top-5 {result['retrieval_top5']:.3f} (k={result['k']})")
     print(f"{'generator':22} {'cites gold':>10} {'any':>6} {'abstains':>9} {'abst@gold1':>10} "
-          f"{'covers':>7} {'neg abst':>9} {'p50 ms':>7}")
+          f"{'covers':>7} {'neg abst':>9} {'cite acc':>8} {'F1':>6} {'p50 ms':>7}")
     for r in result["rows"]:
+        m = r["metrics"]
         print(f"{r['generator']:22} {r['cites_gold']:10.3f} {r['cites_gold_any']:6.3f} "
               f"{r['abstains']:9.3f} {r['abstains_on_gold_top1']:10d} {r['covers']:7.3f} "
-              f"{r['negatives_abstained']:9.3f} {r['generate_p50_ms']:7.1f}")
+              f"{r['negatives_abstained']:9.3f} {m.get('citation_accuracy', 0.0):8.3f} "
+              f"{m.get('token_f1', 0.0):6.3f} {r['generate_p50_ms']:7.1f}")
     for cal in result["calibration"]:
         groups = ", ".join(f"{k} n={g['n']} [{g['min']:.3f} .. {g['median']:.3f} .. {g['max']:.3f}]"
                            for k, g in cal["groups"].items())

@@ -7,7 +7,8 @@ BM25). A crop counts as found when its source page is in the top 1 / top 5.
 
 Crops come from the layout ragnest's own PDF parser finds (figure, picture and table
 segments at least ``--min-side`` points on each side), rendered at ``--crop-dpi``
-straight from the PDF (as a screenshot at that zoom would be), sampled at random.
+straight from the PDF (as a screenshot at that zoom would be), sampled at random:
+``ragnest.eval.crop_set``, evaluated by ``ragnest.eval.Evaluator``.
 
     python tests/benchmarks/bench_image_query.py                    # default corpus
     python tests/benchmarks/bench_image_query.py --crops 200 --chunking interleaved
@@ -23,21 +24,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import random
-import statistics
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
-import pymupdf
-import pytest
+from _bench import RESULTS, pytest  # first: puts the repo on sys.path
 
-from ragnest import Pipeline, Source
-from ragnest.parsers.pdf import PdfParser
+from ragnest import Pipeline
+from ragnest.eval import EvalDataset, Evaluator, Setting, crop_set
 
-RESULTS = Path(__file__).parent / "results"
 R_MANUALS = Path("/usr/share/R/doc/manual")
 EXTRA = [
     Path("/usr/share/doc/asymptote/asymptote.pdf"),
@@ -51,90 +48,52 @@ def default_corpus() -> list[Path]:
     return files + [p for p in EXTRA if p.is_file()]
 
 
-def find_crops(files: list[Path], n: int, min_side: float, seed: int = 11) -> list[dict]:
-    """Figure/picture/table regions found by ragnest's layout, sampled at random."""
-    parser = PdfParser(chunking="page", ocr="never")
-    regions = []
-    for f in files:
-        for chunk in parser.parse(Source.from_path(f)):
-            for seg in chunk.segments:
-                if seg.kind == "text" or not seg.bbox:
-                    continue
-                x0, y0, x1, y1 = seg.bbox
-                if x1 - x0 < min_side or y1 - y0 < min_side:
-                    continue
-                regions.append({"source": chunk.source, "page": chunk.page,
-                                "kind": seg.role or seg.kind, "bbox": [x0, y0, x1, y1]})
-    rng = random.Random(seed)
-    return rng.sample(regions, min(n, len(regions)))
-
-
-def render_crops(crops: list[dict], out: Path, dpi: int, jitter: float, seed: int = 5) -> None:
-    """Render each crop; with ``jitter`` each side moves out or in by up to that many
-    points (a hand-made screenshot never matches the detected box exactly)."""
-    rng = random.Random(seed)
-    for i, crop in enumerate(crops):
-        with pymupdf.open(crop["source"]) as doc:
-            page = doc[crop["page"] - 1]
-            x0, y0, x1, y1 = crop["bbox"]
-            if jitter:
-                x0, y0 = x0 - rng.uniform(-jitter / 3, jitter), y0 - rng.uniform(-jitter / 3, jitter)
-                x1, y1 = x1 + rng.uniform(-jitter / 3, jitter), y1 + rng.uniform(-jitter / 3, jitter)
-            rect = pymupdf.Rect(x0, y0, x1, y1) & page.rect
-            path = out / f"crop{i:04d}.png"
-            page.get_pixmap(dpi=dpi, clip=rect).save(path)
-            crop["png"] = str(path)
-            crop["shot"] = [round(v, 1) for v in rect]
-
-
-def evaluate(rag: Pipeline, crops: list[dict], using: list[str] | None = None) -> dict:
-    per_kind: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
-    latency = []
-    for crop in crops:
-        t0 = time.perf_counter()
-        hits = rag.retrieve(Pipeline.image_query(crop["png"]), k=5, using=using)
-        latency.append((time.perf_counter() - t0) * 1000)
-        ranks = [i for i, h in enumerate(hits)
-                 if h.chunk.source == crop["source"] and h.chunk.page == crop["page"]]
-        found = (bool(ranks) and ranks[0] == 0, bool(ranks))
-        crop["found_top1"], crop["found_top5"] = found
-        crop["no_hits"] = not hits
-        per_kind[crop["kind"]].append(found)
-        per_kind["all"].append(found)
-    rows = []
-    for kind, results in sorted(per_kind.items(), key=lambda kv: (kv[0] == "all", kv[0])):
-        rows.append({
-            "kind": kind,
-            "crops": len(results),
-            "top1": sum(a for a, _ in results) / len(results),
-            "top5": sum(b for _, b in results) / len(results),
-        })
-    return {
-        "rows": rows,
-        "median_ms": statistics.median(latency),
-        "p95_ms": sorted(latency)[int(0.95 * (len(latency) - 1))],
-        "no_text_found": sum(c["no_hits"] for c in crops),
-    }
-
-
 RETRIEVERS = {
-    "ocr text only (dense + bm25)": ["dense", "bm25"],
-    "visual fingerprint only": ["visual"],
+    "ocr text only (dense + bm25)": ("dense", "bm25"),
+    "visual fingerprint only": ("visual",),
     "lite default (all fused)": None,
 }
 
 
+def evaluate(rag: Pipeline, crops: EvalDataset) -> dict[str, dict]:
+    """Every retriever over the crops through :class:`ragnest.eval.Evaluator` (metrics by
+    ir-measures, latency p50/p95 of each query), broken down by crop kind."""
+    settings = [Setting(label=name, using=using) for name, using in RETRIEVERS.items()]
+    evaluator = Evaluator(rag, crops, measures=["R@1", "R@5"], k=5, answers=False)
+    try:
+        results = evaluator.run(settings, progress=False)
+    finally:
+        evaluator.close()
+    kinds = {q.id: q.kind.removeprefix("crop-") for q in crops.queries}
+    out = {}
+    for row in results.rows:
+        detail = results.per_query[row["setting"]]
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for qid, d in detail.items():
+            groups[kinds[qid]].append(d)
+            groups["all"].append(d)
+        out[row["setting"]] = {
+            "rows": [{"kind": kind, "crops": len(ds),
+                      "top1": sum(d["R@1"] for d in ds) / len(ds),
+                      "top5": sum(d["R@5"] for d in ds) / len(ds)}
+                     for kind, ds in sorted(groups.items(), key=lambda kv: (kv[0] == "all", kv[0]))],
+            "median_ms": row["latency_ms"]["retrieve"]["p50"],
+            "p95_ms": row["latency_ms"]["retrieve"]["p95"],
+            "no_text_found": sum(not d["ranked"] for d in detail.values()),
+        }
+    return out
+
+
 def run(files: list[Path], n_crops: int, crop_dpi: int, min_side: float, chunking: str,
-        store: Path, crop_dir: Path, jitter: float = 12.0) -> dict:
-    crops = find_crops(files, n_crops, min_side)
-    render_crops(crops, crop_dir, crop_dpi, jitter)
+        store: Path, jitter: float = 12.0) -> dict:
+    crops = crop_set(files, n_crops, min_side=min_side, dpi=crop_dpi, jitter=jitter)
     overrides = {"components": {"pdf": {"params": {"chunking": chunking}}}}
     with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)},
                             overrides=overrides) as rag:
         t0 = time.perf_counter()
         report = rag.ingest([str(f) for f in files], progress=False)
         ingest_s = time.perf_counter() - t0
-        results = {name: evaluate(rag, crops, using) for name, using in RETRIEVERS.items()}
+        results = evaluate(rag, crops)
     return {
         "docs": [f.name for f in files],
         "pages": report.pages,
@@ -143,7 +102,9 @@ def run(files: list[Path], n_crops: int, crop_dpi: int, min_side: float, chunkin
         "jitter_pt": jitter,
         "ingest_seconds": round(ingest_s, 1),
         "retrievers": results,
-        "crops": [{k: v for k, v in c.items() if k != "png"} for c in crops],
+        "crops": [{"kind": q.kind, "page": next(iter(crops.qrels[q.id])), "bbox": list(q.boxes[0].box),
+                   "shot": [round(v, 1) for v in q.image.clip]} for q in crops.queries
+                  if q.image is not None and q.image.clip],
     }
 
 
@@ -163,9 +124,7 @@ def test_image_crops_find_their_page(tmp_path):
     files = default_corpus()
     if not files:
         pytest.skip("no corpus (apt-get install r-doc-pdf asymptote-doc gnuplot-doc octave-doc)")
-    crop_dir = tmp_path / "crops"
-    crop_dir.mkdir()
-    result = run(files, 100, 110, 40.0, "page", tmp_path / "store", crop_dir)
+    result = run(files, 100, 110, 40.0, "page", tmp_path / "store")
     assert result["retrievers"]["lite default (all fused)"]["rows"][-1]["top5"] >= 0.70
 
 
@@ -179,16 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunking", choices=["page", "interleaved"], default="page")
     ap.add_argument("--jitter", type=float, default=12.0,
                     help="move each crop edge by up to this many points (0 = exact boxes)")
+    ap.add_argument("--quick", action="store_true", help="40 crops (a smoke run)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     files = args.docs or default_corpus()
     if not files:
         raise SystemExit("no PDFs: apt-get install r-doc-pdf asymptote-doc gnuplot-doc octave-doc")
+    if args.quick:
+        args.crops = min(args.crops, 40)
     with tempfile.TemporaryDirectory() as tmp:
-        crop_dir = Path(tmp) / "crops"
-        crop_dir.mkdir()
         result = run(files, args.crops, args.crop_dpi, args.min_side, args.chunking,
-                     Path(tmp) / "store", crop_dir, args.jitter)
+                     Path(tmp) / "store", args.jitter)
     print_table(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "image_query.json" if args.chunking == "page" else f"image_query_{args.chunking}.json"

@@ -7,13 +7,16 @@ store built by the lite pipeline, in one run.
     python tests/benchmarks/bench_known_item.py                       # R manuals (Debian r-doc-pdf)
     python tests/benchmarks/bench_known_item.py --docs DIR --queries 500
     python tests/benchmarks/bench_known_item.py --chunking interleaved   # PDF chunking mode
+    python tests/benchmarks/bench_known_item.py --quick                   # 60 queries
 
 In ``interleaved`` mode a page holds several chunks; a query still counts as found
-when a chunk of its page is in the top 5.
+when a chunk of its page is in the top 5 (ranks count distinct pages).
 
 The default folder is /usr/share/R/doc/manual (``apt-get install r-doc-pdf``);
 refman/fullrefman are left out unless --include-refman. Writes
-tests/benchmarks/results/known_item.json.
+tests/benchmarks/results/known_item.json. The queries, the metrics and the latency
+percentiles come from ``ragnest.eval`` (``ragnest eval DIR --make known-item`` runs the
+same evaluation from the command line).
 """
 
 from __future__ import annotations
@@ -21,82 +24,53 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import random
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import pytest
+from _bench import RESULTS, pytest  # first: puts the repo on sys.path
 
-from ragnest import Pipeline, Source
-from ragnest.parsers.pdf import PdfParser
+from ragnest import Pipeline
+from ragnest.eval import EvalDataset, Evaluator, Setting, known_item_set
 
-RESULTS = Path(__file__).parent / "results"
 DEFAULT_DOCS = Path("/usr/share/R/doc/manual")
 
 
-def make_queries(files: list[Path], n: int, seed: int = 7) -> list[tuple[str, str, int]]:
-    """(query, source path, page) triples from random pages with enough words."""
-    rng = random.Random(seed)
-    pages: list[tuple[str, int, list[str]]] = []
-    parser = PdfParser()
-    for f in files:
-        src = Source.from_path(f)
-        for chunk in parser.parse(src):
-            # words: whitespace tokens holding a letter or digit (". . ." leaders are not words)
-            words = [w for w in chunk.text.split() if any(ch.isalnum() for ch in w)]
-            if len(words) >= 30:
-                pages.append((chunk.source, chunk.page or 0, words))
-    queries = []
-    for source, page, words in rng.sample(pages, min(n, len(pages))):
-        start = rng.randrange(0, len(words) - 14)
-        window = words[start : start + 14]
-        drop = set(rng.sample(range(14), 14 // 4 + (1 if rng.random() < 0.5 else 0)))  # 3-4 of 14
-        queries.append((" ".join(w for i, w in enumerate(window) if i not in drop), source, page))
-    return queries
+def make_queries(files: list[Path], n: int, seed: int = 7) -> EvalDataset:
+    """Known-item queries from random pages with enough words (the library's method:
+    :func:`ragnest.eval.known_item_set`)."""
+    return known_item_set(files, n, seed=seed)
 
 
 RETRIEVERS = {
-    "bm25": {"using": ["bm25"]},
-    "dense (wordllama ladder)": {"using": ["dense"]},
+    "bm25": {"using": ("bm25",)},
+    "dense (wordllama ladder)": {"using": ("dense",)},
     "hybrid relative (lite default)": {"fusion": "relative"},
-    "hybrid relative (dense 0.5)": {"fusion": "relative", "weights": {"dense": 0.5, "bm25": 1.0}},
-    "hybrid rrf (equal weights)": {"fusion": "rrf", "weights": {"dense": 1.0, "bm25": 1.0}},
-    "hybrid rrf (bm25 x3)": {"fusion": "rrf", "weights": {"dense": 1.0, "bm25": 3.0}},
+    "hybrid relative (dense 0.5)": {"fusion": "relative",
+                                    "retrieval": {"weights": {"dense": 0.5, "bm25": 1.0}}},
+    "hybrid rrf (equal weights)": {"fusion": "rrf",
+                                   "retrieval": {"weights": {"dense": 1.0, "bm25": 1.0}}},
+    "hybrid rrf (bm25 x3)": {"fusion": "rrf", "retrieval": {"weights": {"dense": 1.0, "bm25": 3.0}}},
     "hybrid dbsf": {"fusion": "dbsf"},
 }
+MEASURES = ["R@1", "R@5", "RR@5"]  # one gold page a query: R@1 = top-1 found, R@5 = top-5
 
 
-def evaluate(rag: Pipeline, queries, name: str, opts: dict) -> dict:
-    saved = dict(rag.retrieval.weights)
-    if "weights" in opts:
-        rag.retrieval.weights = dict(opts["weights"])
-    top1 = top5 = 0
-    rr = 0.0
-    lat = []
+def evaluate(rag: Pipeline, queries: EvalDataset) -> list[dict]:
+    """Every retriever over the queries through :class:`ragnest.eval.Evaluator` (metrics
+    by ir-measures; latency: the wall time of each query, p50/p95)."""
+    settings = [Setting(label=name, **opts) for name, opts in RETRIEVERS.items()]
+    evaluator = Evaluator(rag, queries, measures=MEASURES, k=5, answers=False)
     try:
-        for text, source, page in queries:
-            t0 = time.perf_counter()
-            hits = rag.retrieve(text, k=5, using=opts.get("using"), fusion=opts.get("fusion"))
-            lat.append((time.perf_counter() - t0) * 1000)
-            ranks = [i for i, h in enumerate(hits) if h.chunk.source == source and h.chunk.page == page]
-            if ranks:
-                top5 += 1
-                top1 += ranks[0] == 0
-                rr += 1.0 / (ranks[0] + 1)
+        results = evaluator.run(settings, progress=False)
     finally:
-        rag.retrieval.weights = saved
-    n = len(queries)
-    return {
-        "retriever": name,
-        "top1": top1 / n,
-        "top5": top5 / n,
-        "mrr@5": rr / n,
-        "median_ms": statistics.median(lat),
-        "p95_ms": sorted(lat)[int(0.95 * (n - 1))],
-    }
+        evaluator.close()
+    return [
+        {"retriever": r["setting"], "top1": r["R@1"], "top5": r["R@5"], "mrr@5": r["RR@5"],
+         "median_ms": r["latency_ms"]["retrieve"]["p50"], "p95_ms": r["latency_ms"]["retrieve"]["p95"]}
+        for r in results.rows
+    ]
 
 
 def run(docs: Path, n_queries: int, include_refman: bool, store_dir: Path,
@@ -118,7 +92,7 @@ def run(docs: Path, n_queries: int, include_refman: bool, store_dir: Path,
         again = rag.ingest([str(f) for f in files], progress=False)
         reingest_s = time.perf_counter() - t0
         stats = rag.stats()
-        rows = [evaluate(rag, queries, name, opts) for name, opts in RETRIEVERS.items()]
+        rows = evaluate(rag, queries)
     return {
         "docs": [f.name for f in files],
         "chunking": chunking,
@@ -169,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="also ingest fullrefman.pdf (2,415 pages); refman.pdf is the same file")
     ap.add_argument("--store", type=Path, default=None, help="keep the store here")
     ap.add_argument("--chunking", choices=["page", "interleaved"], default="page")
+    ap.add_argument("--quick", action="store_true", help="60 queries (a smoke run)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.queries = min(args.queries, 60)
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         store = args.store or Path(tmp) / "store"
