@@ -184,8 +184,8 @@ def sized_stages(stages: Sequence[Stage], points: int, share: float = 1.0) -> tu
         if i == last:
             out.append(stage)
             break
-        # a stage keeps at least what the stages after it keep (they only narrow it)
-        floor = max(s.limit for s in stages[i + 1 :])
+        # never fewer than the route's output (what its last stage keeps)
+        floor = stages[last].limit
         cap = max(floor, math.ceil(share * available)) if share < 1.0 else available
         keep = min(stage.limit, cap)
         if keep >= available:
