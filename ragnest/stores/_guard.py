@@ -142,24 +142,34 @@ class GuardedBackend:
         return self.call("read the vector config", self.inner.vector_config)
 
     def upsert(self, points: Sequence[PointData]) -> None:
-        self._changed()
-        self.call(f"upsert of {len(points)} points", self.inner.upsert, points)
+        try:
+            self.call(f"upsert of {len(points)} points", self.inner.upsert, points)
+        finally:  # what the count said may be stale now
+            self._changed()
 
     def set_payload(self, ids: Sequence[str], payload: Mapping[str, Any]) -> None:
-        self._changed()
-        self.call("set payload", self.inner.set_payload, ids, payload)
+        try:
+            self.call("set payload", self.inner.set_payload, ids, payload)
+        finally:  # what the count said may be stale now
+            self._changed()
 
     def delete_ids(self, ids: Sequence[str]) -> None:
-        self._changed()
-        self.call(f"delete of {len(ids)} points", self.inner.delete_ids, ids)
+        try:
+            self.call(f"delete of {len(ids)} points", self.inner.delete_ids, ids)
+        finally:  # what the count said may be stale now
+            self._changed()
 
     def delete_payload(self, ids: Sequence[str], keys: Sequence[str]) -> None:
-        self._changed()
-        self.call("delete payload keys", self.inner.delete_payload, ids, keys)
+        try:
+            self.call("delete payload keys", self.inner.delete_payload, ids, keys)
+        finally:  # what the count said may be stale now
+            self._changed()
 
     def delete_where(self, conditions: Sequence[Condition]) -> None:
-        self._changed()
-        self.call("delete by filter", self.inner.delete_where, conditions)
+        try:
+            self.call("delete by filter", self.inner.delete_where, conditions)
+        finally:  # what the count said may be stale now
+            self._changed()
 
     def ids_where(self, conditions: Sequence[Condition]) -> list[str]:
         return self.call("scroll", self.inner.ids_where, conditions)
@@ -173,14 +183,16 @@ class GuardedBackend:
         return self.call("count", self.inner.count, conditions, exact)
 
     def estimate(self, conditions: Sequence[Condition] = ()) -> int:
-        """Points matching ``conditions`` (the engine's cheap estimate), cached until the
-        data changes (an Edge store) or for ``COUNT_TTL_S`` seconds (a server)."""
+        """Points matching ``conditions`` for query planning, cached until the data changes
+        (an Edge store) or for ``COUNT_TTL_S`` seconds (a server). Without a filter the
+        engine's cheap count; with one an exact count (an index lookup), since a low guess
+        would make a funnel scan far more points than it should."""
         key = repr(tuple(conditions))
         now = time.monotonic()
         hit = self._counts.get(key)
         if hit is not None and (self.kind == "edge" or now - hit[0] <= COUNT_TTL_S):
             return hit[1]
-        n = self.count(conditions, exact=False)
+        n = self.count(conditions, exact=bool(conditions))
         if len(self._counts) >= 256:
             self._counts.clear()
         self._counts[key] = (now, n)
@@ -217,5 +229,7 @@ class GuardedBackend:
         return self.call("optimize", self.inner.optimize)
 
     def drop(self) -> None:
-        self._changed()
-        self.call("drop", self.inner.drop)
+        try:
+            self.call("drop", self.inner.drop)
+        finally:  # what the count said may be stale now
+            self._changed()
