@@ -18,9 +18,7 @@ import asyncio
 import dataclasses
 import logging
 import os
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from ragnest import registry, steps
@@ -59,9 +57,9 @@ from ragnest.protocols import (
     Reranker,
     Store,
     StoreAdmin,
-    StreamingGenerator,
 )
 from ragnest.retrieval import Retriever, as_query, image_query
+from ragnest.retrieval.answer import answer_retrieval, stream_retrieval
 from ragnest.types import (
     Answer,
     AnswerDelta,
@@ -383,15 +381,24 @@ class Pipeline:
         budgets: Mapping[str, int] | None = None,
         using: Sequence[str] | None = None,
         fusion: Fusion | None = None,
+        explain: bool = False,
     ) -> Hits:
         """The top ``k`` hits for a query: every embedder's funnel, fused, then reranked
         (a list of :class:`~ragnest.types.Hit` that displays in notebooks).
 
         ``budgets`` overrides per-stage candidate limits for this query (keys: vector or
-        level names); ``using`` restricts retrieval to some embedders (by name).
+        level names); ``using`` restricts retrieval to some embedders (by name);
+        ``explain`` adds each hit's score at every dense/multi-vector stage to
+        ``scores_by_stage`` (off by default: it costs a fetch of the hits' vectors).
         """
         return self.retriever.retrieve(query, k=k, filters=filters, budgets=budgets,
-                                       using=using, fusion=fusion)
+                                       using=using, fusion=fusion, explain=explain)
+
+    def retrieve_many(self, queries: Sequence[str | Query], **kwargs: Any) -> list[Hits]:
+        """:meth:`retrieve` for many queries at once (keywords as there, ``filters`` for
+        all of them): one embedding batch and one store batch, the same hits as
+        ``[rag.retrieve(q) for q in queries]``; for evaluation loops and servers."""
+        return self.retriever.retrieve_many(queries, **kwargs)
 
     def query(
         self,
@@ -400,17 +407,13 @@ class Pipeline:
         k: int | None = None,
         filters: Mapping[str, Any] | None = None,
         budgets: Mapping[str, int] | None = None,
+        explain: bool = False,
     ) -> Answer:
         """Retrieve, then answer with citations (hits only when there is no generator).
-        ``answer.timings`` holds seconds per step."""
-        result = self.retriever.run(as_query(query, filters), k=k, budgets=budgets)
-        if self.generator is None:
-            return Answer(text="", hits=tuple(result.hits), found=bool(result.hits),
-                          timings=dict(result.timings))
-        t0 = time.perf_counter()
-        answer = bind_embedder(self.generator, self.embedders).generate(result.query, result.hits)
-        timings = {**result.timings, "generate": time.perf_counter() - t0}
-        return replace(answer, timings={**timings, **answer.timings})
+        ``answer.timings`` holds seconds per step; ``explain`` as :meth:`retrieve`."""
+        result = self.retriever.run(as_query(query, filters), k=k, budgets=budgets,
+                                    explain=explain)
+        return answer_retrieval(result, self.generator, self.embedders)
 
     def stream(
         self,
@@ -419,22 +422,13 @@ class Pipeline:
         k: int | None = None,
         filters: Mapping[str, Any] | None = None,
         budgets: Mapping[str, int] | None = None,
+        explain: bool = False,
     ) -> Iterator[AnswerDelta]:
         """:meth:`query`, yielding the answer as it is generated (one delta for a
         generator that does not stream); the last delta carries the :class:`Answer`."""
-        if self.generator is None or not isinstance(self.generator, StreamingGenerator):
-            answer = self.query(query, k=k, filters=filters, budgets=budgets)
-            yield AnswerDelta(text=answer.text, citations=answer.citations, done=True,
-                              answer=answer)
-            return
-        result = self.retriever.run(as_query(query, filters), k=k, budgets=budgets)
-        t0 = time.perf_counter()
-        for delta in bind_embedder(self.generator, self.embedders).stream(result.query, result.hits):
-            if delta.done and delta.answer is not None:
-                timings = {**result.timings, "generate": time.perf_counter() - t0,
-                           **delta.answer.timings}  # the generator's own steps are kept
-                delta = replace(delta, answer=replace(delta.answer, timings=timings))
-            yield delta
+        result = self.retriever.run(as_query(query, filters), k=k, budgets=budgets,
+                                    explain=explain)
+        yield from stream_retrieval(result, self.generator, self.embedders)
 
     async def aingest(self, paths: Any, **kwargs: Any) -> IngestReport:
         """:meth:`ingest` in a worker thread."""

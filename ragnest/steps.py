@@ -192,9 +192,11 @@ def search(
     using: Sequence[str] | None = None,
     fusion: Fusion | None = None,
     pool: bool = False,
+    explain: bool = True,
 ) -> Hits:
     """The funnel search and fusion of :meth:`Pipeline.retrieve`, without the reranker:
-    ``k`` hits, each with the score every stage gave it. ``k`` defaults to
+    ``k`` hits, each with the score every stage gave it (``explain=False``: only the
+    routes' and the final scores, as ``retrieve`` gives by default). ``k`` defaults to
     ``config.k``, or with ``pool`` (a reranker follows) to its pool
     ``max(k, rerank_k)``."""
     if k is None and pool:
@@ -202,7 +204,7 @@ def search(
     retriever = Retriever(embedders, store, config)
     try:
         result = retriever.run(as_query(query, filters), k=k, budgets=budgets, using=using,
-                               fusion=fusion)
+                               fusion=fusion, explain=explain)
     finally:
         retriever.close()
     return Hits(result.hits, query=result.query, timings=result.timings)

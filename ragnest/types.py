@@ -368,9 +368,9 @@ class Hit(HtmlRepr):
     """A retrieved chunk with its final score and the score it got at each stage.
 
     ``scores_by_stage`` holds ``final``, each route's own score where the fusion
-    exposes it (``dense``, ``bm25``) and each dense/multi-vector stage's similarity
-    by vector name (``dense-coarse``, ``dense-mid``, ``dense-fine``): how the hit
-    looked to every rung of the funnel.
+    exposes it (``dense``, ``bm25``) and, when asked for (``explain=True``), each
+    dense/multi-vector stage's similarity by vector name (``dense-coarse``,
+    ``dense-mid``, ``dense-fine``): how the hit looked to every rung of the funnel.
     """
 
     chunk: Chunk

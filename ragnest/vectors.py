@@ -184,8 +184,9 @@ class SearchRequest:
 
     ``fusion``: ``rrf`` (weighted reciprocal rank), ``dbsf`` (distribution-based score
     fusion), or ``relative`` (per-route score normalisation, weighted sum).
-    ``stage_scores``: give every hit its score at each dense or multi-vector stage
-    (``Hit.scores_by_stage``), recomputed from the stored vectors of the final hits.
+    ``stage_scores``: also give every hit its score at each dense or multi-vector stage
+    (``Hit.scores_by_stage``), recomputed from the stored vectors of the final hits (an
+    explanation, off by default: it costs a fetch of those vectors and the scoring).
     """
 
     routes: tuple[Route, ...]
@@ -193,4 +194,4 @@ class SearchRequest:
     filters: Mapping[str, Any] | None = None
     fusion: Fusion = "rrf"
     fusion_k: int = 60
-    stage_scores: bool = True
+    stage_scores: bool = False

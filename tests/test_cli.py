@@ -109,10 +109,17 @@ def test_ingest_with_worker_processes(tmp_path):
 def test_query_budgets_and_stage_scores(store):
     path, _ = store
     result = run("query", "descale", "--store", str(path), "--json", "--budget", "coarse=1",
-                 "--budget", "dense-mid=1")
+                 "--budget", "dense-mid=1", "--explain")
     assert result.exit_code == 0, result.output
     hit = json.loads(result.stdout)["hits"][0]
     assert {"dense-coarse", "dense-mid", "dense-fine"} <= set(hit["scores_by_stage"])
+    # without --explain the stages' scores are not computed (the route's own scores are)
+    plain = run("query", "descale", "--store", str(path), "--json")
+    assert plain.exit_code == 0, plain.output
+    stages = set(json.loads(plain.stdout)["hits"][0]["scores_by_stage"])
+    assert "final" in stages and not stages & {"dense-coarse", "dense-mid", "dense-fine"}
+    table = run("query", "descale", "--store", str(path), "--explain")
+    assert table.exit_code == 0 and "dense-mid" in table.output
     bad = run("query", "descale", "--store", str(path), "--budget", "coarse")
     assert bad.exit_code != 0 and "STAGE=N" in bad.output
 

@@ -72,7 +72,7 @@ def test_ingest_and_query_with_a_transformers_pipeline(setup, monkeypatch):
                                            "--json"]).stdout)
     assert set(stats["vectors"]) == {"pages-coarse", "pages-mid", "pages-fine"}
     query = runner.invoke(app, ["query", "How often should I descale the machine?",
-                                "--pipeline", str(yaml_path), "--json"])
+                                "--pipeline", str(yaml_path), "--json", "--explain"])
     assert query.exit_code == 0, query.output
     hits = json.loads(query.stdout)["hits"]
     assert len(hits) == 3

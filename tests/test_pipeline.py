@@ -133,13 +133,14 @@ def test_single_retrievers_and_budgets(ingested):
 
 def test_hits_carry_every_stage_score(ingested):
     rag, _, _ = ingested
-    hits = rag.retrieve("How often should I descale the machine?", k=5)
+    hits = rag.retrieve("How often should I descale the machine?", k=5, explain=True)
     for hit in hits:
         stages = hit.scores_by_stage
         assert {"final", "dense-coarse", "dense-mid", "dense-fine"} <= set(stages)
         assert -1.01 <= stages["dense-coarse"] <= 1.01  # one normalised vector: a cosine
     # With one route the final score is the last stage's: the recomputation matches it.
-    dense = rag.retrieve("How often should I descale the machine?", k=5, using=["dense"])
+    dense = rag.retrieve("How often should I descale the machine?", k=5, using=["dense"],
+                         explain=True)
     for hit in dense:
         assert abs(hit.scores_by_stage["dense-fine"] - hit.score) < 1e-2 * max(1, abs(hit.score))
 

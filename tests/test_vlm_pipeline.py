@@ -92,7 +92,7 @@ def test_query_and_stream_answer_with_page_and_region_citations(setup) -> None:
     _, yaml_path = setup
     question = "How often should I descale the machine?"
     with Pipeline.from_yaml(yaml_path) as rag:
-        answer = rag.query(question)
+        answer = rag.query(question, explain=True)
         deltas = list(rag.stream(question))
     assert answer.found and answer.text.startswith("[P1]")
     assert len(answer.hits) == 3

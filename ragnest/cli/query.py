@@ -67,25 +67,30 @@ def _print_citations(answer: Answer) -> None:
                       + region, highlight=False)
 
 
-def _print_hits(answer: Answer) -> None:
+def _print_hits(answer: Answer, explain: bool = False) -> None:
     if answer.hits:
         table = Table(title="top hits")
-        for col in ("#", "source", "page", "score", "text"):
-            table.add_column(col)
+        stages = [s for s in dict.fromkeys(n for h in answer.hits for n in h.scores_by_stage)
+                  if s != "final"] if explain else []
+        for col in ("#", "source", "page", "score", *stages):
+            table.add_column(col, no_wrap=col in stages)
+        table.add_column("text")
         for i, h in enumerate(answer.hits, 1):
             snippet = " ".join(h.chunk.text.split())[:90]
+            per_stage = [f"{h.scores_by_stage[s]:.3f}" if s in h.scores_by_stage else "-"
+                         for s in stages]
             table.add_row(str(i), Path(h.chunk.source).name, str(h.chunk.page or ""),
-                          f"{h.score:.3f}", snippet)
+                          f"{h.score:.3f}", *per_stage, snippet)
         out.print(table)
 
 
-def _print_answer(answer: Answer) -> None:
+def _print_answer(answer: Answer, explain: bool = False) -> None:
     out.print(f"[bold]answer:[/] {answer.text}")
     _print_citations(answer)
-    _print_hits(answer)
+    _print_hits(answer, explain)
 
 
-def _stream_answer(deltas: Iterator[AnswerDelta]) -> Answer:
+def _stream_answer(deltas: Iterator[AnswerDelta], explain: bool = False) -> Answer:
     """Print the answer as it is generated; return the final :class:`Answer`."""
     out.print("[bold]answer:[/] ", end="")
     final: Answer | None = None
@@ -98,7 +103,7 @@ def _stream_answer(deltas: Iterator[AnswerDelta]) -> Answer:
     if final is None:  # pragma: no cover - a generator that never finished its stream
         raise RagnestError("the generator's stream ended without a final answer")
     _print_citations(final)
-    _print_hits(final)
+    _print_hits(final, explain)
     return final
 
 
@@ -128,6 +133,12 @@ def query(
         typer.Option("--budget", help="Candidates kept at a funnel stage, e.g. coarse=2000 or "
                                       "dense-mid=300 (repeatable; overrides the YAML budgets)."),
     ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Also give every hit's score at each funnel stage "
+                                       "(--json: scores_by_stage; costs a fetch of the hits' "
+                                       "vectors)."),
+    ] = False,
     pipeline: PipelineOpt = DEFAULT_PIPELINE,
     store: StoreOpt = None,
     profile: ProfileOpt = None,
@@ -145,13 +156,14 @@ def query(
         with Pipeline.from_config(_config(pipeline, store, profile, read_wait=wait)) as rag:
             rag.open()  # a missing or busy store fails here, before any answer is printed
             q = Pipeline.image_query(image, text) if image is not None else Query(text=text)
+            opts: dict[str, Any] = {"k": k, "filters": filters, "budgets": budgets,
+                                    "explain": explain}
             if as_json:
-                answer = rag.query(q, k=k, filters=filters, budgets=budgets)
-                out.print_json(json.dumps(_answer_dict(answer)))
+                out.print_json(json.dumps(_answer_dict(rag.query(q, **opts))))
             elif rag.generator is None:
-                _print_answer(rag.query(q, k=k, filters=filters, budgets=budgets))
+                _print_answer(rag.query(q, **opts), explain)
             else:
-                _stream_answer(rag.stream(q, k=k, filters=filters, budgets=budgets))
+                _stream_answer(rag.stream(q, **opts), explain)
 
 
 def _parse_budgets(items: Optional[list[str]]) -> dict[str, int] | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ragnest.retrieval.image import ImageQueryReader, image_query
 from ragnest.retrieval.planner import QueryPlanner, as_query, stage_limits
-from ragnest.retrieval.retriever import Retrieval, Retriever
+from ragnest.retrieval.retriever import Retrieval, Retriever, search_all
 
 __all__ = [
     "ImageQueryReader",
@@ -16,5 +16,6 @@ __all__ = [
     "Retriever",
     "as_query",
     "image_query",
+    "search_all",
     "stage_limits",
 ]

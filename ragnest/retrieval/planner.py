@@ -113,10 +113,11 @@ class QueryPlanner:
         budgets: Mapping[str, int] | None = None,
         using: Sequence[str] | None = None,
         fusion: Fusion | None = None,
+        explain: bool = False,
     ) -> SearchRequest | None:
         """The request for one query (embeds it); ``None`` when no embedder reads it."""
         return self.plan_many([as_query(query)], k=k, budgets=budgets, using=using,
-                              fusion=fusion)[0]
+                              fusion=fusion, explain=explain)[0]
 
     def plan_many(
         self,
@@ -126,8 +127,12 @@ class QueryPlanner:
         budgets: Mapping[str, int] | None = None,
         using: Sequence[str] | None = None,
         fusion: Fusion | None = None,
+        explain: bool = False,
     ) -> list[SearchRequest | None]:
-        """One request per query, embedding all queries in one batch per embedder."""
+        """One request per query, embedding all queries in one batch per embedder.
+
+        ``explain``: the requests ask the store for every hit's score at each stage
+        (``SearchRequest.stage_scores``); off, the store does not compute them."""
         if using is not None:
             unknown = [u for u in using if u not in self.embedders]
             if unknown:
@@ -159,6 +164,7 @@ class QueryPlanner:
                     filters=q.filters,
                     fusion=fusion or self.config.fusion,  # type: ignore[arg-type]
                     fusion_k=self.config.fusion_k,
+                    stage_scores=explain,
                 )
                 if routes
                 else None

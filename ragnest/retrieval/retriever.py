@@ -29,7 +29,7 @@ from ragnest.retrieval.image import ImageQueryReader
 from ragnest.retrieval.planner import QueryPlanner, as_query
 from ragnest.types import Fusion, Hit, Hits, Query, SearchRequest
 
-__all__ = ["Retrieval", "Retriever"]
+__all__ = ["Retrieval", "Retriever", "search_all"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,17 @@ class Retrieval:
     request: SearchRequest | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
     candidates: list[Hit] = field(default_factory=list)
+
+
+def search_all(store: Store, requests: Sequence[SearchRequest]) -> list[list[Hit]]:
+    """Each request's hits: one ``store.search_many`` batch where the store has it (the
+    Qdrant store), else one ``search`` per request."""
+    if not requests:
+        return []
+    many = getattr(store, "search_many", None)
+    if callable(many):
+        return list(many(list(requests)))
+    return [store.search(r) for r in requests]
 
 
 class Retriever:
@@ -86,10 +97,15 @@ class Retriever:
         budgets: Mapping[str, int] | None = None,
         using: Sequence[str] | None = None,
         fusion: Fusion | None = None,
+        explain: bool = False,
     ) -> Retrieval:
-        """Plan, search and rerank one query; ``k`` hits at most."""
+        """Plan, search and rerank one query; ``k`` hits at most.
+
+        ``explain``: every hit also reports its score at each dense/multi-vector stage
+        (``Hit.scores_by_stage``; it costs a fetch of the hits' vectors, so it is off by
+        default)."""
         return self.run_many([as_query(query, filters)], k=k, budgets=budgets, using=using,
-                             fusion=fusion)[0]
+                             fusion=fusion, explain=explain)[0]
 
     def run_many(
         self,
@@ -99,25 +115,33 @@ class Retriever:
         budgets: Mapping[str, int] | None = None,
         using: Sequence[str] | None = None,
         fusion: Fusion | None = None,
+        explain: bool = False,
     ) -> list[Retrieval]:
-        """:meth:`run` for many queries, embedding them in one batch per embedder."""
+        """:meth:`run` for many queries: embedded in one batch per embedder and searched
+        in one store batch (``search_many``, where the store has it); the same results as
+        :meth:`run` one query at a time. Timings are the batch's, shared out evenly."""
         k_final, _, _ = self.planner.limits(k)
         timings = [dict[str, float]() for _ in queries]
         prepared = [self._prepare(q, t) for q, t in zip(queries, timings)]
         t0 = time.perf_counter()
         requests = self.planner.plan_many(prepared, k=k, budgets=budgets, using=using,
-                                          fusion=fusion)
+                                          fusion=fusion, explain=explain)
         embed_each = (time.perf_counter() - t0) / max(1, len(queries))
+        for q, request in zip(prepared, requests):
+            if request is None:
+                self._no_route(q)
+        t0 = time.perf_counter()
+        found = search_all(self.store, [r for r in requests if r is not None])
+        search_each = (time.perf_counter() - t0) / max(1, len(found))
         out = []
+        results = iter(found)
         for q, request, t in zip(prepared, requests, timings):
             t["embed"] = embed_each
             if request is None:
-                self._no_route(q)
                 out.append(Retrieval(q, [], None, t))
                 continue
-            t0 = time.perf_counter()
-            candidates = self.store.search(request)
-            t["search"] = time.perf_counter() - t0
+            candidates = next(results)
+            t["search"] = search_each
             hits = candidates
             if self.reranker is not None and candidates:
                 t0 = time.perf_counter()
@@ -131,6 +155,18 @@ class Retriever:
         the seconds per step)."""
         result = self.run(query, **kwargs)
         return Hits(result.hits, query=result.query, timings=result.timings)
+
+    def retrieve_many(
+        self,
+        queries: Sequence[str | Query],
+        *,
+        filters: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[Hits]:
+        """The hits of :meth:`run_many` for each query (``filters``, when given, for all
+        of them; keywords as :meth:`run`)."""
+        results = self.run_many([as_query(q, filters) for q in queries], **kwargs)
+        return [Hits(r.hits, query=r.query, timings=r.timings) for r in results]
 
     def _no_route(self, q: Query) -> None:
         """No embedder read the query: an image with no text in it gives no hits (when

@@ -56,3 +56,6 @@ def check_arguments(store: Any) -> None:
     kb = store.exact_search_kb
     if isinstance(kb, bool) or not isinstance(kb, int) or kb < 0:
         raise ConfigError(f"QdrantStore exact_search_kb={kb!r}: expected an integer >= 0")
+    share = store.funnel_share
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        raise ConfigError(f"QdrantStore funnel_share={share!r}: expected a number in (0, 1]")

@@ -163,8 +163,9 @@ class Backend(Protocol):
 
     def flush(self) -> None: ...
 
-    def refresh(self) -> None:
-        """A reader of a copy moves to the data committed since (Edge; else a no-op)."""
+    def refresh(self) -> bool:
+        """A reader of a copy moves to the data committed since (Edge; else a no-op);
+        returns whether it moved."""
         ...
 
     def atomic(self) -> AbstractContextManager[None]:

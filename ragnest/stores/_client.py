@@ -318,8 +318,9 @@ class ClientBackend:
             self.collection, points_selector=models.FilterSelector(filter=flt), wait=True
         )
 
-    def refresh(self) -> None:
-        """A server's readers always see its current data."""
+    def refresh(self) -> bool:
+        """A server's readers always see its current data (nothing to move to)."""
+        return False
 
     def atomic(self) -> AbstractContextManager[None]:
         return nullcontext()  # a server's readers see each call as it is applied
@@ -401,7 +402,7 @@ class ClientBackend:
                 query_filter=req.filter,
                 search_params=req.params,
                 limit=req.limit,
-                with_payload=True,
+                with_payload=False,
             )
             return [_rows(response.points)]
         responses = self.client.query_batch_points(self.collection, requests=built)
@@ -443,8 +444,8 @@ class ClientBackend:
             "params": params,
             "limit": node.limit,
         }
-        if top:
-            return models.QueryRequest(**parts, with_payload=True, with_vector=False)
+        if top:  # ids and scores only: the store fetches the payloads of the final hits
+            return models.QueryRequest(**parts, with_payload=False, with_vector=False)
         return models.Prefetch(**parts)
 
 

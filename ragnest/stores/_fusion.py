@@ -9,14 +9,14 @@ normalisation, then a weighted sum).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ragnest.stores._backend import Row, to_chunk
 from ragnest.stores._plan import QueryPlan
 from ragnest.types import Hit
 
-__all__ = ["hits_from_rows", "normalise", "relative_fusion"]
+__all__ = ["Ranked", "hits_from_rows", "normalise", "rank_rows", "relative_fusion", "to_hits"]
 
 
 def normalise(scores: Sequence[float]) -> list[float]:
@@ -56,12 +56,19 @@ def relative_fusion(
     return [(pid, fused[pid], payloads[pid], raw[pid]) for pid in order[:limit]]
 
 
-def hits_from_rows(plan: QueryPlan, results: Sequence[Sequence[Row]]) -> list[Hit]:
-    """The hits of ``plan`` from the rows its requests returned (in request order).
+#: A ranked result before its payload is fetched: (point id, score, scores by stage).
+Ranked = tuple[str, float, dict[str, float]]
+
+
+def rank_rows(plan: QueryPlan, results: Sequence[Sequence[Row]]) -> list[Ranked]:
+    """The final ranking of ``plan`` from the rows its requests returned (in request
+    order): ids and scores only, so payloads are fetched for these points alone.
 
     ``scores_by_stage`` holds ``final``, plus the route's own score for one route, or each
-    route's raw score under ``relative`` fusion.
+    route's raw score under ``relative`` fusion. Points of equal score are ordered by id
+    (the engine returns ties in any order), so the same search gives the same hits.
     """
+    results = [sorted(rows, key=_best_first) for rows in results]
     if plan.fusion == "relative":
         fused = relative_fusion(
             results,
@@ -69,16 +76,29 @@ def hits_from_rows(plan: QueryPlan, results: Sequence[Sequence[Row]]) -> list[Hi
             weights=[r.weight for r in plan.routes],
             limit=plan.limit,
         )
-        return [
-            Hit(chunk=to_chunk(pid, payload), score=score, scores_by_stage={"final": score, **raw})
-            for pid, score, payload, raw in fused
-        ]
+        return [(pid, score, {"final": score, **raw}) for pid, score, _, raw in fused]
     single = plan.routes[0].name if len(plan.routes) == 1 else None
     return [
-        Hit(
-            chunk=to_chunk(pid, payload),
-            score=score,
-            scores_by_stage={"final": score, **({single: score} if single else {})},
-        )
-        for pid, score, payload in results[0]
+        (pid, score, {"final": score, single: score} if single else {"final": score})
+        for pid, score, _ in results[0]
     ]
+
+
+def _best_first(row: Row) -> tuple[float, str]:
+    return -row[1], row[0]
+
+
+def to_hits(ranked: Sequence[Ranked], payloads: Mapping[str, Mapping[str, Any]]) -> list[Hit]:
+    """``ranked`` as hits with their chunks (a point whose payload is missing, deleted
+    between the search and the fetch, is left out)."""
+    return [
+        Hit(chunk=to_chunk(pid, payloads[pid]), score=score, scores_by_stage=stages)
+        for pid, score, stages in ranked
+        if pid in payloads
+    ]
+
+
+def hits_from_rows(plan: QueryPlan, results: Sequence[Sequence[Row]]) -> list[Hit]:
+    """The hits of ``plan`` from rows that carry their payloads (see :func:`rank_rows`)."""
+    payloads = {pid: payload for rows in results for pid, _, payload in rows}
+    return to_hits(rank_rows(plan, results), payloads)

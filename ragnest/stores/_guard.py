@@ -35,13 +35,15 @@ from ragnest.stores._filters import Condition
 from ragnest.stores._plan import PlanNode
 from ragnest.types import VectorSpec
 
-__all__ = ["BACKOFF_MAX_S", "BACKOFF_S", "GuardedBackend", "RetryPolicy"]
+__all__ = ["BACKOFF_MAX_S", "BACKOFF_S", "COUNT_TTL_S", "GuardedBackend", "RetryPolicy"]
 
 log = logging.getLogger(__name__)
 
 #: First backoff before a retry (seconds); it doubles with each retry, up to BACKOFF_MAX_S.
 BACKOFF_S = 0.5
 BACKOFF_MAX_S = 8.0
+#: How long a server's point count is trusted for query planning (seconds).
+COUNT_TTL_S = 1.0
 #: The longest wait honoured when a rate-limited server asks for one (Retry-After).
 RETRY_AFTER_MAX_S = 60.0
 
@@ -81,6 +83,10 @@ class GuardedBackend:
         self.where = where
         self.policy = policy
         self._sleep = sleep
+        # points matching a filter (the engine's estimate), for query planning: forgotten
+        # on every write through this object and when a reader moves to fresh data; a
+        # server (other clients write too) keeps an estimate COUNT_TTL_S seconds at most
+        self._counts: dict[str, tuple[float, int]] = {}
 
     def call(self, op: str, fn: Callable[..., T], *args: Any, retry: bool = True) -> T:
         """``fn(*args)``, retried on transient failures when ``retry``; failures classified."""
@@ -136,19 +142,34 @@ class GuardedBackend:
         return self.call("read the vector config", self.inner.vector_config)
 
     def upsert(self, points: Sequence[PointData]) -> None:
-        self.call(f"upsert of {len(points)} points", self.inner.upsert, points)
+        try:
+            self.call(f"upsert of {len(points)} points", self.inner.upsert, points)
+        finally:  # what the count said may be stale now
+            self._changed()
 
     def set_payload(self, ids: Sequence[str], payload: Mapping[str, Any]) -> None:
-        self.call("set payload", self.inner.set_payload, ids, payload)
+        try:
+            self.call("set payload", self.inner.set_payload, ids, payload)
+        finally:  # what the count said may be stale now
+            self._changed()
 
     def delete_ids(self, ids: Sequence[str]) -> None:
-        self.call(f"delete of {len(ids)} points", self.inner.delete_ids, ids)
+        try:
+            self.call(f"delete of {len(ids)} points", self.inner.delete_ids, ids)
+        finally:  # what the count said may be stale now
+            self._changed()
 
     def delete_payload(self, ids: Sequence[str], keys: Sequence[str]) -> None:
-        self.call("delete payload keys", self.inner.delete_payload, ids, keys)
+        try:
+            self.call("delete payload keys", self.inner.delete_payload, ids, keys)
+        finally:  # what the count said may be stale now
+            self._changed()
 
     def delete_where(self, conditions: Sequence[Condition]) -> None:
-        self.call("delete by filter", self.inner.delete_where, conditions)
+        try:
+            self.call("delete by filter", self.inner.delete_where, conditions)
+        finally:  # what the count said may be stale now
+            self._changed()
 
     def ids_where(self, conditions: Sequence[Condition]) -> list[str]:
         return self.call("scroll", self.inner.ids_where, conditions)
@@ -160,6 +181,22 @@ class GuardedBackend:
 
     def count(self, conditions: Sequence[Condition] = (), exact: bool = True) -> int:
         return self.call("count", self.inner.count, conditions, exact)
+
+    def estimate(self, conditions: Sequence[Condition] = ()) -> int:
+        """Points matching ``conditions`` for query planning, cached until the data changes
+        (an Edge store) or for ``COUNT_TTL_S`` seconds (a server). Without a filter the
+        engine's cheap count; with one an exact count (an index lookup), since a low guess
+        would make a funnel scan far more points than it should."""
+        key = repr(tuple(conditions))
+        now = time.monotonic()
+        hit = self._counts.get(key)
+        if hit is not None and (self.kind == "edge" or now - hit[0] <= COUNT_TTL_S):
+            return hit[1]
+        n = self.count(conditions, exact=bool(conditions))
+        if len(self._counts) >= 256:
+            self._counts.clear()
+        self._counts[key] = (now, n)
+        return n
 
     def facet(self, key: str) -> dict[Any, int]:
         return self.call("facet", self.inner.facet, key)
@@ -179,11 +216,20 @@ class GuardedBackend:
     def atomic(self) -> AbstractContextManager[None]:
         return self.inner.atomic()
 
-    def refresh(self) -> None:
-        self.inner.refresh()
+    def _changed(self) -> None:
+        self._counts.clear()
+
+    def refresh(self) -> bool:
+        moved = bool(self.inner.refresh())
+        if moved:
+            self._changed()
+        return moved
 
     def optimize(self) -> bool:
         return self.call("optimize", self.inner.optimize)
 
     def drop(self) -> None:
-        self.call("drop", self.inner.drop)
+        try:
+            self.call("drop", self.inner.drop)
+        finally:  # what the count said may be stale now
+            self._changed()

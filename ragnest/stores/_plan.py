@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Union
 
 from ragnest.errors import ConfigError
@@ -54,6 +54,7 @@ __all__ = [
     "StageNode",
     "build_plan",
     "exact_below",
+    "sized_stages",
 ]
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,9 @@ class QueryPlan:
 #: the stage's vector spec and the request's filter conditions.
 ExactSearch = Callable[[VectorSpec, tuple[Condition, ...]], bool]
 
+#: Points matching a filter (an estimate is enough): called with the filter's conditions.
+PointCount = Callable[[tuple[Condition, ...]], int]
+
 #: Bytes a stored value takes, by datatype (float32 otherwise).
 _WIDTH = {"float16": 2.0, "uint8": 1.0, "turbo4": 0.5, "turbo8": 1.0, "turbo16": 2.0}
 
@@ -148,6 +152,49 @@ def exact_below(
     return exact
 
 
+def sized_stages(stages: Sequence[Stage], points: int, share: float = 1.0) -> tuple[Stage, ...]:
+    """A route's stages with budgets that follow the collection's size.
+
+    A stage before the last keeps at most ``share`` of the candidates it scores (the
+    ``points`` matching the filter, for the first stage); a stage that would keep all of
+    them discards nothing and is left out: the next stage scores those candidates itself,
+    so leaving it out never changes which points reach the next stage. The last stage
+    is always kept (it ranks the route's output). ``share`` 1.0 (the default) only
+    leaves out such stages; below 1.0 it also trims the budgets (faster on small
+    collections, at some recall: measure it on your data).
+
+    >>> import numpy as np
+    >>> from ragnest.types import Stage
+    >>> v = np.ones(2, np.float32)
+    >>> funnel = [Stage(vector=n, query=v, limit=lim)
+    ...           for n, lim in (("coarse", 1000), ("mid", 200), ("fine", 50))]
+    >>> [(s.vector, s.limit) for s in sized_stages(funnel, 700)]   # coarse would keep all
+    [('mid', 200), ('fine', 50)]
+    >>> [(s.vector, s.limit) for s in sized_stages(funnel, 100_000)]
+    [('coarse', 1000), ('mid', 200), ('fine', 50)]
+    >>> [(s.vector, s.limit) for s in sized_stages(funnel, 700, share=0.5)]
+    [('coarse', 350), ('mid', 175), ('fine', 50)]
+    """
+    if not 0.0 < share <= 1.0:
+        raise ConfigError(f"funnel share {share!r}: expected a number in (0, 1]")
+    out: list[Stage] = []
+    available = max(0, int(points))
+    last = len(stages) - 1
+    for i, stage in enumerate(stages):
+        if i == last:
+            out.append(stage)
+            break
+        # never fewer than the route's output (what its last stage keeps)
+        floor = stages[last].limit
+        cap = max(floor, math.ceil(share * available)) if share < 1.0 else available
+        keep = min(stage.limit, cap)
+        if keep >= available:
+            continue  # keeps every candidate: nothing to discard
+        out.append(stage if keep == stage.limit else replace(stage, limit=keep))
+        available = keep
+    return tuple(out)
+
+
 def build_plan(
     request: SearchRequest,
     specs: Mapping[str, VectorSpec],
@@ -155,12 +202,16 @@ def build_plan(
     hnsw_ef: int,
     where: str,
     exact: ExactSearch | None = None,
+    points: PointCount | None = None,
+    share: float = 1.0,
 ) -> QueryPlan | None:
     """Validate ``request`` against the collection's ``specs`` and plan it.
 
     A graph-indexed (HNSW) stage searches with ``ef = max(hnsw_ef, its limit)``; the
     first stage of a route (the one that searches the whole collection) searches exactly
     where ``exact(spec, conditions)`` says so (a small collection, a narrow filter).
+    With ``points`` (the points matching the filter), each route's budgets follow the
+    collection's size (:func:`sized_stages`, with ``share``).
     Returns ``None`` for a request that asks for nothing (no routes, ``limit <= 0``).
     Raises :class:`ConfigError` naming the route, stage or filter that is wrong.
     """
@@ -177,6 +228,9 @@ def build_plan(
             raise ConfigError(f"fusion_k={k!r}: expected an integer >= 0")
     conditions = tuple(parse_filters(request.filters))
     limit = request.limit
+    if points is not None:
+        n = points(conditions)
+        routes = tuple(replace(r, stages=sized_stages(r.stages, n, share)) for r in routes)
 
     def funnel(stages: Sequence[Stage], top_limit: int) -> StageNode:
         """``stages`` nested coarse (innermost) to fine; the outermost keeps ``top_limit``."""

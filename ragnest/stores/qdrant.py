@@ -41,11 +41,9 @@ from ragnest.protocols import StoredDocument
 from ragnest.stores import _catalog
 from ragnest.stores._args import check_arguments
 from ragnest.stores._backend import Backend, to_chunk
-from ragnest.stores._fusion import hits_from_rows
 from ragnest.stores._guard import GuardedBackend, RetryPolicy
 from ragnest.stores._meta import jsonable, validate_specs
-from ragnest.stores._plan import build_plan, exact_below
-from ragnest.stores._stage_scores import with_stage_scores
+from ragnest.stores._search import SearchSettings, run_searches
 from ragnest.stores._write import QdrantWrite, append_points, document_filter
 from ragnest.types import Chunk, EmbeddedChunk, Hit, SearchRequest, Vector, VectorSpec, WriteResult
 
@@ -96,7 +94,10 @@ class QdrantStore:
     limit)``, or searches exactly when the points it would search hold at most
     ``exact_search_kb`` KB of that vector (a small collection, or a narrow filter): HNSW can
     miss the best match in skewed collections, and a scan of that size takes milliseconds
-    (``0``: always the graph).
+    (``0``: always the graph). Funnel budgets follow the collection's size: a stage before
+    the last keeps at most ``funnel_share`` of the points it scores, and one that would
+    keep them all is left out (1.0, the default, never changes the hits; lower trims
+    budgets on small collections at some recall).
 
     A backend that fails (a server that does not answer, a full disk, an engine error)
     raises :class:`ragnest.errors.StoreUnavailableError` naming the collection and the
@@ -123,6 +124,7 @@ class QdrantStore:
     mode: Literal["auto", "read", "write"] = "auto"
     wait: float = 5.0
     exact_search_kb: int = 100_000
+    funnel_share: float = 1.0
 
     def __post_init__(self) -> None:
         if self.path is not None:
@@ -471,18 +473,22 @@ class QdrantStore:
         One route: a single query, coarse stage innermost, the filter on every stage.
         Several routes: ``rrf`` (weighted) and ``dbsf`` fuse inside the engine;
         ``relative`` runs the funnels as one batch and fuses min-max normalised scores.
-        The plan is built once (:mod:`ragnest.stores._plan`); the backend translates it.
+        The engine returns ids and scores; payloads are fetched for the final hits only,
+        and per-stage scores only when ``request.stage_scores`` asks for them. Each
+        stage keeps at most ``funnel_share`` of the points it scores, and a stage that
+        would keep them all is left out (:func:`ragnest.stores._plan.sized_stages`).
         """
+        return self.search_many([request])[0]
+
+    @_read_call
+    def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Hit]]:
+        """:meth:`search` for many requests: one engine batch for all of them and one
+        fetch of their final hits' payloads; the same hits as searching one by one."""
         backend = self._require()
-        specs = {s.name: s for s in self._specs}
-        exact = exact_below(self.exact_search_kb, lambda c: backend.count(c, exact=False))
-        plan = build_plan(request, specs, hnsw_ef=self.hnsw_ef, where=self._where(), exact=exact)
-        if plan is None:
-            return []
-        hits = hits_from_rows(plan, backend.query(plan.requests))
-        if not request.stage_scores:
-            return hits
-        return with_stage_scores(hits, plan.routes, specs, backend.vectors)
+        settings = SearchSettings(hnsw_ef=self.hnsw_ef, exact_search_kb=self.exact_search_kb,
+                                  funnel_share=self.funnel_share, where=self._where())
+        return run_searches(backend, {s.name: s for s in self._specs}, list(requests),
+                            settings)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- helpers

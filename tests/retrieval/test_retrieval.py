@@ -119,3 +119,59 @@ def test_a_reranker_that_keeps_nothing_makes_the_answer_say_so(tmp_path):
         assert not miss.found and miss.text == NOT_FOUND and miss.hits == ()
         result = rag.retriever.run("How often should I descale the espresso machine?")
         assert result.hits == [] and len(result.candidates) > 0
+
+
+QUESTIONS = [
+    "How often should I descale the espresso machine?",
+    "What does the red light mean?",
+    "pump pressure",
+    "Which filter basket for two cups?",
+]
+
+
+def test_retrieve_many_gives_exactly_the_hits_of_retrieve_one_by_one(rag):
+    one_by_one = [rag.retrieve(q, k=4) for q in QUESTIONS]
+    together = rag.retrieve_many(QUESTIONS, k=4)
+    assert [list(h) for h in together] == [list(h) for h in one_by_one]
+    assert [h.query.text for h in together] == QUESTIONS
+    assert all(hits for hits in together)
+    explained = rag.retrieve_many(QUESTIONS, k=4, explain=True)
+    assert [[h.chunk.id for h in hs] for hs in explained] == [
+        [h.chunk.id for h in hs] for hs in one_by_one]
+    filtered = rag.retrieve_many(QUESTIONS[:2], k=2, filters={"kind": "page"})
+    assert filtered == [rag.retrieve(q, k=2, filters={"kind": "page"}) for q in QUESTIONS[:2]]
+
+
+def test_run_many_searches_in_one_store_batch(rag):
+    calls = []
+    real = rag.store.search_many
+
+    def counting(requests):  # type: ignore[no-untyped-def]
+        calls.append(len(requests))
+        return real(requests)
+
+    rag.store.search_many = counting
+    try:
+        results = Retriever(rag.embedders, rag.store, rag.retrieval).run_many(
+            [Query(text=q) for q in QUESTIONS], k=3)
+    finally:
+        del rag.store.search_many
+    assert calls == [len(QUESTIONS)]
+    assert all(len(r.hits) == 3 and "search" in r.timings for r in results)
+
+
+def test_stage_scores_are_computed_only_when_explained(rag):
+    question = QUESTIONS[0]
+    plain = rag.retrieve(question, k=3)
+    stages = {"dense-coarse", "dense-mid", "dense-fine"}
+    assert all(not stages & set(h.scores_by_stage) for h in plain)
+    assert all({"final", "dense", "bm25"} <= set(h.scores_by_stage) for h in plain)
+    explained = rag.retrieve(question, k=3, explain=True)
+    assert [h.chunk.id for h in explained] == [h.chunk.id for h in plain]
+    # the fine stage ranks the dense route: its recomputed score is the route's score
+    for hit in explained:
+        assert stages <= set(hit.scores_by_stage)
+        assert hit.scores_by_stage["dense-fine"] == pytest.approx(
+            hit.scores_by_stage["dense"], rel=1e-2, abs=1e-2)
+    answer = rag.query(question, k=3, explain=True)
+    assert stages <= set(answer.hits[0].scores_by_stage)

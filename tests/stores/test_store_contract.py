@@ -71,14 +71,16 @@ class TestStoreContract:
     def test_hits_carry_each_stage_score(self, store: QdrantStore, corpus: dict) -> None:
         _, chunks, vectors = corpus["a.pdf"]
         route = dense_route(vectors[chunks[0].id])
-        hits = store.search(SearchRequest(routes=(route,), limit=3))
+        hits = store.search(SearchRequest(routes=(route,), limit=3, stage_scores=True))
         for hit in hits:
             stages = hit.scores_by_stage
             assert {"coarse", "mid", "fine"} <= set(stages)
             # The last stage's recomputed score is the engine's final score.
             assert stages["fine"] == pytest.approx(hit.score, rel=1e-2, abs=1e-2)
-        plain = store.search(SearchRequest(routes=(route,), limit=3, stage_scores=False))
+        # by default only what the search itself produced: no vectors fetched, same hits
+        plain = store.search(SearchRequest(routes=(route,), limit=3))
         assert set(plain[0].scores_by_stage) == {"final", "dense"}
+        assert [h.chunk.id for h in plain] == [h.chunk.id for h in hits]
 
     def test_filter_applies_at_every_stage(self, store: QdrantStore, corpus: dict) -> None:
         _, chunks_a, vectors_a = corpus["a.pdf"]

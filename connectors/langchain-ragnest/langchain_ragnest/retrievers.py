@@ -63,6 +63,8 @@ class RagnestRetriever(BaseRetriever):
         filters: payload filters (``{"source": "/docs/a.pdf", "page": {"gte": 3}}``).
         budgets: candidates per funnel stage (``{"coarse": 2000}``).
         using: the pipeline's embedders to search with (default: all).
+        explain: every Document's ``scores_by_stage`` also holds its score at each funnel
+            stage (``dense-coarse``, ...; off by default: it costs a fetch of vectors).
         image_format: the format image references announce and encode to
             (``jpeg``, ``png``, ``webp``).
         include_base64: render and encode each Document's image now, into
@@ -77,6 +79,7 @@ class RagnestRetriever(BaseRetriever):
     filters: dict[str, Any] | None = None
     budgets: dict[str, int] | None = None
     using: list[str] | None = None
+    explain: bool = False
     image_format: Literal["jpeg", "png", "webp"] = "jpeg"
     include_base64: bool = False
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1)
@@ -136,6 +139,7 @@ class RagnestRetriever(BaseRetriever):
             "filters": dict(filters) if filters is not None else self.filters,
             "budgets": dict(budgets) if budgets is not None else self.budgets,
             "using": self.using,
+            "explain": self.explain,
         }
         return q, args
 

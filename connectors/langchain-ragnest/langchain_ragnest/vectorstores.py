@@ -272,9 +272,11 @@ class RagnestVectorStore(VectorStore):
         filter: Mapping[str, Any] | Callable[[Document], bool] | None = None,
         budgets: Mapping[str, int] | None = None,
         fetch_k: int | None = None,
+        explain: bool = False,
     ) -> list[Hit]:
-        """The ragnest hits for ``query`` (fused score, every stage's score in
-        ``hit.scores_by_stage``); ``Document`` ids are ``hit.chunk.document_id``.
+        """The ragnest hits for ``query`` (fused score and each route's in
+        ``hit.scores_by_stage``; ``explain=True``: every stage's score too);
+        ``Document`` ids are ``hit.chunk.document_id``.
 
         ``filter``: a mapping on metadata keys (value, list = any of, ``{"gte": ..}``
         range) applied inside the engine, or a callable on Documents applied to the
@@ -288,7 +290,7 @@ class RagnestVectorStore(VectorStore):
             retriever = self._ready()
             want = max(k, fetch_k or max(4 * k, 50)) if predicate else k
             hits = retriever.retrieve(Query(text=query, filters=filters), k=want,
-                                      budgets=budgets)
+                                      budgets=budgets, explain=explain)
         if predicate is not None:
             hits = [h for h in hits if predicate(_to_document(h.chunk))]
         return hits[:k]

@@ -168,23 +168,24 @@ class EdgeBackend:
             slot.ready()
         return shard
 
-    def refresh(self) -> None:
+    def refresh(self) -> bool:
         """A reader whose data changed since its copy moves to a new copy, if one can be
-        had without waiting; otherwise it keeps serving the copy it has (writer: no-op)."""
+        had without waiting; otherwise it keeps serving the copy it has (writer: no-op).
+        Returns whether it moved."""
         old = self._slot
         if old is None or not self._pool.changed(old):
-            return
+            return False
         try:
             slot = self._pool.checkout(timeout=0.0)
         except StoreError:
-            return
+            return False
         try:
             shard = self._load_copy(slot)
         except Exception:
             log.warning("could not load a fresh copy of %s; serving the previous one",
                         self.root, exc_info=True)
             self._pool.release(slot)
-            return
+            return False
         stale, self._shard, self._slot = self._shard, shard, slot
         try:
             if stale is not None:
@@ -192,6 +193,7 @@ class EdgeBackend:
         finally:
             self._pool.release(old)
         log.debug("reader of %s moved to a fresh copy %s", self.root, slot.path)
+        return True
 
     @property
     def _meta_file(self) -> Path:

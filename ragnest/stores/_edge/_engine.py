@@ -174,12 +174,13 @@ def translate(node: PlanNode, filters: dict[int, Filter | None], *, top: bool) -
         "params": params,
         "filter": filters[key],
     }
-    if top:
-        return QueryRequest(**parts, with_payload=True, with_vector=False)
+    if top:  # ids and scores only: the store fetches the payloads of the final hits
+        return QueryRequest(**parts, with_payload=False, with_vector=False)
     return Prefetch(**parts)
 
 
 def rows(points: Sequence[Any]) -> list[Row]:
+    """Scored points as rows (payloads only where the query asked for them)."""
     return [(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
 
 

@@ -25,7 +25,7 @@ def test_sockets_are_disabled():
 
 
 def test_documents_carry_page_region_scores_and_image_reference(pipeline: Pipeline):
-    docs = RagnestRetriever(pipeline=pipeline, k=3).invoke(QUESTION)
+    docs = RagnestRetriever(pipeline=pipeline, k=3, explain=True).invoke(QUESTION)
     assert len(docs) == 3 and all(isinstance(d, Document) for d in docs)
     top = docs[0]
     meta = top.metadata

@@ -69,9 +69,11 @@ def test_bm25_fusion_finds_what_fake_embeddings_cannot():
     with RagnestVectorStore(embeddings(), bm25=True) as fused:
         fused.add_texts(TEXTS, METAS, ids=["care", "warranty", "goggles", "eyes"])
         assert fused.similarity_search(query, k=1)[0].id == "care"
-        hit = fused.search_hits(query, k=1)[0]
+        hit = fused.search_hits(query, k=1, explain=True)[0]
         assert hit.chunk.document_id == "care"
         assert {"final", "embedding", "bm25", "embedding-dense"} <= set(hit.scores_by_stage)
+        plain = fused.search_hits(query, k=1)[0]  # by default no per-stage recomputation
+        assert plain.chunk.id == hit.chunk.id and "embedding-dense" not in plain.scores_by_stage
     with RagnestVectorStore(embeddings(), bm25=False) as plain:
         plain.add_texts(TEXTS, METAS)
         hit = plain.search_hits(query, k=1)[0]
@@ -189,7 +191,7 @@ def test_langchain_embeddings_as_a_ragnest_ladder_embedder(tmp_path: Path, docs_
                   retrieval=RetrievalConfig(weights={"lc": 0.1, "bm25": 1.0})) as rag:
         rag.ingest([docs_dir / "nimbus3_handbook.pdf"], progress=False)
         assert rag.vector_specs()[0].name == "lc-dense"
-        hits = rag.retrieve("How often should the machine be descaled?", k=1)
+        hits = rag.retrieve("How often should the machine be descaled?", k=1, explain=True)
         assert hits[0].chunk.page == 5
         assert {"lc", "bm25", "lc-dense"} <= set(hits[0].scores_by_stage)
     assert emb.identity()["embeddings"].endswith(":DeterministicFakeEmbedding")
