@@ -1,0 +1,58 @@
+"""The ray settings: validation, the shipped profile, the engine switch (no Ray needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+import ragnest.distributed as distributed
+from ragnest.config import IngestConfig, load_config, parse_config
+from ragnest.distributed import RayConfig
+from ragnest.errors import ConfigError
+
+
+def test_public_api() -> None:
+    assert sorted(distributed.__all__) == ["DocTask", "RayConfig", "ray_ingest"]
+    for name in distributed.__all__:
+        assert getattr(distributed, name) is not None
+
+
+def test_import_does_not_import_ray() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, ragnest.distributed, ragnest.cli; print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_profile_sets_engine_and_settings() -> None:
+    cfg = load_config("lite", profile="ray", env={"RAGNEST_STORE": "/tmp/x",
+                                                  "RAGNEST_RAY_ACTORS": "3",
+                                                  "RAGNEST_RAY_GPUS_PER_ACTOR": "0.5"})
+    assert cfg.ingest.engine == "ray"
+    ray = RayConfig.from_mapping(cfg.ingest.ray)
+    assert (ray.address, ray.actors, ray.gpus_per_actor) == (None, 3, 0.5)
+    assert isinstance(ray.embed_batch_size, int)
+    # round trip: the config's dict parses back to the same settings
+    again = parse_config(cfg.to_dict(), env={})
+    assert again.ingest == cfg.ingest
+
+
+def test_profile_reads_the_cluster_address() -> None:
+    cfg = load_config("lite", profile="ray", env={"RAY_ADDRESS": "ray://head:10001"})
+    assert RayConfig.from_mapping(cfg.ingest.ray).address == "ray://head:10001"
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"actors": 0}, "actors"),
+    ({"embed_batch_size": 2.5}, "embed_batch_size: expects an integer"),
+    ({"gpu_per_actor": 1}, "did you mean 'gpus_per_actor'"),
+])
+def test_bad_settings_are_named(bad: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        RayConfig.from_mapping(bad)
+
+
+def test_unknown_engine_is_refused() -> None:
+    with pytest.raises(ConfigError, match="engine"):
+        IngestConfig(engine="spark")  # type: ignore[arg-type]
