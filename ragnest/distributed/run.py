@@ -99,7 +99,8 @@ def ray_ingest(
     try:
         tasks, job = _prepare(list(paths), config, report)
         order = {t.document_id: i for i, t in enumerate(tasks)}
-        rows = _ray.run_job(tasks, config, cfg, job["specs"], job["identity"], job["states"])
+        rows = (_ray.run_job(tasks, config, cfg, job["specs"], job["identity"], job["states"])
+                if tasks else [])
     except StoreError as err:
         report.seconds = time.perf_counter() - start
         report.error = f"{type(err).__name__}: {err}"
