@@ -56,3 +56,21 @@ def test_bad_settings_are_named(bad: dict, message: str) -> None:
 def test_unknown_engine_is_refused() -> None:
     with pytest.raises(ConfigError, match="engine"):
         IngestConfig(engine="spark")  # type: ignore[arg-type]
+
+
+def test_cluster_files_are_well_formed() -> None:
+    """The cluster examples are not run here; their shape is checked."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "configs" / "ray"
+    compose = yaml.safe_load((root / "qdrant-cluster.compose.yaml").read_text())
+    nodes = compose["services"]
+    assert len(nodes) == 3
+    assert all("--uri" in n["command"] for n in nodes.values())
+    assert sum("--bootstrap" in n["command"] for n in nodes.values()) == 2
+    assert "NOT RUN IN CI" in (root / "qdrant-cluster.compose.yaml").read_text()
+    cluster = yaml.safe_load((root / "cluster.yaml").read_text())
+    gpu = cluster["available_node_types"]["gpu_embed"]["resources"]
+    assert gpu["GPU"] >= 1 and cluster["head_node_type"] in cluster["available_node_types"]
