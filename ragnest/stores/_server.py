@@ -30,10 +30,10 @@ handle names the key).
     >>> s = ServerSettings.from_mapping({"tenant": "acme", "shard_number": 3})
     >>> s.create_kwargs(), s.tenant_payload()
     ({'shard_number': 3}, {'tenant': 'acme'})
-    >>> ServerSettings.from_mapping({"shards": 3})
+    >>> ServerSettings.from_mapping({"replication": 3})
     Traceback (most recent call last):
     ...
-    ragnest.errors.ConfigError: QdrantStore server: unknown key 'shards' for ServerSettings; did you mean 'shard_key'? (known: check_compatibility, grpc_port, on_disk_payload, on_disk_vectors, prefer_grpc, quantization_always_ram, read_consistency, replication_factor, shard_key, shard_number, tenant, tenant_key, write_consistency_factor, write_ordering)
+    ragnest.errors.ConfigError: QdrantStore server: unknown key 'replication' for ServerSettings; did you mean 'replication_factor'? (known: check_compatibility, grpc_port, on_disk_payload, on_disk_vectors, prefer_grpc, quantization_always_ram, read_consistency, replication_factor, shard_key, shard_number, tenant, tenant_key, write_consistency_factor, write_ordering)
 """
 
 from __future__ import annotations
