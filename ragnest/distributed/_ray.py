@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -179,6 +180,7 @@ class RagnestDatasink(Datasink[list[dict[str, Any]]]):
                     if task.error is not None:
                         results.append(report_row(path=task.name, reason=task.error))
                         continue
+                    start = time.perf_counter()
                     try:
                         doc = write_task(store, task, max_points=self.max_points,
                                          max_bytes=self.max_bytes)
@@ -188,7 +190,8 @@ class RagnestDatasink(Datasink[list[dict[str, Any]]]):
                         logger.warning("skipped %s: %s", task.name, error_reason(err))
                         results.append(report_row(path=task.name, reason=error_reason(err)))
                     else:
-                        results.append(report_row(doc))
+                        seconds = {**task.extra, "write_s": time.perf_counter() - start}
+                        results.append({**report_row(doc), "seconds": seconds})
         finally:
             if isinstance(store, Component):
                 store.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -66,7 +67,8 @@ class DocTask:
     ``parser`` indexes the pipeline's parsers; ``stored``: ids of the chunks the store
     held for this document when it was planned (they are not embedded again);
     ``replaces``: other documents citing the same path, removed once it is written.
-    ``chunks`` / ``points`` fill in as the stages run; ``error`` skips the document.
+    ``chunks`` / ``points`` fill in as the stages run; ``error`` skips the document;
+    ``extra`` collects each stage's seconds (``parse_s``, ``embed_s``).
     """
 
     source: Source
@@ -178,6 +180,7 @@ def parse_task(task: DocTask, parsers: Sequence[Parser], *, split_pages: int = 1
         return task
     parser = parsers[task.parser]
     run = map_range or _here
+    start = time.perf_counter()
     try:
         ranges = page_ranges(task.source, parser, split_pages)
         waits = [run(parser, task.source, a, b) for a, b in ranges]
@@ -195,7 +198,8 @@ def parse_task(task: DocTask, parsers: Sequence[Parser], *, split_pages: int = 1
     if not chunks:
         return replace(task, error=error_reason(
             ParseError(task.source.display_name, "no content could be extracted")))
-    return replace(task, chunks=tuple(chunks), warnings=tuple(notes))
+    return replace(task, chunks=tuple(chunks), warnings=tuple(notes),
+                   extra={**task.extra, "parse_s": time.perf_counter() - start})
 
 
 def load_states(embedders: Mapping[str, Embedder],
@@ -220,6 +224,7 @@ def embed_task(task: DocTask, embedders: Mapping[str, Embedder], *,
         return task
     new = [c for c in task.chunks if c.id not in task.stored]
     points: list[EmbeddedChunk] = []
+    start = time.perf_counter()
     try:
         for start in range(0, len(new), batch_size):
             points.extend(embed_chunks(embedders, new[start: start + batch_size]))
@@ -228,4 +233,5 @@ def embed_task(task: DocTask, embedders: Mapping[str, Embedder], *,
     except Exception as err:
         logger.warning("skipped %s: %s", task.name, error_reason(err))
         return replace(task, error=error_reason(err))
-    return replace(task, points=tuple(points))
+    return replace(task, points=tuple(points),
+                   extra={**task.extra, "embed_s": time.perf_counter() - start})
