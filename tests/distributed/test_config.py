@@ -74,3 +74,15 @@ def test_cluster_files_are_well_formed() -> None:
     cluster = yaml.safe_load((root / "cluster.yaml").read_text())
     gpu = cluster["available_node_types"]["gpu_embed"]["resources"]
     assert gpu["GPU"] >= 1 and cluster["head_node_type"] in cluster["available_node_types"]
+
+
+def test_ray_server_profile_reads_the_url_from_the_environment() -> None:
+    from ragnest.stores import QdrantStore
+
+    cfg = load_config("lite", profile="ray-server",
+                      env={"QDRANT_URL": "http://qdrant:6333", "RAGNEST_QDRANT_SHARDS": "6"})
+    params = cfg.components[cfg.store].params
+    store = QdrantStore(**params)  # valid arguments (nothing is contacted)
+    assert store.url == "http://qdrant:6333" and store.path is None
+    assert store.server["shard_number"] == 6 and cfg.ingest.engine == "ray"
+    assert RayConfig.from_mapping(cfg.ingest.ray).write_concurrency == 4
