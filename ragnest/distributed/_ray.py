@@ -226,7 +226,7 @@ def run_job(tasks: Sequence[DocTask], config: PipelineConfig, cfg: RayConfig,
         ctx = DataContext.get_current()
         ctx.enable_progress_bars = cfg.progress
         ds = ray.data.from_items([{"document_id": t.document_id, "task": pack(t)}
-                                  for t in tasks], override_num_blocks=len(tasks))
+                                  for t in tasks], override_num_blocks=min(len(tasks), 10_000))
         ds = ds.map_batches(_parse_batch, batch_size=1, fn_kwargs={"config": config},
                             num_cpus=1, concurrency=cfg.parse_concurrency)
         ds = ds.map_batches(_Embed, batch_size=int(cfg.embed_batch_size),

@@ -224,7 +224,7 @@ def embed_task(task: DocTask, embedders: Mapping[str, Embedder], *,
         return task
     new = [c for c in task.chunks if c.id not in task.stored]
     points: list[EmbeddedChunk] = []
-    start = time.perf_counter()
+    began = time.perf_counter()
     try:
         for start in range(0, len(new), batch_size):
             points.extend(embed_chunks(embedders, new[start: start + batch_size]))
@@ -234,4 +234,4 @@ def embed_task(task: DocTask, embedders: Mapping[str, Embedder], *,
         logger.warning("skipped %s: %s", task.name, error_reason(err))
         return replace(task, error=error_reason(err))
     return replace(task, points=tuple(points),
-                   extra={**task.extra, "embed_s": time.perf_counter() - start})
+                   extra={**task.extra, "embed_s": time.perf_counter() - began})

@@ -163,8 +163,9 @@ def _ray(corpus: Path, store: Path, workers: int) -> dict[str, Any]:
     rows = _ray.run_job(tasks, cfg, settings, job["specs"], job["identity"], job["states"])
     ran = time.perf_counter()
     run._optimize(cfg, job)
-    wall = time.perf_counter() - start
-    split = {"plan_s": planned - start, "job_s": ran - planned, "index_s": wall - ran}
+    end = time.perf_counter()
+    wall = end - start
+    split = {"plan_s": planned - start, "job_s": ran - planned, "index_s": end - ran}
     for key in ("parse_s", "embed_s", "write_s"):
         split[key] = sum(r.get("seconds", {}).get(key, 0.0) for r in rows)
     docs = [r["document"] for r in rows if "document" in r]
@@ -211,12 +212,12 @@ def _print(result: dict[str, Any]) -> None:
           f"{result['cpus']} CPUs; Ray fixed cost: init {result['startup']['ray_init_s']:.1f} s "
           f"+ first job {result['startup']['first_job_s']:.1f} s (not in the runs)")
     print(f"{'engine':8} {'w':>2} {'wall s':>8} {'pages/s':>8} {'ratio':>6} "
-          f"{'plan':>6} {'parse':>7} {'embed':>7} {'write':>7}  (worker-seconds)")
+          f"{'plan':>6} {'parse':>7} {'embed':>7} {'write':>7} {'ray job':>8}  (stage worker-seconds)")
     for r in result["runs"]:
         s = r.get("split", {})
         print(f"{r['engine']:8} {r['workers']:>2} {r['wall_s']:8.1f} {r['pages_s']:8.1f} "
               f"{r['ratio_to_local_1']:6.2f} {s.get('plan_s', 0):6.1f} {s.get('parse_s', 0):7.1f} "
-              f"{s.get('embed_s', 0):7.1f} {s.get('write_s', 0):7.1f}")
+              f"{s.get('embed_s', 0):7.1f} {s.get('write_s', 0):7.1f} {s.get('job_s', 0):8.1f}")
     print(f"same chunks stored by every run: {result['same_chunks']}")
     cap = result["capacity"]
     print(f"\nColQwen2-class: {cap['pages_s_per_actor']} pages/s per actor; "
