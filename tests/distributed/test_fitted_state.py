@@ -20,7 +20,7 @@ from ragnest.ingest.report import IngestReport
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("ray", reason="the Ray engine needs the ray extra: pip install 'ragnest[ray]'")
-from ragnest.distributed._ray import _Embed, _rows  # noqa: E402
+from ragnest.distributed._ray import _Embed, _parsers, _rows  # noqa: E402
 from ragnest.testing.tiny_models import build_colqwen2  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "docs"
@@ -55,7 +55,7 @@ def test_state_is_fitted_once_and_shipped(tmp_path: Path, monkeypatch: pytest.Mo
     assert state is not None and state["kind"] == "pca"
 
     actor = _Embed(cfg, job["states"])
-    out = actor(_rows([parse_task(t, actor_parsers(cfg)) for t in tasks]))
+    out = actor(_rows([parse_task(t, _parsers(cfg)) for t in tasks]))
     shipped = unpack(out["task"][0])
     with Pipeline.from_config(cfg) as rag:  # the driver's side: the stored state
         rag.warm_up()
@@ -68,9 +68,3 @@ def test_state_is_fitted_once_and_shipped(tmp_path: Path, monkeypatch: pytest.Mo
 
     with pytest.raises(EmbeddingError, match="ragnest fit"):
         _Embed(cfg, {})  # no state shipped: the actor refuses, it does not fit its own
-
-
-def actor_parsers(cfg):  # noqa: ANN001, ANN201
-    from ragnest.distributed._ray import _parsers
-
-    return _parsers(cfg)
