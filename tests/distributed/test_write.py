@@ -97,9 +97,10 @@ def test_requests_are_split_when_the_server_refuses_them(tmp_path: Path) -> None
         assert sent and max(sent) <= 3 and sum(sent) == 10
 
 
-def test_request_batches_respect_bytes_and_points() -> None:
-    with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": "unused"}) as rag:
-        rag.warm_up()
+def test_request_batches_respect_bytes_and_points(tmp_path: Path) -> None:
+    with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(tmp_path / "s")}) as rag:
+        for component in (*rag.parsers, *rag.embedders.values()):
+            component.warm_up()  # no store is opened: planning uses an empty one
         report = IngestReport()
         tasks = plan_tasks([str(EXAMPLES / "nimbus3_handbook.pdf")], rag.parsers,
                            _EmptyStore(), report)
