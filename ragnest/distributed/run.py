@@ -28,7 +28,7 @@ from ragnest.collection import collection_identity, collection_specs, fitted_emb
 from ragnest.config import PipelineConfig
 from ragnest.distributed.config import RayConfig
 from ragnest.distributed.stages import DocTask, plan_tasks
-from ragnest.errors import MissingDependencyError, StoreError
+from ragnest.errors import ConfigError, MissingDependencyError, StoreError
 from ragnest.ingest import needs_fit
 from ragnest.ingest.report import DocumentReport, IngestReport, SkippedFile
 from ragnest.pipeline import Pipeline
@@ -86,6 +86,11 @@ def ray_ingest(
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
+    store = config.components[config.store].params
+    if store.get("location") is not None:
+        raise ConfigError("the ray engine writes from worker processes: use a store they can "
+                          "reach (path= on this machine, or url= a Qdrant server), not "
+                          f"location={store['location']!r}")
     cfg = ray_config or RayConfig.from_mapping(config.ingest.ray)
     if progress is not None:
         cfg.progress = progress

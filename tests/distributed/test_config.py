@@ -86,3 +86,11 @@ def test_ray_server_profile_reads_the_url_from_the_environment() -> None:
     assert store.url == "http://qdrant:6333" and store.path is None
     assert store.server["shard_number"] == 6 and cfg.ingest.engine == "ray"
     assert RayConfig.from_mapping(cfg.ingest.ray).write_concurrency == 4
+
+
+def test_an_in_memory_store_is_refused_by_the_ray_engine() -> None:
+    from ragnest.distributed import ray_ingest
+
+    cfg = load_config("lite", profile="memory")
+    with pytest.raises(ConfigError, match="location=':memory:'"):
+        ray_ingest(["examples/docs"], cfg)
