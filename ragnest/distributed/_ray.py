@@ -87,6 +87,11 @@ def _parse_range(config: PipelineConfig, index: int, source: Any, start: int | N
 _parse_range_task = ray.remote(num_cpus=1, max_retries=1)(_parse_range)
 
 
+def _spread() -> dict[str, Any]:
+    """Parse tasks go wherever CPUs are free (spread over the cluster's nodes)."""
+    return {"scheduling_strategy": "SPREAD"}
+
+
 def _rows(tasks: Iterable[DocTask]) -> dict[str, np.ndarray]:
     tasks = list(tasks)
     ids = np.array([t.document_id for t in tasks], dtype=object)
@@ -227,8 +232,11 @@ def run_job(tasks: Sequence[DocTask], config: PipelineConfig, cfg: RayConfig,
         ctx.enable_progress_bars = cfg.progress
         ds = ray.data.from_items([{"document_id": t.document_id, "task": pack(t)}
                                   for t in tasks], override_num_blocks=min(len(tasks), 10_000))
+        # a ray_remote_args_fn keeps Ray Data from fusing parsing into the embedding
+        # actors (it fuses ops whose resources match): parsing stays on CPU tasks
         ds = ds.map_batches(_parse_batch, batch_size=1, fn_kwargs={"config": config},
-                            num_cpus=1, concurrency=cfg.parse_concurrency)
+                            num_cpus=1, concurrency=cfg.parse_concurrency,
+                            ray_remote_args_fn=_spread)
         ds = ds.map_batches(_Embed, batch_size=int(cfg.embed_batch_size),
                             fn_constructor_kwargs={"config": config, "states": dict(states)},
                             compute=ActorPoolStrategy(size=cfg.actors),
