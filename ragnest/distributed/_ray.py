@@ -71,10 +71,11 @@ def connect(cfg: RayConfig) -> bool:
 
 
 def _parsers(config: PipelineConfig) -> list[Any]:
-    """The pipeline's parsers, built once per worker process."""
+    """The pipeline's parsers, built once per worker process and not warmed up (as in the
+    local pool: OCR and unstructured load on first need, not in every worker)."""
     key = hashlib.sha256(pickle.dumps([config.components[n] for n in config.parsers])).hexdigest()
     if key not in _PARSERS:
-        built = build_components(config, config.parsers)
+        built = build_components(config, config.parsers, warm=False)
         _PARSERS[key] = [built[n] for n in config.parsers]
     return _PARSERS[key]
 

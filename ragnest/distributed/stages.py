@@ -113,14 +113,15 @@ def error_reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def build_components(config: PipelineConfig, names: Iterable[str]) -> dict[str, Any]:
-    """Build (and warm up) the named components of a pipeline config in this process:
-    what a Ray task or actor does with the config the driver shipped."""
+def build_components(config: PipelineConfig, names: Iterable[str], *,
+                     warm: bool = True) -> dict[str, Any]:
+    """Build (and, with ``warm``, warm up) the named components of a pipeline config in
+    this process: what a Ray task or actor does with the config the driver shipped."""
     built: dict[str, Any] = {}
     for name in names:
         comp = config.components[name]
         obj = registry.create(comp.type, comp.params, where=config.params_where(name))
-        if isinstance(obj, Component):
+        if warm and isinstance(obj, Component):
             obj.warm_up()
         built[name] = obj
     return built
