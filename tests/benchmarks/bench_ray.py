@@ -120,7 +120,7 @@ def _local(corpus: Path, store: Path, workers: int) -> dict[str, Any]:
 
     start = time.perf_counter()
     with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)}) as rag:
-        rag.warm_up()
+        # no warm_up(): components load on first need, as in `ragnest ingest` and the Ray job
         report = rag.ingest([str(corpus)], workers=workers, progress=False)
     wall = time.perf_counter() - start
     return {"wall_s": wall, "pages": report.pages, "chunks": report.chunks_added}
