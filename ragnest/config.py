@@ -116,7 +116,9 @@ class IngestConfig:
     ``workers``: parser processes (1 parses in the calling process; more spread
     files, and page ranges of big PDFs, over that many processes; ``0`` means one
     per CPU). ``split_pages``: page-range size for spreading one big PDF.
-    ``batch_size``: chunks embedded and written at a time.
+    ``batch_size``: chunks embedded and written at a time. ``engine``: ``local`` (this
+    process and its parse pool) or ``ray`` (a Ray Data job, see :mod:`ragnest.distributed`,
+    configured by the ``ray`` mapping: address, actors, GPUs per actor, batch sizes).
 
     >>> IngestConfig(workers=0).batch_size
     64
@@ -125,6 +127,8 @@ class IngestConfig:
     workers: Annotated[int, AtLeast(0)] = 1
     split_pages: Annotated[int, AtLeast(1)] = 100
     batch_size: Annotated[int, AtLeast(1)] = 64
+    engine: Literal["local", "ray"] = "local"
+    ray: dict[str, Any] | None = None  # validated by ragnest.distributed.RayConfig
 
     def __post_init__(self) -> None:
         _check_fields(self)

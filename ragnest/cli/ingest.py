@@ -25,7 +25,7 @@ from ragnest.cli._app import (
     out,
 )
 from ragnest.collection import fitted_embedders
-from ragnest.errors import StoreError
+from ragnest.errors import ConfigError, StoreError
 from ragnest.ingest import IngestReport, discover
 from ragnest.pipeline import Pipeline
 
@@ -103,19 +103,32 @@ def ingest(
                      help="Parser processes (0 = one per CPU; default: the pipeline's "
                           "ingest.workers)."),
     ] = None,
+    engine: Annotated[
+        Optional[str],
+        typer.Option("--engine", help="local or ray (default: the pipeline's ingest.engine; "
+                                      "--profile ray sets ray)."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Parse, embed and store files and folders (re-ingesting unchanged files adds nothing;
     a moved file keeps its stored document, re-pointed at the new path)."""
     _setup_logging(verbose)
     with _errors_exit():
-        with Pipeline.from_config(_config(pipeline, store, profile)) as rag:
-            try:
-                report = _run_ingest(rag, paths, quiet=as_json, workers=workers)
-            except StoreError as e:  # the store broke: say what was committed, then exit 2
-                if isinstance(e.report, IngestReport):
-                    _show_report(e.report, as_json)
-                raise
+        cfg = _config(pipeline, store, profile)
+        if (engine or cfg.ingest.engine) not in ("local", "ray"):
+            raise ConfigError(f"--engine {engine!r}: use 'local' or 'ray'")
+        try:
+            if (engine or cfg.ingest.engine) == "ray":
+                from ragnest.distributed import ray_ingest
+
+                report = ray_ingest(paths, cfg, progress=not as_json)
+            else:
+                with Pipeline.from_config(cfg) as rag:
+                    report = _run_ingest(rag, paths, quiet=as_json, workers=workers)
+        except StoreError as e:  # the store broke: say what was committed, then exit 2
+            if isinstance(e.report, IngestReport):
+                _show_report(e.report, as_json)
+            raise
     _show_report(report, as_json)
     raise typer.Exit(0 if report.ok else 1)
 

@@ -53,7 +53,7 @@ from ragnest.media.diagnostics import Warnings, collect_warnings
 from ragnest.protocols import PagedParser, Parser
 from ragnest.types import Chunk, Source
 
-__all__ = ["ParsePool", "parse_all", "parse_noted"]
+__all__ = ["ParsePool", "page_ranges", "parse_all", "parse_noted"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,22 @@ def parse_noted(parser: Parser, source: Source, start: int | None = None,
     with collect_warnings() as notes:
         chunks = parse_all(parser, source, start, stop)
     return chunks, notes.messages()
+
+
+def page_ranges(source: Source, parser: Parser,
+                split_pages: int) -> list[tuple[int | None, int | None]]:
+    """The ``(start, stop)`` page ranges a document is parsed in: ``[(None, None)]`` (the
+    whole document at once) unless ``parser`` reads page ranges and the document has
+    more than ``split_pages`` pages (the local pool and a Ray job split alike)."""
+    if not isinstance(parser, PagedParser):
+        return [(None, None)]
+    try:
+        pages = parser.page_count(source)
+    except Exception:  # let the real parse report the problem
+        return [(None, None)]
+    if pages <= split_pages:
+        return [(None, None)]
+    return [(a, min(a + split_pages, pages)) for a in range(0, pages, split_pages)]
 
 
 def _die_with_parent(parent: int) -> None:
@@ -185,15 +201,7 @@ class ParsePool:
         return self._executor
 
     def _ranges(self, source: Source, parser: Parser) -> list[tuple[int | None, int | None]]:
-        if not isinstance(parser, PagedParser):
-            return [(None, None)]
-        try:
-            pages = parser.page_count(source)
-        except Exception:  # let the real parse report the problem
-            return [(None, None)]
-        if pages <= self.split_pages:
-            return [(None, None)]
-        return [(a, min(a + self.split_pages, pages)) for a in range(0, pages, self.split_pages)]
+        return page_ranges(source, parser, self.split_pages)
 
     def map(self, jobs: Iterable[Job]) -> Iterator[tuple[Source, list[Chunk], ParseError | None]]:
         """Yield ``(source, chunks, error)`` per job, in job order.

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ragnest.errors import ConfigError
+from ragnest.stores._server import ServerSettings
 
 __all__ = ["check_arguments"]
 
@@ -53,6 +54,13 @@ def check_arguments(store: Any) -> None:
     w = store.wait
     if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < float("inf"):
         raise ConfigError(f"QdrantStore wait={w!r}: expected a number of seconds >= 0")
+    if store.server is not None:
+        if store.path is not None:
+            raise ConfigError("QdrantStore server=...: collection settings need url= (a server)")
+        settings = ServerSettings.from_mapping(store.server, where="QdrantStore server")
+        if settings.shard_key is not None and store.url is None:
+            raise ConfigError("QdrantStore server.shard_key: custom shard keys need url= "
+                              "(qdrant-client local mode has no shards)")
     kb = store.exact_search_kb
     if isinstance(kb, bool) or not isinstance(kb, int) or kb < 0:
         raise ConfigError(f"QdrantStore exact_search_kb={kb!r}: expected an integer >= 0")

@@ -29,6 +29,7 @@ from ragnest.stores._backend import INDEXED_FIELDS, Failure, PointData, Row, as_
 from ragnest.stores._filters import Condition
 from ragnest.stores._meta import build_metadata, mismatch_reasons
 from ragnest.stores._plan import FusionNode, PlanNode
+from ragnest.stores._server import ServerSettings
 from ragnest.types import VectorSpec
 
 __all__ = ["META_KEY", "ClientBackend"]
@@ -55,7 +56,9 @@ class ClientBackend:
         hnsw_ef: int,
         full_scan_threshold: int | None,
         timeout: float = 10.0,
+        server: Mapping[str, Any] | None = None,
     ) -> None:
+        self.server = ServerSettings.from_mapping(server)
         self.url = url
         self.timeout = timeout
         self.location = location
@@ -105,7 +108,6 @@ class ClientBackend:
             return Failure("data", f"the server refused the request: HTTP {code}: {detail}")
         return None
 
-    # ------------------------------------------------------------------ lifecycle
     def _connect(self) -> QdrantClient:
         if self._client is None:
             if self.url:
@@ -114,6 +116,7 @@ class ClientBackend:
                     url=self.url,
                     api_key=os.environ.get(self.api_key_env),
                     timeout=math.ceil(self.timeout),
+                    **self.server.client_kwargs(),
                 )
             else:
                 self._client = QdrantClient(location=self.location)
@@ -143,6 +146,7 @@ class ClientBackend:
                             f"{'; '.join(reasons)}. Use a new collection name (collection=...), "
                             "or delete the collection to rebuild it."
                         )
+                self._shard_key(client, create=False)
                 log.info("opened %s", self.where)
             else:
                 self._create(client, specs, identity)
@@ -171,10 +175,11 @@ class ClientBackend:
                 continue
             quant: Any = None
             if s.quantization == "binary":
-                quant = models.BinaryQuantization(binary=models.BinaryQuantizationConfig())
+                quant = models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=self.server.quantization_always_ram))
             elif s.quantization == "scalar":
                 quant = models.ScalarQuantization(
-                    scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8)
+                    scalar=models.ScalarQuantizationConfig(
+                        type=models.ScalarType.INT8, always_ram=self.server.quantization_always_ram)
                 )
             dense[s.name] = models.VectorParams(
                 size=s.dim,
@@ -187,6 +192,7 @@ class ClientBackend:
                 datatype=None if s.datatype == "float32" else models.Datatype(s.datatype),
                 quantization_config=quant,
                 hnsw_config=self._hnsw(self.hnsw_m if s.index == "hnsw" else 0),
+                on_disk=self.server.vector_on_disk(s.name),
             )
         client.create_collection(
             self.collection,
@@ -194,8 +200,12 @@ class ClientBackend:
             sparse_vectors_config=sparse or None,
             hnsw_config=self._hnsw(self.hnsw_m),
             metadata={META_KEY: build_metadata(specs, identity)},
+            **self.server.create_kwargs(),
         )
         if self.kind == "server":  # local mode ignores payload indexes (and warns)
+            tenant = models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+            client.create_payload_index(self.collection, self.server.tenant_key, field_schema=tenant, wait=True)
+            self._shard_key(client, create=True)
             for field, kind in INDEXED_FIELDS.items():
                 schema = (
                     models.PayloadSchemaType.INTEGER
@@ -203,6 +213,12 @@ class ClientBackend:
                     else models.PayloadSchemaType.KEYWORD
                 )
                 client.create_payload_index(self.collection, field, field_schema=schema, wait=True)
+
+    def _shard_key(self, client: QdrantClient, *, create: bool) -> None:
+        """Make this handle's custom shard key exist (a new tenant's first use)."""
+        key = self.server.shard_key
+        if key is not None and (create or key not in {d.key for d in client.list_shard_keys(self.collection).shard_keys or ()}):
+            client.create_shard_key(self.collection, key)
 
     def _record(self) -> dict[str, Any]:
         info = self._connect().get_collection(self.collection)
@@ -228,12 +244,8 @@ class ClientBackend:
             client.delete_collection(self.collection)
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"backend": self.kind, "collection": self.collection}
-        if self.url:
-            out["url"] = self.url
-        else:
-            out["location"] = self.location
-        return out
+        where = {"url": self.url} if self.url else {"location": self.location}
+        return {"backend": self.kind, "collection": self.collection, **where}
 
     def vector_config(self) -> dict[str, dict[str, Any]]:
         params = self.client.get_collection(self.collection).config.params
@@ -263,12 +275,19 @@ class ClientBackend:
         return out
 
     @property
+    def _w(self) -> dict[str, Any]:  # write ordering and shard key (a server only)
+        return self.server.write_kwargs() if self.kind == "server" else {}
+
+    @property
+    def _r(self) -> dict[str, Any]:  # read consistency and shard key (a server only)
+        return self.server.read_kwargs() if self.kind == "server" else {}
+
+    @property
     def client(self) -> QdrantClient:
         if self._client is None:
             raise StoreError(f"{self.where} is not open")
         return self._client
 
-    # ------------------------------------------------------------------ writes
     def _vector(self, name: str, value: Any) -> Any:
         spec = self._specs.get(name)
         if spec is not None and spec.kind == "sparse":
@@ -285,37 +304,38 @@ class ClientBackend:
                 models.PointStruct(
                     id=p.id,
                     vector={n: self._vector(n, v) for n, v in p.vectors.items()},
-                    payload=p.payload,
+                    payload={**p.payload, **self.server.tenant_payload()},
                 )
                 for p in points
             ],
             wait=True,
+            **self._w,
         )
 
     def set_payload(self, ids: Sequence[str], payload: Mapping[str, Any]) -> None:
         if ids:
             self.client.set_payload(
-                self.collection, payload=dict(payload), points=list(ids), wait=True
+                self.collection, payload=dict(payload), points=list(ids), wait=True, **self._w
             )
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         if ids:
             self.client.delete(
-                self.collection, points_selector=models.PointIdsList(points=list(ids)), wait=True
+                self.collection, points_selector=models.PointIdsList(points=list(ids)), wait=True, **self._w
             )
 
     def delete_payload(self, ids: Sequence[str], keys: Sequence[str]) -> None:
         if ids and keys:
             self.client.delete_payload(
-                self.collection, keys=list(keys), points=list(ids), wait=True
+                self.collection, keys=list(keys), points=list(ids), wait=True, **self._w
             )
 
     def delete_where(self, conditions: Sequence[Condition]) -> None:
-        flt = _filter(conditions)
-        if flt is None:
+        if not conditions:
             raise StoreError("refusing to delete without a filter")
+        flt = _filter(self.server.scoped(conditions))
         self.client.delete(
-            self.collection, points_selector=models.FilterSelector(filter=flt), wait=True
+            self.collection, points_selector=models.FilterSelector(filter=flt), wait=True, **self._w
         )
 
     def refresh(self) -> bool:
@@ -332,7 +352,6 @@ class ClientBackend:
         """The server optimizes in the background; local mode has no index to build."""
         return False
 
-    # ------------------------------------------------------------------ reads
     def ids_where(self, conditions: Sequence[Condition]) -> list[str]:
         return [pid for pid, _ in self._scroll(conditions, False, None)]
 
@@ -344,7 +363,7 @@ class ClientBackend:
     def _scroll(
         self, conditions: Sequence[Condition], with_payload: Any, limit: int | None
     ) -> list[tuple[str, dict[str, Any]]]:
-        flt = _filter(conditions)
+        flt = _filter(self.server.scoped(conditions))
         out: list[tuple[str, dict[str, Any]]] = []
         offset: Any = None
         while True:
@@ -356,6 +375,7 @@ class ClientBackend:
                 offset=offset,
                 with_payload=with_payload,
                 with_vectors=False,
+                **self._r,
             )
             out.extend((str(r.id), dict(r.payload or {})) for r in records)
             if offset is None or not records or (limit is not None and len(out) >= limit):
@@ -363,12 +383,12 @@ class ClientBackend:
 
     def count(self, conditions: Sequence[Condition] = (), exact: bool = True) -> int:
         return int(
-            self.client.count(self.collection, count_filter=_filter(conditions), exact=exact).count
+            self.client.count(self.collection, count_filter=_filter(self.server.scoped(conditions)), exact=exact, **self.server.read_kwargs(consistency=False)).count
         )
 
     def facet(self, key: str) -> dict[Any, int]:
         limit = max(self.count(), 1)
-        response = self.client.facet(self.collection, key, limit=limit, exact=True)
+        response = self.client.facet(self.collection, key, limit=limit, exact=True, facet_filter=_filter(self.server.scoped(())), **self._r)
         # Edge 0.9 (exact=True) still lists values whose points were all deleted, with count 0
         return {hit.value: int(hit.count) for hit in response.hits if hit.count > 0}
 
@@ -376,7 +396,7 @@ class ClientBackend:
         if not ids:
             return []
         records = self.client.retrieve(
-            self.collection, list(ids), with_payload=True, with_vectors=False
+            self.collection, list(ids), with_payload=True, with_vectors=False, **self._r
         )
         return [(str(r.id), dict(r.payload or {})) for r in records]
 
@@ -384,11 +404,10 @@ class ClientBackend:
         if not ids or not names:
             return {}
         records = self.client.retrieve(
-            self.collection, list(ids), with_payload=False, with_vectors=list(names)
+            self.collection, list(ids), with_payload=False, with_vectors=list(names), **self._r
         )
         return {str(r.id): dict(r.vector or {}) for r in records}
 
-    # ------------------------------------------------------------------ search
     def query(self, requests: Sequence[PlanNode]) -> list[list[Row]]:
         filters: dict[int, models.Filter | None] = {}
         built = [self._translate(node, filters, top=True) for node in requests]
@@ -403,9 +422,11 @@ class ClientBackend:
                 search_params=req.params,
                 limit=req.limit,
                 with_payload=False,
+                **self._r,
             )
             return [_rows(response.points)]
-        responses = self.client.query_batch_points(self.collection, requests=built)
+        consistency = {k: v for k, v in self._r.items() if k == "consistency"}
+        responses = self.client.query_batch_points(self.collection, requests=built, **consistency)
         return [_rows(r.points) for r in responses]
 
     def _translate(
@@ -414,7 +435,7 @@ class ClientBackend:
         """A plan node as a ``QueryRequest`` (``top``) or a ``Prefetch``, recursively."""
         key = id(node.conditions)  # one filter object for the plan's shared conditions
         if key not in filters:
-            filters[key] = _filter(node.conditions)
+            filters[key] = _filter(self.server.scoped(node.conditions))
         prefetch = [self._translate(p, filters, top=False) for p in node.prefetch] or None
         query: Any
         using: str | None = None
@@ -445,7 +466,8 @@ class ClientBackend:
             "limit": node.limit,
         }
         if top:  # ids and scores only: the store fetches the payloads of the final hits
-            return models.QueryRequest(**parts, with_payload=False, with_vector=False)
+            return models.QueryRequest(**parts, with_payload=False, with_vector=False,
+                                       shard_key=self.server.shard_key)
         return models.Prefetch(**parts)
 
 

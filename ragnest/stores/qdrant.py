@@ -103,7 +103,8 @@ class QdrantStore:
     raises :class:`ragnest.errors.StoreUnavailableError` naming the collection and the
     cause; the data it was given is refused with ``ValueError``. A server is asked with a
     ``timeout`` (seconds, rounded up to whole seconds by qdrant-client) and transient
-    failures are retried ``retries`` times with exponential backoff and jitter.
+    failures are retried ``retries`` times with exponential backoff and jitter. ``server``:
+    sharding, replication, on-disk storage, tenants (see :mod:`ragnest.stores._server`).
 
     >>> store = QdrantStore(path="/tmp/ragnest-db", collection="manuals")
     >>> store.stats()  # doctest: +SKIP
@@ -125,6 +126,7 @@ class QdrantStore:
     wait: float = 5.0
     exact_search_kb: int = 100_000
     funnel_share: float = 1.0
+    server: dict[str, Any] | None = None  # url=: sharding, replication, tenant (stores._server)
 
     def __post_init__(self) -> None:
         if self.path is not None:
@@ -175,6 +177,7 @@ class QdrantStore:
             collection=self.collection,
             api_key_env=self.api_key_env,
             timeout=float(self.timeout),
+            server=self.server,
             **common,
         )
 
