@@ -241,8 +241,9 @@ def _group(kind: str) -> str:
 
 def evaluate_settings(rag: Pipeline, crops: list[dict], changes: dict,
                       using: list[str] | None = None) -> dict:
-    """Top 1 / top 5, latency p50 / p95 and OCR share per crop group, with the pipeline's
-    retrieval settings changed by ``changes`` (a Retriever of its own on the same store)."""
+    """Top 1 / top 5, latency p50 / p95 and OCR share per crop group (and ``ranks``: each
+    crop's rank, ``None`` past 5), with the pipeline's retrieval settings changed by
+    ``changes`` (a Retriever of its own on the same store)."""
     from dataclasses import replace
 
     from ragnest.retrieval import Retriever
@@ -264,7 +265,7 @@ def evaluate_settings(rag: Pipeline, crops: list[dict], changes: dict,
             groups["all"].append(row)
     finally:
         retriever.close()
-    out = {}
+    out: dict = {"ranks": [r["rank"] for r in groups["all"]]}  # per crop, in crop order
     for name, rows in sorted(groups.items(), key=lambda kv: (kv[0] == "all", kv[0])):
         ms = sorted(r["ms"] for r in rows)
         out[name] = {
@@ -308,6 +309,8 @@ def print_before_after(result: dict) -> None:
           f"{'p50 ms':>7} {'p95 ms':>7} {'OCR':>5}")
     for name, groups in result["settings"].items():
         for kind, g in groups.items():
+            if kind == "ranks":
+                continue
             print(f"{name:36} {kind:20} {g['crops']:5d} {g['top1']:6.3f} {g['top5']:6.3f} "
                   f"{g['p50_ms']:7.0f} {g['p95_ms']:7.0f} {g['ocr_share']:5.2f}")
 

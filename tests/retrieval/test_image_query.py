@@ -3,6 +3,7 @@ crop is, and crops of real pages found with the lite defaults (real RapidOCR, re
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pymupdf
@@ -48,12 +49,14 @@ FIGURE = (HANDBOOK, 3, (124.0, 177.0, 485.0, 377.0))  # the diagram on page 3
 TABLE = (HANDBOOK, 6, (64.0, 139.0, 531.0, 348.0))  # the error-code table on page 6
 
 
-def test_text_share_tells_text_from_graphics_on_real_crops():
-    text = [text_share(render_array(crop_ref(HANDBOOK, p, c))) for p in (1, 4, 5, 8)
-            for c in passages(HANDBOOK, p)]
-    text += [text_share(render_array(crop_ref(LAB, p, c))) for p in (1, 3)
-             for c in passages(LAB, p)]
-    figure = text_share(render_array(crop_ref(*FIGURE)))
+@pytest.mark.parametrize("dpi", [72, 110, 220])  # screenshots at several zooms
+def test_text_share_tells_text_from_graphics_on_real_crops(dpi):
+    def share(path: Path, page: int, clip: tuple[float, float, float, float]) -> TextShare:
+        return text_share(render_array(replace(crop_ref(path, page, clip), dpi=dpi)))
+
+    text = [share(HANDBOOK, p, c) for p in (1, 4, 5, 8) for c in passages(HANDBOOK, p)]
+    text += [share(LAB, p, c) for p in (1, 3) for c in passages(LAB, p)]
+    figure = share(*FIGURE)
     threshold = RetrievalConfig().image_text
     assert all(isinstance(s, TextShare) for s in text)
     assert min(s.share for s in text) >= threshold + 0.1, text
