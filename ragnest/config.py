@@ -85,10 +85,11 @@ class RetrievalConfig:
     (RapidOCR) and searched as text too; ``auto`` reads only crops that count as text
     (for pipelines with an image embedder: a figure crop is answered by it, without
     OCR's second); ``False`` makes image queries no embedder reads an error.
-    ``image_text``: the share of a crop's ink in glyph-sized marks from which it
-    counts as text (:func:`ragnest.media.ocr.text_share`). ``image_weights``: route
-    weights by what the crop is (``text``, ``graphics``), over ``weights`` for the
-    routes they name.
+    ``image_text``, ``image_mixed``: the share of a crop's ink in glyph-sized marks
+    (:func:`ragnest.media.ocr.text_share`) from which it counts as text, or as mixed
+    (read by OCR under ``auto`` too; below it: graphics). ``image_weights``: route
+    weights by what the crop is (``text``, ``mixed``, ``graphics``), over ``weights``
+    for the routes they name.
 
     Fields are checked like component parameters (a bad one raises
     :class:`~ragnest.errors.ConfigError`)::
@@ -110,7 +111,8 @@ class RetrievalConfig:
     rerank_k: int | None = None
     image_ocr: bool | Literal["auto"] = True
     image_text: Annotated[float, AtLeast(0.0)] = 0.7
-    image_weights: dict[Literal["text", "graphics"], dict[str, float]] = field(
+    image_mixed: Annotated[float, AtLeast(0.0)] = 0.5
+    image_weights: dict[Literal["text", "mixed", "graphics"], dict[str, float]] = field(
         default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -5,10 +5,10 @@ A screenshot crop asked of a text-only pipeline is read with RapidOCR and search
 as text (image embedders, such as the visual fingerprint, still read its pixels).
 OCR costs about a second of CPU on a crop of a text passage, and a figure carries few
 words: a test of a few milliseconds (:func:`ragnest.media.ocr.text_share`) tells what
-the crop is first, and with ``retrieval.image_ocr: auto`` only crops that are mostly
-text are read. The answer is a :class:`CropQuery`, which remembers what the crop is,
-so the planner can let the text routes lead for text and the visual route for
-graphics (``retrieval.image_weights``)::
+the crop is first, and with ``retrieval.image_ocr: auto`` only crops that hold text
+(``text`` or ``mixed``) are read. The answer is a :class:`CropQuery`, which remembers
+what the crop is, so the planner can let the text routes lead for text and the visual
+route for graphics (``retrieval.image_weights``)::
 
     from ragnest.retrieval.image import ImageQueryReader
     reader = ImageQueryReader(RetrievalConfig(image_ocr="auto"))
@@ -28,12 +28,27 @@ from typing import Any, Literal
 from ragnest.config import RetrievalConfig
 from ragnest.types import ImageRef, Query
 
-__all__ = ["CropQuery", "ImageQueryReader", "image_query"]
+__all__ = ["CropKind", "CropQuery", "ImageQueryReader", "crop_kind", "image_query"]
 
 logger = logging.getLogger(__name__)
 
 #: Pixel cap for a query image read by OCR.
 QUERY_MAX_PIXELS = 16_000_000
+
+#: What a screenshot crop counts as, by its text share.
+CropKind = Literal["text", "mixed", "graphics"]
+
+
+def crop_kind(share: float, config: RetrievalConfig) -> CropKind:
+    """What a crop with text share ``share`` counts as under ``config``.
+
+    >>> config = RetrievalConfig(image_text=0.7, image_mixed=0.5)
+    >>> [crop_kind(s, config) for s in (0.98, 0.6, 0.1)]
+    ['text', 'mixed', 'graphics']
+    """
+    if share >= config.image_text:
+        return "text"
+    return "mixed" if share >= config.image_mixed else "graphics"
 
 
 def image_query(path: str, text: str | None = None) -> Query:
@@ -53,8 +68,8 @@ class CropQuery(Query):
     """An image query as :class:`ImageQueryReader` read it: ``text`` is what OCR found
     (``None`` when OCR did not run or found nothing), ``text_share`` the part of the
     crop's ink in glyph-sized marks (0..1), ``kind`` what the crop counts as
-    (``text`` from ``retrieval.image_text`` up, else ``graphics``), ``ocr`` whether
-    OCR ran.
+    (``text`` from ``retrieval.image_text`` up, ``mixed`` from ``retrieval.image_mixed``
+    up, else ``graphics``), ``ocr`` whether OCR ran.
 
     >>> q = CropQuery(image=ImageRef(blob="crop.png"), text_share=0.12, kind="graphics")
     >>> isinstance(q, Query), q.kind, q.ocr
@@ -62,7 +77,7 @@ class CropQuery(Query):
     """
 
     text_share: float = 0.0
-    kind: Literal["text", "graphics"] = "graphics"
+    kind: CropKind = "graphics"
     ocr: bool = False
 
 
@@ -70,8 +85,8 @@ class ImageQueryReader:
     """Reads the text of a query's image when it is worth it (see the module docs).
 
     ``config``: its ``image_ocr`` (``True``: always OCR, ``"auto"``: only crops that
-    count as text, ``False``: never) and ``image_text`` (the text share from which a
-    crop counts as text).
+    count as text or mixed, ``False``: never), ``image_text`` and ``image_mixed`` (the
+    text shares from which a crop counts as text, or mixed).
     """
 
     def __init__(self, config: RetrievalConfig | None = None) -> None:
@@ -109,10 +124,9 @@ class ImageQueryReader:
             return query
         pixels = self._pixels(query.image)
         share = text_share(pixels)
-        kind: Literal["text", "graphics"] = (
-            "text" if share.share >= self.config.image_text else "graphics")
+        kind = crop_kind(share.share, self.config)
         mode = self.config.image_ocr
-        run = mode is True or (mode == "auto" and kind == "text")
+        run = mode is True or (mode == "auto" and kind != "graphics")
         text = self._ocr(pixels) if run else ""
         logger.debug("image query: text share %.3f (%d glyphs) -> %s, OCR %s",
                      share.share, share.glyphs, kind, "run" if run else "skipped")

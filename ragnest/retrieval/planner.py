@@ -80,7 +80,7 @@ def stage_limits(
 def route_weights(query: Query, config: RetrievalConfig) -> dict[str, float]:
     """Route weights for ``query``: ``config.weights``, and for a screenshot read by
     :class:`~ragnest.retrieval.image.ImageQueryReader` (a ``CropQuery``) the
-    ``config.image_weights`` of what the crop is (``text`` or ``graphics``) over them,
+    ``config.image_weights`` of what the crop is (``text``, ``mixed``, ``graphics``) over them,
     for the routes they name (a route named nowhere weighs 1).
 
     >>> from ragnest.retrieval.image import CropQuery

@@ -21,8 +21,8 @@ Writes tests/benchmarks/results/image_query.json.
 (and of vector drawings the layout does not mark as figures), from the sample handbook
 (examples/docs) and the manuals above, each searched with the settings before screenshot
 routing (OCR of every crop, weights dense 1 / bm25 1 / visual 3 for every query) and
-with the lite defaults now (OCR only for crops that are mostly text; the text routes
-lead for those), on one store in one run: top 1 / top 5 and latency p50 / p95 per crop
+with the lite defaults now (OCR only for crops that hold text; the text routes lead
+for those that are mostly text), on one store in one run: top 1 / top 5 and latency p50 / p95 per crop
 kind, plus how many crops were read by OCR. Writes results/image_query_before_after.json::
 
     python tests/benchmarks/bench_image_query.py --before-after [--quick]

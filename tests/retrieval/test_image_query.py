@@ -103,6 +103,8 @@ def test_route_weights_follow_the_crop_and_keep_other_weights():
     assert route_weights(text, config) == {"dense": 2.0, "bm25": 1.0, "visual": 0.25}
     graphics = CropQuery(image=ref, kind="graphics", text_share=0.1)
     assert route_weights(graphics, config) == {"dense": 2.0, "bm25": 0.5, "visual": 3.0}
+    mixed = CropQuery(text="pump", image=ref, kind="mixed", text_share=0.6)
+    assert route_weights(mixed, config) == config.weights  # no mixed entry: weights as given
     # Without image_weights, a user's weights hold for every query.
     plain = RetrievalConfig(weights={"visual": 3.0})
     assert route_weights(text, plain) == {"visual": 3.0}
@@ -119,8 +121,9 @@ def test_image_query_settings_are_validated():
                       "pipeline": {"parsers": ["pdf"], "embedders": ["bm25"], "store": "store",
                                    "retrieval": retrieval}}, env={}, source="src.yaml")
 
-    config({"image_ocr": "auto", "image_text": 0.6, "image_weights": {"text": {"bm25": 2.0}}})
-    with pytest.raises(ConfigError, match="image_weights: keys must be .*'text', 'graphics'"):
+    config({"image_ocr": "auto", "image_text": 0.6, "image_mixed": 0.4,
+            "image_weights": {"text": {"bm25": 2.0}, "mixed": {"bm25": 1.0}}})
+    with pytest.raises(ConfigError, match="image_weights: keys must be .*'text', 'mixed'"):
         config({"image_weights": {"txt": {}}})
     with pytest.raises(ConfigError, match="image_ocr: expects true or false or one of 'auto'"):
         config({"image_ocr": "sometimes"})
@@ -153,6 +156,11 @@ def test_text_and_figure_crops_find_their_page_first_with_the_defaults(lite, tmp
         rank, query = found(lite, png, HANDBOOK, page)
         assert rank == 0, f"text passage of page {page}: rank {rank}"
         assert isinstance(query, CropQuery) and query.kind == "text" and query.ocr
+    # One row of the error-code table: text in ruled cells (a table's fingerprint is of
+    # the whole table, so the row is found by its words).
+    row = save_crop(crop_ref(HANDBOOK, 6, passages(HANDBOOK, 6)[1]), tmp_path / "row.png")
+    rank, query = found(lite, row, HANDBOOK, 6)
+    assert rank == 0 and isinstance(query, CropQuery) and query.kind == "mixed" and query.ocr
     figure = save_crop(crop_ref(*FIGURE), tmp_path / "figure.png")
     rank, query = found(lite, figure, HANDBOOK, 3)
     assert rank == 0
