@@ -81,9 +81,15 @@ class RetrievalConfig:
     (:data:`ragnest.types.FUSIONS`).
     ``weights``: per embedder name. ``budgets``: candidate limits per stage, keyed
     by vector name (``dense-coarse``) or level name (``coarse``); unset stages keep
-    ``4x`` the next stage's limit. ``image_ocr``: an image query that no embedder
-    reads (a screenshot crop on a text-only pipeline) is read with OCR (RapidOCR)
-    and searched as text; ``False`` makes such queries an error.
+    ``4x`` the next stage's limit. ``image_ocr``: an image query is read with OCR
+    (RapidOCR) and searched as text too; ``auto`` reads only crops that count as text
+    (for pipelines with an image embedder: a figure crop is answered by it, without
+    OCR's second); ``False`` makes image queries no embedder reads an error.
+    ``image_text``, ``image_mixed``: the share of a crop's ink in glyph-sized marks
+    (:func:`ragnest.media.ocr.text_share`) from which it counts as text, or as mixed
+    (read by OCR under ``auto`` too; below it: graphics). ``image_weights``: route
+    weights by what the crop is (``text``, ``mixed``, ``graphics``), over ``weights``
+    for the routes they name.
 
     Fields are checked like component parameters (a bad one raises
     :class:`~ragnest.errors.ConfigError`)::
@@ -103,7 +109,11 @@ class RetrievalConfig:
     weights: dict[str, float] = field(default_factory=dict)
     budgets: dict[str, int] = field(default_factory=dict)
     rerank_k: int | None = None
-    image_ocr: bool = True
+    image_ocr: bool | Literal["auto"] = True
+    image_text: Annotated[float, AtLeast(0.0)] = 0.7
+    image_mixed: Annotated[float, AtLeast(0.0)] = 0.5
+    image_weights: dict[Literal["text", "mixed", "graphics"], dict[str, float]] = field(
+        default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_fields(self)

@@ -60,6 +60,7 @@ from ragnest.protocols import (
 )
 from ragnest.retrieval import Retriever, as_query, image_query
 from ragnest.retrieval.answer import answer_retrieval, stream_retrieval
+from ragnest.retrieval.planner import check_weights
 from ragnest.types import (
     Answer,
     AnswerDelta,
@@ -139,9 +140,7 @@ class Pipeline:
         self.reranker = reranker
         self.retrieval = retrieval or RetrievalConfig()
         self.ingest_config = ingest or IngestConfig()
-        for name in self.retrieval.weights:
-            if name not in self.embedders:
-                raise ConfigError(f"retrieval.weights names {name!r}, which is not an embedder")
+        check_weights(self.retrieval, self.embedders)
         bind_embedder(generator, self.embedders)  # a generator that asks for an embedder gets it
         self._names = dict(names or {})
         self._meta: dict[str, Any] = {}

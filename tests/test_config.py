@@ -159,7 +159,8 @@ def test_yaml_value_errors_name_the_file_and_the_key_path(tmp_path):
         ({"pipeline": {"retrieval": {"weights": {"bm25": "high"}}}},
          "src.yaml: pipeline.retrieval.weights.bm25: expects a number, got 'high' (a string)"),
         ({"pipeline": {"retrieval": {"image_ocr": "yes"}}},
-         "src.yaml: pipeline.retrieval.image_ocr: expects true or false, got 'yes' (a string)"),
+         "src.yaml: pipeline.retrieval.image_ocr: expects true or false or one of 'auto', "
+         "got 'yes' (a string)"),
         ({"pipeline": {"ingest": []}},
          "src.yaml: pipeline.ingest: expects a mapping or null, got [] (a list)"),
         ({"version": 2}, "src.yaml: version: 2 is not one of 1"),

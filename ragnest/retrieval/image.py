@@ -1,11 +1,19 @@
-"""Image queries on pipelines that read text: the words in a screenshot, by OCR.
+"""Image queries on pipelines that read text: the words in a screenshot, by OCR, when
+the screenshot holds text.
 
 A screenshot crop asked of a text-only pipeline is read with RapidOCR and searched
-as text (image embedders, such as the visual fingerprint, still read its pixels)::
+as text (image embedders, such as the visual fingerprint, still read its pixels).
+OCR costs about a second of CPU on a crop of a text passage, and a figure carries few
+words: a test of a few milliseconds (:func:`ragnest.media.ocr.text_share`) tells what
+the crop is first, and with ``retrieval.image_ocr: auto`` only crops that hold text
+(``text`` or ``mixed``) are read. The answer is a :class:`CropQuery`, which remembers
+what the crop is, so the planner can let the text routes lead for text and the visual
+route for graphics (``retrieval.image_weights``)::
 
     from ragnest.retrieval.image import ImageQueryReader
-    reader = ImageQueryReader()
-    query = reader.read(Query(image=ImageRef(blob="crop.png")))   # query.text holds the OCR
+    reader = ImageQueryReader(RetrievalConfig(image_ocr="auto"))
+    query = reader.read(Query(image=ImageRef(blob="crop.png")))
+    query.kind, query.text_share, query.text     # 'text', 0.99, 'Descaling ...'
     reader.close()
 
 The OCR engine is owned by the reader: loaded on first use, released by ``close()``.
@@ -14,17 +22,33 @@ The OCR engine is owned by the reader: loaded on first use, released by ``close(
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
+from ragnest.config import RetrievalConfig
 from ragnest.types import ImageRef, Query
 
-__all__ = ["ImageQueryReader", "image_query"]
+__all__ = ["CropKind", "CropQuery", "ImageQueryReader", "crop_kind", "image_query"]
 
 logger = logging.getLogger(__name__)
 
 #: Pixel cap for a query image read by OCR.
 QUERY_MAX_PIXELS = 16_000_000
+
+#: What a screenshot crop counts as, by its text share.
+CropKind = Literal["text", "mixed", "graphics"]
+
+
+def crop_kind(share: float, config: RetrievalConfig) -> CropKind:
+    """What a crop with text share ``share`` counts as under ``config``.
+
+    >>> config = RetrievalConfig(image_text=0.7, image_mixed=0.5)
+    >>> [crop_kind(s, config) for s in (0.98, 0.6, 0.1)]
+    ['text', 'mixed', 'graphics']
+    """
+    if share >= config.image_text:
+        return "text"
+    return "mixed" if share >= config.image_mixed else "graphics"
 
 
 def image_query(path: str, text: str | None = None) -> Query:
@@ -39,32 +63,75 @@ def image_query(path: str, text: str | None = None) -> Query:
     return Query(text=text, image=ImageRef(blob=str(p.absolute())))
 
 
-class ImageQueryReader:
-    """Adds the text OCR finds in a query's image to a query that has no text."""
+@dataclass(frozen=True, kw_only=True)
+class CropQuery(Query):
+    """An image query as :class:`ImageQueryReader` read it: ``text`` is what OCR found
+    (``None`` when OCR did not run or found nothing), ``text_share`` the part of the
+    crop's ink in glyph-sized marks (0..1), ``kind`` what the crop counts as
+    (``text`` from ``retrieval.image_text`` up, ``mixed`` from ``retrieval.image_mixed``
+    up, else ``graphics``), ``ocr`` whether OCR ran.
 
-    def __init__(self) -> None:
+    >>> q = CropQuery(image=ImageRef(blob="crop.png"), text_share=0.12, kind="graphics")
+    >>> isinstance(q, Query), q.kind, q.ocr
+    (True, 'graphics', False)
+    """
+
+    text_share: float = 0.0
+    kind: CropKind = "graphics"
+    ocr: bool = False
+
+
+class ImageQueryReader:
+    """Reads the text of a query's image when it is worth it (see the module docs).
+
+    ``config``: its ``image_ocr`` (``True``: always OCR, ``"auto"``: only crops that
+    count as text or mixed, ``False``: never), ``image_text`` and ``image_mixed`` (the
+    text shares from which a crop counts as text, or mixed).
+    """
+
+    def __init__(self, config: RetrievalConfig | None = None) -> None:
+        self.config = config or RetrievalConfig()
         self._engine: Any = None
         self._renderer: Any = None
 
-    def text(self, image: ImageRef) -> str:
-        """The text in ``image`` (empty when there is none)."""
-        from ragnest.media.ocr import OcrEngine
+    def _pixels(self, image: ImageRef) -> Any:
         from ragnest.media.render import Renderer
+
+        if self._renderer is None:
+            self._renderer = Renderer()
+        return self._renderer.array(image, max_pixels=QUERY_MAX_PIXELS)
+
+    def text(self, image: ImageRef) -> str:
+        """The text in ``image`` by OCR, always (empty when there is none)."""
+        return self._ocr(self._pixels(image))
+
+    def _ocr(self, pixels: Any) -> str:
+        from ragnest.media.ocr import OcrEngine
 
         if self._engine is None:
             self._engine = OcrEngine()
             self._engine.warm_up()
-            self._renderer = Renderer()
-        text = self._engine.text(self._renderer.array(image, max_pixels=QUERY_MAX_PIXELS))
+        text = str(self._engine.text(pixels))
         logger.debug("image query read by OCR: %r", text[:200])
-        return str(text)
+        return text
 
     def read(self, query: Query) -> Query:
-        """``query`` with its image's text as its text (unchanged when it has text)."""
+        """``query`` as a :class:`CropQuery` (its image's text as its text when OCR ran);
+        unchanged when it has text or no image."""
+        from ragnest.media.ocr import text_share
+
         if query.image is None or query.text:
             return query
-        text = self.text(query.image)
-        return replace(query, text=text) if text else query
+        pixels = self._pixels(query.image)
+        share = text_share(pixels)
+        kind = crop_kind(share.share, self.config)
+        mode = self.config.image_ocr
+        run = mode is True or (mode == "auto" and kind != "graphics")
+        text = self._ocr(pixels) if run else ""
+        logger.debug("image query: text share %.3f (%d glyphs) -> %s, OCR %s",
+                     share.share, share.glyphs, kind, "run" if run else "skipped")
+        return CropQuery(text=text or None, image=query.image, filters=query.filters,
+                         text_share=share.share, kind=kind, ocr=run)
 
     def close(self) -> None:
         """Release the OCR engine and close the renderer's documents."""

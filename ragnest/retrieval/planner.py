@@ -16,7 +16,7 @@ vector name, ``dense-coarse``, or level name, ``coarse``)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -26,9 +26,11 @@ from ragnest.config import RetrievalConfig
 from ragnest.errors import ConfigError, RagnestError
 from ragnest.ladder import vector_name
 from ragnest.protocols import Embedder
+from ragnest.retrieval.image import CropQuery
 from ragnest.types import Fusion, Query, Route, SearchRequest, Stage, Vector, VectorSpec
 
-__all__ = ["QueryPlanner", "as_query", "check_text", "stage_limits"]
+__all__ = ["QueryPlanner", "as_query", "check_text", "check_weights", "route_weights",
+           "stage_limits"]
 
 
 def as_query(query: str | Query, filters: Mapping[str, Any] | None = None) -> Query:
@@ -73,6 +75,43 @@ def stage_limits(
         limits[i] = max(int(given), 1) if given else default
         nxt = limits[i]
     return limits
+
+
+def route_weights(query: Query, config: RetrievalConfig) -> dict[str, float]:
+    """Route weights for ``query``: ``config.weights``, and for a screenshot read by
+    :class:`~ragnest.retrieval.image.ImageQueryReader` (a ``CropQuery``) the
+    ``config.image_weights`` of what the crop is (``text``, ``mixed``, ``graphics``) over them,
+    for the routes they name (a route named nowhere weighs 1).
+
+    >>> from ragnest.retrieval.image import CropQuery
+    >>> from ragnest.types import ImageRef
+    >>> config = RetrievalConfig(weights={"dense": 1.0, "visual": 3.0},
+    ...                          image_weights={"text": {"visual": 0.5}})
+    >>> crop = CropQuery(text="Descaling", image=ImageRef(blob="c.png"), kind="text")
+    >>> route_weights(crop, config), route_weights(Query(text="descaling"), config)
+    ({'dense': 1.0, 'visual': 0.5}, {'dense': 1.0, 'visual': 3.0})
+    """
+    if isinstance(query, CropQuery):
+        return {**config.weights, **config.image_weights.get(query.kind, {})}
+    return dict(config.weights)
+
+
+def check_weights(config: RetrievalConfig, embedders: Iterable[str]) -> None:
+    """Raise :class:`ConfigError` for ``retrieval.weights`` or ``retrieval.image_weights``
+    naming a route that is not an embedder.
+
+    >>> check_weights(RetrievalConfig(image_weights={"text": {"visaul": 0.5}}), ["visual"])
+    Traceback (most recent call last):
+    ...
+    ragnest.errors.ConfigError: retrieval.image_weights.text names 'visaul', which is not an embedder; did you mean 'visual'?
+    """
+    names = list(embedders)
+    for where, weights in [("weights", config.weights),
+                           *((f"image_weights.{k}", w) for k, w in config.image_weights.items())]:
+        for name in weights:
+            if name not in names:
+                raise ConfigError(f"retrieval.{where} names {name!r}, which is not an "
+                                  f"embedder{did_you_mean(name, names)}")
 
 
 class QueryPlanner:
@@ -152,8 +191,9 @@ class QueryPlanner:
                 per_embedder[key] = list(emb.embed_queries(queries))
         requests: list[SearchRequest | None] = []
         for i, q in enumerate(queries):
+            weights = route_weights(q, self.config)
             routes = [
-                self._route(key, vecs[i], last, merged)
+                self._route(key, vecs[i], last, merged, weights)
                 for key, vecs in per_embedder.items()
                 if vecs[i]
             ]
@@ -203,7 +243,8 @@ class QueryPlanner:
                                   "of candidates")
 
     def _route(
-        self, key: str, qvecs: Mapping[str, Vector] | None, last: int, budgets: Mapping[str, int]
+        self, key: str, qvecs: Mapping[str, Vector] | None, last: int, budgets: Mapping[str, int],
+        weights: Mapping[str, float],
     ) -> Route:
         assert qvecs
         specs = [s for s in self.embedders[key].vector_specs() if s.name in qvecs]
@@ -212,4 +253,4 @@ class QueryPlanner:
             Stage(vector=vector_name(key, s.name), query=qvecs[s.name], limit=lim)
             for s, lim in zip(specs, limits)
         )
-        return Route(name=key, stages=stages, weight=self.config.weights.get(key, 1.0))
+        return Route(name=key, stages=stages, weight=weights.get(key, 1.0))

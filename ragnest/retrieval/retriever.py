@@ -75,7 +75,7 @@ class Retriever:
         self.config = config or RetrievalConfig()
         self.reranker = reranker
         self.planner = QueryPlanner(self.embedders, self.config, reranking=reranker is not None)
-        self._images = ImageQueryReader()
+        self._images = ImageQueryReader(self.config)
 
     def close(self) -> None:
         """Release what queries loaded (the OCR engine for image queries)."""

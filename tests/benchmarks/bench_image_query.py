@@ -17,6 +17,16 @@ Default corpus (Debian packages, ``apt-get install r-doc-pdf asymptote-doc
 gnuplot-doc octave-doc``): the R manuals (677 pages, few figures), the Asymptote
 manual (vector figures), the gnuplot manual and the Octave manual (plots, tables).
 Writes tests/benchmarks/results/image_query.json.
+
+``--before-after`` (see :func:`run_before_after`): screenshots of text passages too
+(and of vector drawings the layout does not mark as figures), from the sample handbook
+(examples/docs) and the manuals above, each searched with the settings before screenshot
+routing (OCR of every crop, weights dense 1 / bm25 1 / visual 3 for every query) and
+with the lite defaults now (OCR only for crops that hold text; the text routes lead
+for those that are mostly text), on one store in one run: top 1 / top 5 and latency p50 / p95 per crop
+kind, plus how many crops were read by OCR. Writes results/image_query_before_after.json::
+
+    python tests/benchmarks/bench_image_query.py --before-after [--quick]
 """
 
 from __future__ import annotations
@@ -24,16 +34,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import random
+import statistics
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
+import pymupdf
 from _bench import RESULTS, pytest  # first: puts the repo on sys.path
 
-from ragnest import Pipeline
+from ragnest import Pipeline, RagnestError, Source
 from ragnest.eval import EvalDataset, Evaluator, Setting, crop_set
+from ragnest.parsers.pdf import PdfParser
 
 R_MANUALS = Path("/usr/share/R/doc/manual")
 EXTRA = [
@@ -128,6 +142,187 @@ def test_image_crops_find_their_page(tmp_path):
     assert result["retrievers"]["lite default (all fused)"]["rows"][-1]["top5"] >= 0.70
 
 
+# -- before / after screenshot routing: text passages, figures, tables, drawings --------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "docs"
+QUICK_CORPUS = [EXAMPLES / "nimbus3_handbook.pdf", EXAMPLES / "lab_safety_guide.pdf",
+                R_MANUALS / "R-intro.pdf", EXTRA[0], EXTRA[1]]
+# What changed, as retrieval settings over the lite pipeline's (``{}``: as shipped).
+SETTINGS = {
+    "before (OCR always, weights 1/1/3)": {"image_ocr": True, "image_weights": {}},
+    "after (lite defaults)": {},
+}
+
+
+# --- --before-after: its own crop sampling (text passages, layout regions, drawings)
+
+
+def find_crops(files: list[Path], n: int, min_side: float, seed: int = 11) -> list[dict]:
+    """Figure/picture/table regions found by ragnest's layout, sampled at random."""
+    parser = PdfParser(chunking="page", ocr="never")
+    regions = []
+    for f in files:
+        for chunk in parser.parse(Source.from_path(f)):
+            for seg in chunk.segments:
+                if seg.kind == "text" or not seg.bbox:
+                    continue
+                x0, y0, x1, y1 = seg.bbox
+                if x1 - x0 < min_side or y1 - y0 < min_side:
+                    continue
+                regions.append({"source": chunk.source, "page": chunk.page,
+                                "kind": seg.role or seg.kind, "bbox": [x0, y0, x1, y1]})
+    rng = random.Random(seed)
+    return rng.sample(regions, min(n, len(regions)))
+
+
+def render_crops(crops: list[dict], out: Path, dpi: int, jitter: float, seed: int = 5) -> None:
+    """Render each crop; with ``jitter`` each side moves out or in by up to that many
+    points (a hand-made screenshot never matches the detected box exactly)."""
+    rng = random.Random(seed)
+    for i, crop in enumerate(crops):
+        with pymupdf.open(crop["source"]) as doc:
+            page = doc[crop["page"] - 1]
+            x0, y0, x1, y1 = crop["bbox"]
+            if jitter:
+                x0, y0 = x0 - rng.uniform(-jitter / 3, jitter), y0 - rng.uniform(-jitter / 3, jitter)
+                x1, y1 = x1 + rng.uniform(-jitter / 3, jitter), y1 + rng.uniform(-jitter / 3, jitter)
+            rect = pymupdf.Rect(x0, y0, x1, y1) & page.rect
+            path = out / f"crop{i:04d}.png"
+            page.get_pixmap(dpi=dpi, clip=rect).save(path)
+            crop["png"] = str(path)
+            crop["shot"] = [round(v, 1) for v in rect]
+
+
+def find_text_crops(files: list[Path], n: int, min_words: int = 12, seed: int = 13) -> list[dict]:
+    """Text blocks of at least ``min_words`` words, ``n`` spread evenly over ``files``."""
+    rng = random.Random(seed)
+    out: list[dict] = []
+    for i, f in enumerate(files):
+        blocks = []
+        with pymupdf.open(f) as doc:
+            for page in doc:
+                blocks += [{"source": str(Path(f).absolute()), "page": page.number + 1,
+                            "kind": "text", "bbox": list(b[:4])}
+                           for b in page.get_text("blocks")
+                           if b[6] == 0 and len(b[4].split()) >= min_words and b[3] - b[1] >= 18]
+        share = n // len(files) + (1 if i < n % len(files) else 0)
+        out += rng.sample(blocks, min(share, len(blocks)))
+    return out
+
+
+def find_drawing_crops(files: list[Path], n: int, min_side: float = 60.0,
+                       seed: int = 17) -> list[dict]:
+    """Clusters of vector drawings (``Page.cluster_drawings``) that no figure or table
+    region of ragnest's layout covers: figures a user can screenshot that get no visual
+    fingerprint on main."""
+    if n <= 0:
+        return []
+    parser = PdfParser(chunking="page", ocr="never")
+    found = []
+    for f in files:
+        regions: dict[int, list[pymupdf.Rect]] = defaultdict(list)
+        for chunk in parser.parse(Source.from_path(f)):
+            regions[chunk.page] += [pymupdf.Rect(s.bbox) for s in chunk.segments
+                                    if s.kind != "text" and s.bbox]
+        with pymupdf.open(f) as doc:
+            for page in doc:
+                if len(page.get_drawings()) < 8:
+                    continue
+                for r in page.cluster_drawings():
+                    covered = any((r & q).get_area() > 0.3 * r.get_area()
+                                  for q in regions[page.number + 1])
+                    if r.width >= min_side and r.height >= min_side and not covered:
+                        found.append({"source": str(Path(f).absolute()), "page": page.number + 1,
+                                      "kind": "drawing", "bbox": list(r)})
+    return random.Random(seed).sample(found, min(n, len(found)))
+
+
+def _group(kind: str) -> str:
+    return {"text": "text passage", "drawing": "drawing (no region)", "table": "table"}.get(
+        kind, "figure")
+
+
+def evaluate_settings(rag: Pipeline, crops: list[dict], changes: dict,
+                      using: list[str] | None = None) -> dict:
+    """Top 1 / top 5, latency p50 / p95 and OCR share per crop group (and ``ranks``: each
+    crop's rank, ``None`` past 5), with the pipeline's retrieval settings changed by
+    ``changes`` (a Retriever of its own on the same store)."""
+    from dataclasses import replace
+
+    from ragnest.retrieval import Retriever
+
+    retriever = Retriever(rag.embedders, rag.store, replace(rag.retrieval, **changes))
+    try:
+        retriever.run(Pipeline.image_query(crops[0]["png"]), k=5, using=using)  # loads OCR
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for crop in crops:
+            t0 = time.perf_counter()
+            try:
+                result = retriever.run(Pipeline.image_query(crop["png"]), k=5, using=using)
+            except RagnestError:  # no route read it (a blank crop without OCR)
+                result = None
+            ms = (time.perf_counter() - t0) * 1000
+            hits = result.hits if result is not None else []
+            ranks = [i for i, h in enumerate(hits)
+                     if h.chunk.source == crop["source"] and h.chunk.page == crop["page"]]
+            rank = ranks[0] if ranks else None
+            row = {"rank": rank, "ms": ms, "ocr": result is not None and "ocr" in result.timings
+                   and getattr(result.query, "ocr", True)}
+            groups[_group(crop["kind"])].append(row)
+            groups["all"].append(row)
+    finally:
+        retriever.close()
+    out: dict = {"ranks": [r["rank"] for r in groups["all"]]}  # per crop, in crop order
+    for name, rows in sorted(groups.items(), key=lambda kv: (kv[0] == "all", kv[0])):
+        ms = sorted(r["ms"] for r in rows)
+        out[name] = {
+            "crops": len(rows),
+            "top1": sum(r["rank"] == 0 for r in rows) / len(rows),
+            "top5": sum(r["rank"] is not None for r in rows) / len(rows),
+            "p50_ms": statistics.median(ms),
+            "p95_ms": ms[int(0.95 * (len(ms) - 1))],
+            "ocr_share": sum(bool(r["ocr"]) for r in rows) / len(rows),
+        }
+    return out
+
+
+def run_before_after(files: list[Path], n_text: int, n_figure: int, n_drawing: int,
+                     crop_dpi: int, min_side: float, store: Path, crop_dir: Path,
+                     jitter: float = 12.0) -> dict:
+    """Ingest ``files`` once; evaluate every entry of :data:`SETTINGS` (plus the text and
+    visual routes alone, as references) on the same crops."""
+    crops = (find_text_crops(files, n_text) + find_crops(files, n_figure, min_side)
+             + find_drawing_crops(files, n_drawing))
+    render_crops(crops, crop_dir, crop_dpi, jitter)
+    with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)}) as rag:
+        t0 = time.perf_counter()
+        report = rag.ingest([str(f) for f in files], progress=False)
+        ingest_s = time.perf_counter() - t0
+        settings = {name: evaluate_settings(rag, crops, changes)
+                    for name, changes in SETTINGS.items()}
+        settings["text routes only (OCR always)"] = evaluate_settings(
+            rag, crops, {"image_ocr": True}, using=["dense", "bm25"])
+        settings["visual route only"] = evaluate_settings(rag, crops, {"image_ocr": False},
+                                                          using=["visual"])
+    return {"docs": [f.name for f in files], "pages": report.pages, "crop_dpi": crop_dpi,
+            "jitter_pt": jitter, "ingest_seconds": round(ingest_s, 1), "settings": settings,
+            "crops": [{k: v for k, v in c.items() if k != "png"} for c in crops]}
+
+
+def print_before_after(result: dict) -> None:
+    print(f"\n{len(result['docs'])} PDFs, {result['pages']} pages, crops at "
+          f"{result['crop_dpi']} dpi, edges moved up to {result['jitter_pt']} pt; "
+          f"ingest {result['ingest_seconds']} s")
+    print(f"{'settings':36} {'crop kind':20} {'crops':>5} {'top1':>6} {'top5':>6} "
+          f"{'p50 ms':>7} {'p95 ms':>7} {'OCR':>5}")
+    for name, groups in result["settings"].items():
+        for kind, g in groups.items():
+            if kind == "ranks":
+                continue
+            print(f"{name:36} {kind:20} {g['crops']:5d} {g['top1']:6.3f} {g['top5']:6.3f} "
+                  f"{g['p50_ms']:7.0f} {g['p95_ms']:7.0f} {g['ocr_share']:5.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -138,9 +333,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunking", choices=["page", "interleaved"], default="page")
     ap.add_argument("--jitter", type=float, default=12.0,
                     help="move each crop edge by up to this many points (0 = exact boxes)")
-    ap.add_argument("--quick", action="store_true", help="40 crops (a smoke run)")
+    ap.add_argument("--before-after", action="store_true",
+                    help="text passages, figures, tables and drawings, before vs after "
+                    "screenshot routing (results/image_query_before_after.json)")
+    ap.add_argument("--quick", action="store_true",
+                    help="40 crops (a smoke run); with --before-after: 5 PDFs (~700 pages), "
+                    "fewer crops")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.before_after:
+        return before_after_main(args)
     files = args.docs or default_corpus()
     if not files:
         raise SystemExit("no PDFs: apt-get install r-doc-pdf asymptote-doc gnuplot-doc octave-doc")
@@ -154,6 +356,39 @@ def main(argv: list[str] | None = None) -> int:
     name = "image_query.json" if args.chunking == "page" else f"image_query_{args.chunking}.json"
     (RESULTS / name).write_text(json.dumps(result, indent=2))
     print(f"\nwrote {RESULTS / name}")
+    return 0
+
+
+@pytest.mark.benchmark
+def test_screenshot_routing_before_after(tmp_path):
+    files = [f for f in QUICK_CORPUS if f.is_file()]
+    crop_dir = tmp_path / "crops"
+    crop_dir.mkdir()
+    result = run_before_after(files, 20, 20, 0, 110, 40.0, tmp_path / "store", crop_dir)
+    before = result["settings"]["before (OCR always, weights 1/1/3)"]
+    after = result["settings"]["after (lite defaults)"]
+    assert after["text passage"]["top1"] >= 0.9 > before["text passage"]["top1"]
+    assert after["figure"]["top5"] >= before["figure"]["top5"] - 0.05
+    assert after["figure"]["p50_ms"] < before["figure"]["p50_ms"]
+
+
+def before_after_main(args: argparse.Namespace) -> int:
+    quick = [f for f in QUICK_CORPUS if f.is_file()]
+    full = [EXAMPLES / "nimbus3_handbook.pdf", EXAMPLES / "lab_safety_guide.pdf",
+            *default_corpus()]
+    files = args.docs or (quick if args.quick else full)
+    n_text, n_figure, n_drawing = (40, 40, 15) if args.quick else (100, 100, 40)
+    with tempfile.TemporaryDirectory() as tmp:
+        crop_dir = Path(tmp) / "crops"
+        crop_dir.mkdir()
+        result = run_before_after(files, n_text, n_figure, n_drawing, args.crop_dpi,
+                                  args.min_side, Path(tmp) / "store", crop_dir,
+                                  jitter=args.jitter)
+    print_before_after(result)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "image_query_before_after.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {out}")
     return 0
 
 
