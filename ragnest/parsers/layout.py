@@ -20,8 +20,9 @@ only, so parsing pages in parallel gives the same chunks as parsing them in orde
   than the page's body text, or set in bold at body size without a final full stop;
 * **captions**: blocks starting "Figure 3", "Fig. 2:", "Table 1." ... , attached to
   the nearest figure, picture or table above or below them;
-* **figures**: clusters of vector drawings big enough to be an illustration (not a
-  rule line or a page-sized background) that are not tables.
+* **figures**: clusters of vector drawings (drawings closer than a few points join,
+  :func:`cluster_rects`, after page rules and page-sized backgrounds are set aside,
+  :func:`drawing_rects`) big enough to be an illustration that are not tables.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from ragnest.media.geometry import Rect, area, overlap_ratio, union_bbox
 
@@ -44,6 +47,8 @@ __all__ = [
     "is_caption",
     "absorb_labels",
     "figure_regions",
+    "drawing_rects",
+    "cluster_rects",
     "overlap_ratio",  # from ragnest.media.geometry, kept here for existing callers
     "area",
 ]
@@ -279,3 +284,89 @@ def figure_regions(
             continue
         out.append(r)
     return out
+
+
+def drawing_rects(rects: Sequence[Rect], *, page: Rect, thin: float = 1.5) -> list[Rect]:
+    """The drawing rectangles that can belong to an illustration: not page-sized
+    backgrounds or frames (over 85% of the page), not page rules (thin lines across
+    half the page or more: header and footer rules, section separators).
+
+    >>> drawing_rects([(0, 0, 595, 842), (72, 60, 540, 60.4), (100, 100, 200, 180)],
+    ...               page=(0, 0, 595, 842))
+    [(100, 100, 200, 180)]
+    """
+    pw, ph = page[2] - page[0], page[3] - page[1]
+    big = 0.85 * pw * ph
+    out: list[Rect] = []
+    for r in rects:
+        w, h = r[2] - r[0], r[3] - r[1]
+        if w * h > big or (h <= thin and w >= 0.5 * pw) or (w <= thin and h >= 0.5 * ph):
+            continue
+        out.append(r)
+    return out
+
+
+def cluster_rects(rects: Sequence[Rect], *, page: Rect, gap: float = 8.0) -> list[Rect]:
+    """Join drawing rectangles closer than ``gap`` points into clusters (their
+    bounding boxes, top to bottom). Parallel lines alone (a column of underlines, a
+    stack of rules) are not clusters.
+
+    Linear in the number of rectangles: they are painted, grown by ``gap / 2``, on a grid
+    of ``gap / 2`` cells, whose connected parts are the clusters (a plot of 50,000 path
+    segments clusters in milliseconds). The grid rounds: rectangles up to ``2 * gap``
+    apart may join too, never farther ones.
+
+    >>> cluster_rects([(100, 100, 150, 140), (155, 100, 200, 140), (100, 400, 200, 500)],
+    ...               page=(0, 0, 595, 842))
+    [(100.0, 100.0, 200.0, 140.0), (100.0, 400.0, 200.0, 500.0)]
+    """
+    if not rects:
+        return []
+    cell = max(gap / 2, 0.5)
+    x0, y0 = page[0] - gap, page[1] - gap
+    cols = int((page[2] - page[0] + 2 * gap) / cell) + 2
+    rows = int((page[3] - page[1] + 2 * gap) / cell) + 2
+    boxes = np.array(rects, dtype=np.float64).reshape(-1, 4)
+    half = gap / 2
+    c0 = np.clip(((boxes[:, 0] - half - x0) // cell).astype(int), 0, cols - 1)
+    c1 = np.clip(((boxes[:, 2] + half - x0) // cell).astype(int), 0, cols - 1)
+    r0 = np.clip(((boxes[:, 1] - half - y0) // cell).astype(int), 0, rows - 1)
+    r1 = np.clip(((boxes[:, 3] + half - y0) // cell).astype(int), 0, rows - 1)
+    grid = np.zeros((rows, cols), dtype=bool)
+    for a, b, c, d in zip(r0.tolist(), r1.tolist(), c0.tolist(), c1.tolist()):
+        grid[a : b + 1, c : d + 1] = True
+    labels = _components(grid)
+    owner = labels[r0, c0]
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    flat = (h <= 1.5) & (w >= 6)  # horizontal lines (not dots)
+    upright = (w <= 1.5) & (h >= 6)
+    out: list[Rect] = []
+    for label in np.unique(owner):
+        members = owner == label
+        if members.sum() > 1 and (flat[members].all() or upright[members].all()):
+            continue  # parallel lines only (underlines, a stack of rules): no shape
+        m = boxes[members]
+        out.append((float(m[:, 0].min()), float(m[:, 1].min()),
+                    float(m[:, 2].max()), float(m[:, 3].max())))
+    return sorted(out, key=lambda r: (r[1], r[0]))
+
+
+def _components(grid: np.ndarray) -> np.ndarray:
+    """Connected parts (4-neighbour) of a boolean grid: each cell gets the smallest
+    flat index of its part (-1 outside): minimum propagation between neighbours, with
+    pointer jumping (a cell takes the label of the cell its label names), so long
+    snaking parts converge in a few rounds."""
+    big = grid.size
+    labels = np.where(grid, np.arange(big).reshape(grid.shape), big)
+    while True:
+        prev = labels
+        flat = np.append(labels.ravel(), big)
+        labels = flat[labels]
+        np.minimum(labels[1:], labels[:-1], out=labels[1:], where=grid[1:] & grid[:-1])
+        np.minimum(labels[:-1], labels[1:], out=labels[:-1], where=grid[:-1] & grid[1:])
+        np.minimum(labels[:, 1:], labels[:, :-1], out=labels[:, 1:],
+                   where=grid[:, 1:] & grid[:, :-1])
+        np.minimum(labels[:, :-1], labels[:, 1:], out=labels[:, :-1],
+                   where=grid[:, :-1] & grid[:, 1:])
+        if np.array_equal(labels, prev):
+            return np.where(grid, labels, -1)
