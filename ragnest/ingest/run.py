@@ -106,7 +106,7 @@ def run_ingest(
     embedders: Mapping[str, Embedder],
     store: Store,
     config: IngestConfig | None = None,
-    workers: int | None = None,
+    workers: int | str | None = None,
     progress: bool = False,
     on_file: ProgressCallback | None = None,
     dry_run: bool = False,
@@ -114,8 +114,9 @@ def run_ingest(
 ) -> IngestReport:
     """Ingest files and folders into an open store (see the module docs).
 
-    ``workers`` parser processes (default ``config.workers``; 0 = one per CPU) parse
-    files, and page ranges of big PDFs, in parallel; embedding and writing stay in this
+    ``workers`` parser processes (default ``config.workers``; 0 = one per CPU;
+    ``"auto"`` decides from the corpus, see :func:`~ragnest.ingest.pool.auto_workers`)
+    parse files, and page ranges of big PDFs, in parallel; embedding and writing stay in this
     process, in file order. ``progress`` shows a tqdm bar (when ``on_file`` is unset).
 
     A file whose content a stored document holds while that document's file is gone
@@ -178,7 +179,7 @@ def run_ingest(
     plans: dict[str, Planned] = {}
     store_failed = False
     pool = ParsePool(workers=config.workers if workers is None else workers,
-                     split_pages=config.split_pages)
+                     split_pages=config.split_pages, files=files)
     try:
         for source, chunks, error in pool.map(jobs()):
             path = source.path or source.display_name
