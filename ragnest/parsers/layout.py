@@ -323,10 +323,13 @@ def cluster_rects(rects: Sequence[Rect], *, page: Rect, gap: float = 8.0) -> lis
     if not rects:
         return []
     cell = max(gap / 2, 0.5)
-    x0, y0 = page[0] - gap, page[1] - gap
-    cols = int((page[2] - page[0] + 2 * gap) / cell) + 2
-    rows = int((page[3] - page[1] + 2 * gap) / cell) + 2
     boxes = np.array(rects, dtype=np.float64).reshape(-1, 4)
+    # The grid spans the drawings (within the page), not the whole page.
+    lo = np.maximum(boxes[:, :2].min(axis=0), (page[0], page[1])) - gap
+    hi = np.minimum(boxes[:, 2:].max(axis=0), (page[2], page[3])) + gap
+    x0, y0 = float(lo[0]), float(lo[1])
+    cols = max(int((hi[0] - x0) / cell) + 2, 1)
+    rows = max(int((hi[1] - y0) / cell) + 2, 1)
     half = gap / 2
     c0 = np.clip(((boxes[:, 0] - half - x0) // cell).astype(int), 0, cols - 1)
     c1 = np.clip(((boxes[:, 2] + half - x0) // cell).astype(int), 0, cols - 1)
