@@ -286,10 +286,12 @@ def figure_regions(
     return out
 
 
-def drawing_rects(rects: Sequence[Rect], *, page: Rect, thin: float = 1.5) -> list[Rect]:
+def drawing_rects(rects: Sequence[Rect], *, page: Rect, thin: float = 1.5,
+                  gap: float = 8.0) -> list[Rect]:
     """The drawing rectangles that can belong to an illustration: not page-sized
     backgrounds or frames (over 85% of the page), not page rules (thin lines across
-    half the page or more: header and footer rules, section separators).
+    half the page or more with no other drawing within ``gap`` points: header and
+    footer rules, section separators; the long sides of a box drawn line by line stay).
 
     >>> drawing_rects([(0, 0, 595, 842), (72, 60, 540, 60.4), (100, 100, 200, 180)],
     ...               page=(0, 0, 595, 842))
@@ -297,13 +299,26 @@ def drawing_rects(rects: Sequence[Rect], *, page: Rect, thin: float = 1.5) -> li
     """
     pw, ph = page[2] - page[0], page[3] - page[1]
     big = 0.85 * pw * ph
-    out: list[Rect] = []
-    for r in rects:
+    kept: list[int] = []
+    rules: list[int] = []
+    for i, r in enumerate(rects):
         w, h = r[2] - r[0], r[3] - r[1]
-        if w * h > big or (h <= thin and w >= 0.5 * pw) or (w <= thin and h >= 0.5 * ph):
+        if w * h > big:
             continue
-        out.append(r)
-    return out
+        if (h <= thin and w >= 0.5 * pw) or (w <= thin and h >= 0.5 * ph):
+            rules.append(i)
+        else:
+            kept.append(i)
+    if rules and kept:
+        others = np.array([rects[i] for i in kept], dtype=np.float64).reshape(-1, 4)
+        for i in rules:  # a rule touching a drawing is part of it (a box drawn line by line)
+            r = rects[i]
+            dx = np.maximum(np.maximum(others[:, 0] - r[2], r[0] - others[:, 2]), 0)
+            dy = np.maximum(np.maximum(others[:, 1] - r[3], r[1] - others[:, 3]), 0)
+            if bool((np.maximum(dx, dy) <= gap).any()):
+                kept.append(i)
+        kept.sort()
+    return [rects[i] for i in kept]
 
 
 def cluster_rects(rects: Sequence[Rect], *, page: Rect, gap: float = 8.0) -> list[Rect]:

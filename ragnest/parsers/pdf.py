@@ -232,7 +232,8 @@ def page_boxes(page: pymupdf.Page, *, tables: bool = True, figures: bool = True,
             if region is not None:
                 table_boxes = find_tables(page, table_strategy, clip=region, paths=paths)
         if figures:
-            drawn = layout.drawing_rects(_drawing_boxes(paths), page=page_rect)
+            drawn = layout.drawing_rects(_drawing_boxes(paths), page=page_rect,
+                                          gap=_FIGURE_GAP)
             clusters = layout.cluster_rects(drawn, page=page_rect, gap=_FIGURE_GAP)
             regions = layout.figure_regions(clusters, page=page_rect,
                                             tables=[t.bbox for t in table_boxes])

@@ -49,6 +49,10 @@ def test_drawing_rects_drop_page_rules_and_backgrounds() -> None:
     kept = layout.drawing_rects([(0, 0, 595, 842), (72, 60, 540, 60.4), (60, 70, 60.3, 800),
                                  (72, 300, 200, 300.4), (100, 100, 200, 180)], page=PAGE)
     assert kept == [(72, 300, 200, 300.4), (100, 100, 200, 180)]
+    # The long sides of a box drawn line by line touch its short sides: they stay.
+    box = [(72, 400, 500, 400.4), (72, 400, 72.4, 420), (500, 400, 500.4, 420),
+           (72, 420, 500, 420.4)]
+    assert layout.drawing_rects(box, page=PAGE) == box
 
 
 def _page_with(draw) -> pymupdf.Document:
