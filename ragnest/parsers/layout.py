@@ -49,6 +49,7 @@ __all__ = [
     "figure_regions",
     "drawing_rects",
     "cluster_rects",
+    "extra_regions",
     "overlap_ratio",  # from ragnest.media.geometry, kept here for existing callers
     "area",
 ]
@@ -388,3 +389,21 @@ def _components(grid: np.ndarray) -> np.ndarray:
                    where=grid[:, :-1] & grid[:, 1:])
         if np.array_equal(labels, prev):
             return np.where(grid, labels, -1)
+
+
+def extra_regions(clusters: Sequence[Rect], visuals: Sequence[Rect], *,
+                  inside: float = 0.8, size: float = 0.6) -> list[list[float]]:
+    """The ``clusters`` no visual box already stands for, rounded to 0.1 point: drawings
+    worth a visual fingerprint of their own. A visual stands for a cluster that lies
+    mostly (``inside``) in it and covers at least ``size`` of it (a figure grown far
+    beyond its drawing by its labels does not: a screenshot may show either).
+
+    >>> extra_regions([(10, 10, 110, 90), (200, 200, 300, 300)], [(8, 8, 112, 95)])
+    [[200.0, 200.0, 300.0, 300.0]]
+    """
+    out = []
+    for c in clusters:
+        if any(overlap_ratio(c, v) >= inside and area(c) >= size * area(v) for v in visuals):
+            continue
+        out.append([round(float(x), 1) for x in c])
+    return out

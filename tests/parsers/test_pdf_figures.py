@@ -139,3 +139,33 @@ def test_plot_is_a_figure_segment_and_parsing_is_stable(tmp_path: Path) -> None:
 @pytest.mark.parametrize("gap", [0.0, -1.0])
 def test_cluster_rects_tolerates_degenerate_gaps(gap: float) -> None:
     assert layout.cluster_rects([(10, 10, 50, 50)], page=PAGE, gap=gap) == [(10.0, 10.0, 50.0, 50.0)]
+
+
+def _small_drawing(page: pymupdf.Page) -> None:
+    # 30 x 30 points: too small for a figure region (36), big enough to screenshot (24).
+    page.draw_circle((300, 500), 15, width=1.0)
+    page.draw_line((285, 500), (315, 500), width=0.5)
+
+
+def test_drawings_the_layout_does_not_call_figures_are_listed_for_fingerprints(
+        tmp_path: Path) -> None:
+    from ragnest.embedders.thumbnail import REGIONS_KEY, ThumbnailEmbedder
+    from ragnest.parsers import pdf as pdf_module
+
+    assert pdf_module._REGIONS == REGIONS_KEY  # the parser and the embedder agree
+    doc = _page_with(lambda p: (_small_drawing(p), _arrows(p)))
+    path = tmp_path / "drawings.pdf"
+    doc.save(path)
+    [chunk] = PdfParser(ocr="never").parse(Source.from_path(path))
+    assert [s.role for s in chunk.segments if s.kind == "image"] == ["figure"]  # the arrows
+    [region] = chunk.metadata[REGIONS_KEY]
+    assert 284 <= region[0] <= 286 and 314 <= region[2] <= 316 and region[3] - region[1] >= 29
+    embedder = ThumbnailEmbedder()
+    try:
+        [vectors] = embedder.embed_documents([chunk])
+    finally:
+        embedder.close()
+    assert vectors["crops"].shape == (2, 32 * 32)  # the figure and the small drawing
+    # Interleaved: the region goes to the chunk whose box holds it, once.
+    chunks = list(PdfParser(ocr="never", chunking="interleaved").parse(Source.from_path(path)))
+    assert sum(len(c.metadata.get(REGIONS_KEY, [])) for c in chunks) == 1
