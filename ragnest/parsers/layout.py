@@ -392,18 +392,23 @@ def _components(grid: np.ndarray) -> np.ndarray:
 
 
 def extra_regions(clusters: Sequence[Rect], visuals: Sequence[Rect], *,
-                  inside: float = 0.8, size: float = 0.6) -> list[list[float]]:
-    """The ``clusters`` no visual box already stands for, rounded to 0.1 point: drawings
-    worth a visual fingerprint of their own. A visual stands for a cluster that lies
-    mostly (``inside``) in it and covers at least ``size`` of it (a figure grown far
-    beyond its drawing by its labels does not: a screenshot may show either).
+                  slack: float = 4.0, limit: int = 8) -> list[list[float]]:
+    """The ``clusters`` no visual box already stands for, rounded to 0.1 point, at most
+    ``limit`` (the largest): drawings worth a visual fingerprint of their own. A visual
+    stands for a cluster when their edges are within ``slack`` points of each other; a
+    figure grown by its labels, or one that joined several drawings, does not stand
+    for its parts (a screenshot may show either).
 
-    >>> extra_regions([(10, 10, 110, 90), (200, 200, 300, 300)], [(8, 8, 112, 95)])
+    >>> extra_regions([(10, 10, 110, 90), (200, 200, 300, 300)], [(8, 8, 112, 92)])
     [[200.0, 200.0, 300.0, 300.0]]
     """
-    out = []
-    for c in clusters:
-        if any(overlap_ratio(c, v) >= inside and area(c) >= size * area(v) for v in visuals):
+    out: list[list[float]] = []
+    for c in sorted(clusters, key=area, reverse=True):
+        if any(all(abs(a - b) <= slack for a, b in zip(c, v)) for v in visuals):
             continue
-        out.append([round(float(x), 1) for x in c])
+        box = [round(float(x), 1) for x in c]
+        if box not in out:
+            out.append(box)
+        if len(out) == limit:
+            break
     return out
