@@ -116,7 +116,7 @@ class IngestConfig:
     ``workers``: parser processes (1 parses in the calling process; more spread
     files, and page ranges of big PDFs, over that many processes; ``0`` means one
     per CPU; ``"auto"``, the default, decides from the CPUs and the corpus size: one
-    process for a small corpus, else one per CPU, see
+    process for a small corpus (under 4 MB), else one per CPU, see
     :func:`ragnest.ingest.pool.auto_workers`). ``split_pages``: page-range size for
     spreading one big PDF. ``batch_size``: chunks embedded and written at a time.
 

@@ -64,9 +64,10 @@ Job = tuple[Source, Parser]
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _WATCH_SECONDS = 0.5
 _STOP_SECONDS = 5.0
-#: ``workers="auto"`` parses in the calling process below this many bytes of input
-#: (about 200 pages of a born-digital manual: what one worker's start-up is worth).
-AUTO_MIN_BYTES = 2_000_000
+#: ``workers="auto"`` parses in the calling process below this many bytes of input:
+#: measured on 2 CPUs, a second process broke even on the R manuals (3.7 MB, 677 pages)
+#: and gave 1.19x on the gnuplot/asymptote/octave manuals (7.3 MB, 1,665 pages).
+AUTO_MIN_BYTES = 4_000_000
 _AUTO_MAX = 8
 
 
