@@ -125,16 +125,21 @@ class IngestConfig:
 
     ``workers``: parser processes (1 parses in the calling process; more spread
     files, and page ranges of big PDFs, over that many processes; ``0`` means one
-    per CPU). ``split_pages``: page-range size for spreading one big PDF.
-    ``batch_size``: chunks embedded and written at a time. ``engine``: ``local`` (this
-    process and its parse pool) or ``ray`` (a Ray Data job, see :mod:`ragnest.distributed`,
-    configured by the ``ray`` mapping: address, actors, GPUs per actor, batch sizes).
+    per CPU; ``"auto"``, the default, decides from the CPUs and the corpus size: one
+    process for a small corpus (under 4 MB), else one per CPU, see
+    :func:`ragnest.ingest.pool.auto_workers`). ``split_pages``: page-range size for
+    spreading one big PDF. ``batch_size``: chunks embedded and written at a time.
+    ``engine``: ``local`` (this process and its parse pool) or ``ray`` (a Ray Data job,
+    see :mod:`ragnest.distributed`, configured by the ``ray`` mapping: address, actors,
+    GPUs per actor, batch sizes).
 
     >>> IngestConfig(workers=0).batch_size
     64
+    >>> IngestConfig().workers
+    'auto'
     """
 
-    workers: Annotated[int, AtLeast(0)] = 1
+    workers: Annotated[int, AtLeast(0)] | Literal["auto"] = "auto"
     split_pages: Annotated[int, AtLeast(1)] = 100
     batch_size: Annotated[int, AtLeast(1)] = 64
     engine: Literal["local", "ray"] = "local"

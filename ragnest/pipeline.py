@@ -304,13 +304,13 @@ class Pipeline:
         *,
         progress: bool = True,
         on_file: ProgressCallback | None = None,
-        workers: int | None = None,
+        workers: int | str | None = None,
     ) -> IngestReport:
         """Ingest files and folders; one bad file never stops the others.
 
         Re-ingesting an unchanged file is a no-op; a changed file replaces its old
         chunks (new ones are written before stale ones are removed). ``workers``
-        parser processes (default: ``pipeline.ingest.workers``; 0 = one per CPU)
+        parser processes (default: ``pipeline.ingest.workers``, "auto"; 0 = one per CPU)
         parse files, and page ranges of big PDFs, in parallel; embedding and writing
         stay in this process, in file order. A broken store stops the ingest with its
         :class:`~ragnest.errors.StoreError` (``err.report`` says what was committed).
@@ -333,7 +333,7 @@ class Pipeline:
         dry_run: bool = False,
         progress: bool = True,
         on_file: ProgressCallback | None = None,
-        workers: int | None = None,
+        workers: int | str | None = None,
     ) -> IngestReport:
         """Make the store match the files under ``roots``: ingest new and changed files,
         re-point moved ones (nothing re-embedded), remove documents under the roots whose

@@ -3,7 +3,9 @@
 A user screenshots a figure or table and asks where it comes from. A text-only
 pipeline can read the screenshot with OCR, but plots, diagrams and photos carry little
 or no text. This embedder gives every visual segment of a chunk (figure, picture,
-table, standalone image) a small appearance vector: the region rendered in grey,
+table, standalone image), and every region its metadata lists under
+``"visual_regions"`` (drawings the PDF layout found but does not call figures), a
+small appearance vector: the region rendered in grey,
 trimmed to its ink (white margins removed, so a screenshot with more or less margin
 matches), box-averaged to ``grid x grid`` and standardised. The dot product of two
 fingerprints is their pixel correlation; a chunk's score is the best match among its
@@ -37,7 +39,7 @@ from ragnest.media.geometry import area
 from ragnest.media.render import Renderer
 from ragnest.types import Chunk, ImageRef, Query, Vector, VectorSpec
 
-__all__ = ["ThumbnailEmbedder", "fingerprint"]
+__all__ = ["REGIONS_KEY", "ThumbnailEmbedder", "fingerprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +85,24 @@ def fingerprint(image: np.ndarray, grid: int = 32) -> np.ndarray | None:
     return (small / norm).astype(np.float32)
 
 
-def _visual_refs(chunk: Chunk) -> list[ImageRef]:
-    refs = [s.image for s in chunk.segments if s.kind in ("image", "table") and s.image]
+#: Chunk metadata listing more regions of its page worth a fingerprint (drawings the
+#: layout does not classify as figures), ``[[x0, y0, x1, y1], ...]`` in PDF points.
+REGIONS_KEY = "visual_regions"
+
+
+def _visual_refs(chunk: Chunk) -> list[tuple[ImageRef, float]]:
+    """The chunk's visuals with their areas: image and table segments, the regions its
+    metadata lists (on its page), or a standalone image chunk's own image."""
+    refs = [(s.image, area(s.bbox) if s.bbox else 0.0) for s in chunk.segments
+            if s.kind in ("image", "table") and s.image]
+    page = chunk.image
+    for region in chunk.metadata.get(REGIONS_KEY) or ():
+        if page is not None and chunk.page is not None and len(region) == 4:
+            clip = tuple(float(v) for v in region)
+            refs.append((ImageRef(source=page.source, page=chunk.page, clip=clip,  # type: ignore[arg-type]
+                                  dpi=page.dpi), area(clip)))  # type: ignore[arg-type]
     if chunk.kind == "image" and chunk.image is not None and not refs:
-        refs.append(chunk.image)
+        refs.append((chunk.image, 0.0))
     return refs
 
 
@@ -156,11 +172,10 @@ class ThumbnailEmbedder:
         """``{"crops": rows}`` for chunks with visuals, ``{}`` for the others."""
         out: list[dict[str, Vector]] = []
         for chunk in chunks:
-            refs = _visual_refs(chunk)
-            if len(refs) > self.max_visuals:
-                by_area = {id(s.image): area(s.bbox) if s.bbox else 0.0
-                           for s in chunk.segments if s.image}
-                refs = sorted(refs, key=lambda r: -by_area.get(id(r), 0.0))[: self.max_visuals]
+            visuals = _visual_refs(chunk)
+            if len(visuals) > self.max_visuals:  # the largest ones
+                visuals = sorted(visuals, key=lambda v: -v[1])[: self.max_visuals]
+            refs = [ref for ref, _ in visuals]
             vecs = self._vectors(refs, f"{chunk.source} p.{chunk.page}") if refs else None
             out.append({_LEVEL: vecs} if vecs is not None else {})
         return out

@@ -134,7 +134,7 @@ def run_sync(
     embedders: Mapping[str, Embedder],
     store: Store,
     config: IngestConfig | None = None,
-    workers: int | None = None,
+    workers: int | str | None = None,
     progress: bool = False,
     on_file: ProgressCallback | None = None,
     dry_run: bool = False,

@@ -33,13 +33,16 @@ from ragnest.ingest.identity import Relocation, apply_relocation
 from ragnest.ingest.plan import Planned, plan_source
 from ragnest.ingest.pool import ParsePool, parse_all
 from ragnest.ingest.report import DocumentReport, IngestReport, SkippedFile
-from ragnest.ingest.writer import DocumentWriter
+from ragnest.ingest.writer import DocumentWriter, Parsed
 from ragnest.protocols import Embedder, Parser, Store, StoreAdmin
 from ragnest.types import Chunk, Source
 
 __all__ = ["ProgressCallback", "ingest_source", "run_ingest"]
 
 logger = logging.getLogger(__name__)
+
+#: At most this many small documents are written together (one upsert round, one flush).
+_GROUP_DOCS = 32
 
 #: Called once per file with ``(path, status)``: added, updated, moved, unchanged or
 #: skipped (and removed, once per document a sync removes).
@@ -71,6 +74,11 @@ def _write(writer: DocumentWriter, store: Store, planned: Planned,
     """Write a parsed document, then remove the documents it replaces."""
     source = planned.source
     doc = writer.write(source.display_name, source.document_id, chunks, planned.fingerprint)
+    return _drop_replaced(store, planned, doc)
+
+
+def _drop_replaced(store: Store, planned: Planned, doc: DocumentReport) -> DocumentReport:
+    """Once a document is written, remove the documents it replaces."""
     removed = sum(store.delete_document(d) for d in planned.replaces)
     return replace(doc, removed=doc.removed + removed) if removed else doc
 
@@ -106,7 +114,7 @@ def run_ingest(
     embedders: Mapping[str, Embedder],
     store: Store,
     config: IngestConfig | None = None,
-    workers: int | None = None,
+    workers: int | str | None = None,
     progress: bool = False,
     on_file: ProgressCallback | None = None,
     dry_run: bool = False,
@@ -114,8 +122,9 @@ def run_ingest(
 ) -> IngestReport:
     """Ingest files and folders into an open store (see the module docs).
 
-    ``workers`` parser processes (default ``config.workers``; 0 = one per CPU) parse
-    files, and page ranges of big PDFs, in parallel; embedding and writing stay in this
+    ``workers`` parser processes (default ``config.workers``; 0 = one per CPU;
+    ``"auto"`` decides from the corpus, see :func:`~ragnest.ingest.pool.auto_workers`)
+    parse files, and page ranges of big PDFs, in parallel; embedding and writing stay in this
     process, in file order. ``progress`` shows a tqdm bar (when ``on_file`` is unset).
 
     A file whose content a stored document holds while that document's file is gone
@@ -178,7 +187,27 @@ def run_ingest(
     plans: dict[str, Planned] = {}
     store_failed = False
     pool = ParsePool(workers=config.workers if workers is None else workers,
-                     split_pages=config.split_pages)
+                     split_pages=config.split_pages, files=files)
+    group: list[tuple[Source, Planned, list[Chunk]]] = []
+
+    def write_group() -> None:
+        """Write the parsed documents waiting in ``group`` together, report each."""
+        items = list(group)
+        group.clear()
+        results = writer.write_many([
+            Parsed(p.source.display_name, p.source.document_id, chunks, p.fingerprint)
+            for _, p, chunks in items])
+        for (source, planned, _), result in zip(items, results):
+            path = source.path or source.display_name
+            if isinstance(result, Exception):
+                if isinstance(result, EmbeddingError) and needs_fit(embedders):
+                    raise result  # nothing can be embedded until it is fitted
+                skip(path, result)
+                continue
+            doc = _drop_replaced(store, planned, result)
+            report.documents.append(replace(doc, warnings=pool.warnings(source)))
+            done(path, doc.status)
+
     try:
         for source, chunks, error in pool.map(jobs()):
             path = source.path or source.display_name
@@ -186,19 +215,12 @@ def run_ingest(
             if error is not None:
                 skip(path, error)
                 continue
-            try:
-                doc = _write(writer, store, planned, chunks)
-            except (StoreError, KeyboardInterrupt):
-                raise
-            except EmbeddingError as err:
-                if needs_fit(embedders):  # nothing can be embedded until it is fitted
-                    raise
-                skip(path, err)
-            except Exception as err:
-                skip(path, err)
-            else:
-                report.documents.append(replace(doc, warnings=pool.warnings(source)))
-                done(path, doc.status)
+            # Small documents are written together (one upsert and one flush for many).
+            group.append((source, planned, chunks))
+            if (sum(len(c) for _, _, c in group) >= config.batch_size
+                    or len(group) >= _GROUP_DOCS):
+                write_group()
+        write_group()
     except StoreError as err:
         store_failed = True
         report.seconds = time.perf_counter() - start

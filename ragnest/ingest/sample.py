@@ -43,7 +43,8 @@ def sample_chunks(
     else:
         files, _ = discover(items)  # type: ignore[arg-type]
         chunks = []
-        with ParsePool(workers=config.workers, split_pages=config.split_pages) as pool:
+        with ParsePool(workers=config.workers, split_pages=config.split_pages,
+                       files=files) as pool:
             jobs = []
             for path in files:
                 source = Source.from_path(path)

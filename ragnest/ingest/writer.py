@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
 
-from ragnest.errors import ParseError
+from ragnest.errors import ParseError, StoreError
 from ragnest.ingest.embed import embed_chunks, fit_embedders, needs_fit
 from ragnest.ingest.report import DocumentReport
 from ragnest.protocols import Embedder, Store
+from ragnest.stores._write import QdrantWrite, add_together, commit_together
 from ragnest.types import Chunk
 
-__all__ = ["DocumentWriter", "page_count"]
+__all__ = ["DocumentWriter", "Parsed", "page_count"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,17 @@ def page_count(chunks: Sequence[Chunk]) -> int:
     return len({p for c in chunks for p in (c.pages or ((c.page,) if c.page else ()))})
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """One parsed document waiting to be written: its display ``name``, stored
+    ``document_id``, ``chunks`` and content ``fingerprint``."""
+
+    name: str
+    document_id: str
+    chunks: Sequence[Chunk]
+    fingerprint: str
+
+
 class DocumentWriter:
     """Embeds and writes parsed documents into an open store (``batch_size`` chunks at a
     time, so a 10,000-page document never holds all its vectors in memory).
@@ -44,6 +58,9 @@ class DocumentWriter:
     Before the first vectors are made, embedders that need corpus-fitted state and
     find none in the store are fitted on the first batch of new chunks, and the state
     is stored (``Pipeline.fit`` / ``ragnest fit`` fit on a chosen sample instead).
+
+    :meth:`write_many` writes several small documents together (one embedding round,
+    one upsert and one flush for the group), each still committed whole or not at all.
     """
 
     def __init__(
@@ -84,3 +101,72 @@ class DocumentWriter:
             status = "unchanged"
         return DocumentReport(name, document_id, page_count(chunks), result.added,
                               result.unchanged, result.removed, status)
+
+    def write_many(self, docs: Sequence[Parsed]) -> list[DocumentReport | Exception]:
+        """Write several parsed documents together and report each (in order).
+
+        Their new chunks are embedded ``batch_size`` at a time across documents, written
+        in one upsert per batch, and committed with one flush for the group (see
+        :func:`ragnest.stores._write.commit_together`): a document counts as stored only
+        once all of its chunks are written and its commit is flushed. When anything but
+        the store fails (an embedder error, a document without content), the group is
+        undone and its documents are written one by one, so only the bad one fails: its
+        entry is the exception. Store errors propagate (nothing of the group is reported).
+        """
+        if len(docs) > 1 and not needs_fit(self.embedders) and all(d.chunks for d in docs):
+            try:
+                return list(self._together(docs))
+            except (StoreError, KeyboardInterrupt):
+                raise
+            except _NotTogether:
+                pass
+            except Exception as err:  # find the document that failed, write the others
+                logger.info("writing %d documents together failed (%s); one by one",
+                            len(docs), err)
+        out: list[DocumentReport | Exception] = []
+        for d in docs:
+            try:
+                out.append(self.write(d.name, d.document_id, d.chunks, d.fingerprint))
+            except (StoreError, KeyboardInterrupt):
+                raise
+            except Exception as err:
+                out.append(err)
+        return out
+
+    def _together(self, docs: Sequence[Parsed]) -> list[DocumentReport]:
+        existing = [bool(self.store.chunk_ids(d.document_id)) for d in docs]
+        with ExitStack() as stack:
+            writes = []
+            for d in docs:
+                tx = stack.enter_context(
+                    self.store.begin(d.document_id, [c.id for c in d.chunks],
+                                     fingerprint=d.fingerprint))
+                if not isinstance(tx, QdrantWrite):
+                    raise _NotTogether
+                writes.append(tx)
+            slot = {d.document_id: i for i, d in enumerate(docs)}
+            if len(slot) != len(docs):
+                raise _NotTogether
+            new = []
+            for d, tx in zip(docs, writes):
+                need = set(tx.missing)
+                new += [c for c in d.chunks if c.id in need]
+            for start in range(0, len(new), self.batch_size):
+                per_doc: list[list] = [[] for _ in docs]
+                for point in embed_chunks(self.embedders, new[start : start + self.batch_size]):
+                    per_doc[slot[point.chunk.document_id]].append(point)
+                add_together(writes, per_doc)
+            results = commit_together(writes)
+        reports = []
+        for d, had, result in zip(docs, existing, results):
+            status = "updated" if had else "added"
+            if result.added == 0 and result.removed == 0:
+                status = "unchanged"
+            reports.append(DocumentReport(d.name, d.document_id, page_count(d.chunks),
+                                          result.added, result.unchanged, result.removed,
+                                          status))
+        return reports
+
+
+class _NotTogether(Exception):
+    """The store's transactions cannot be grouped: write one by one."""

@@ -20,8 +20,9 @@ only, so parsing pages in parallel gives the same chunks as parsing them in orde
   than the page's body text, or set in bold at body size without a final full stop;
 * **captions**: blocks starting "Figure 3", "Fig. 2:", "Table 1." ... , attached to
   the nearest figure, picture or table above or below them;
-* **figures**: clusters of vector drawings big enough to be an illustration (not a
-  rule line or a page-sized background) that are not tables.
+* **figures**: clusters of vector drawings (drawings closer than a few points join,
+  :func:`cluster_rects`, after page rules and page-sized backgrounds are set aside,
+  :func:`drawing_rects`) big enough to be an illustration that are not tables.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from ragnest.media.geometry import Rect, area, overlap_ratio, union_bbox
 
@@ -44,6 +47,9 @@ __all__ = [
     "is_caption",
     "absorb_labels",
     "figure_regions",
+    "drawing_rects",
+    "cluster_rects",
+    "extra_regions",
     "overlap_ratio",  # from ragnest.media.geometry, kept here for existing callers
     "area",
 ]
@@ -278,4 +284,131 @@ def figure_regions(
         if any(overlap_ratio(r, t) > 0.5 or overlap_ratio(t, r) > 0.8 for t in tables):
             continue
         out.append(r)
+    return out
+
+
+def drawing_rects(rects: Sequence[Rect], *, page: Rect, thin: float = 1.5,
+                  gap: float = 8.0) -> list[Rect]:
+    """The drawing rectangles that can belong to an illustration: not page-sized
+    backgrounds or frames (over 85% of the page), not page rules (thin lines across
+    half the page or more with no other drawing within ``gap`` points: header and
+    footer rules, section separators; the long sides of a box drawn line by line stay).
+
+    >>> drawing_rects([(0, 0, 595, 842), (72, 60, 540, 60.4), (100, 100, 200, 180)],
+    ...               page=(0, 0, 595, 842))
+    [(100, 100, 200, 180)]
+    """
+    pw, ph = page[2] - page[0], page[3] - page[1]
+    big = 0.85 * pw * ph
+    kept: list[int] = []
+    rules: list[int] = []
+    for i, r in enumerate(rects):
+        w, h = r[2] - r[0], r[3] - r[1]
+        if w * h > big:
+            continue
+        if (h <= thin and w >= 0.5 * pw) or (w <= thin and h >= 0.5 * ph):
+            rules.append(i)
+        else:
+            kept.append(i)
+    if rules and kept:
+        others = np.array([rects[i] for i in kept], dtype=np.float64).reshape(-1, 4)
+        for i in rules:  # a rule touching a drawing is part of it (a box drawn line by line)
+            r = rects[i]
+            dx = np.maximum(np.maximum(others[:, 0] - r[2], r[0] - others[:, 2]), 0)
+            dy = np.maximum(np.maximum(others[:, 1] - r[3], r[1] - others[:, 3]), 0)
+            if bool((np.maximum(dx, dy) <= gap).any()):
+                kept.append(i)
+        kept.sort()
+    return [rects[i] for i in kept]
+
+
+def cluster_rects(rects: Sequence[Rect], *, page: Rect, gap: float = 8.0) -> list[Rect]:
+    """Join drawing rectangles closer than ``gap`` points into clusters (their
+    bounding boxes, top to bottom). Parallel lines alone (a column of underlines, a
+    stack of rules) are not clusters.
+
+    Linear in the number of rectangles: they are painted, grown by ``gap / 2``, on a grid
+    of ``gap / 2`` cells, whose connected parts are the clusters (a plot of 50,000 path
+    segments clusters in milliseconds). The grid rounds: rectangles up to ``2 * gap``
+    apart may join too, never farther ones.
+
+    >>> cluster_rects([(100, 100, 150, 140), (155, 100, 200, 140), (100, 400, 200, 500)],
+    ...               page=(0, 0, 595, 842))
+    [(100.0, 100.0, 200.0, 140.0), (100.0, 400.0, 200.0, 500.0)]
+    """
+    if not rects:
+        return []
+    cell = max(gap / 2, 0.5)
+    boxes = np.array(rects, dtype=np.float64).reshape(-1, 4)
+    # The grid spans the drawings (within the page), not the whole page.
+    lo = np.maximum(boxes[:, :2].min(axis=0), (page[0], page[1])) - gap
+    hi = np.minimum(boxes[:, 2:].max(axis=0), (page[2], page[3])) + gap
+    x0, y0 = float(lo[0]), float(lo[1])
+    cols = max(int((hi[0] - x0) / cell) + 2, 1)
+    rows = max(int((hi[1] - y0) / cell) + 2, 1)
+    half = gap / 2
+    c0 = np.clip(((boxes[:, 0] - half - x0) // cell).astype(int), 0, cols - 1)
+    c1 = np.clip(((boxes[:, 2] + half - x0) // cell).astype(int), 0, cols - 1)
+    r0 = np.clip(((boxes[:, 1] - half - y0) // cell).astype(int), 0, rows - 1)
+    r1 = np.clip(((boxes[:, 3] + half - y0) // cell).astype(int), 0, rows - 1)
+    grid = np.zeros((rows, cols), dtype=bool)
+    for a, b, c, d in zip(r0.tolist(), r1.tolist(), c0.tolist(), c1.tolist()):
+        grid[a : b + 1, c : d + 1] = True
+    labels = _components(grid)
+    owner = labels[r0, c0]
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    flat = (h <= 1.5) & (w >= 6)  # horizontal lines (not dots)
+    upright = (w <= 1.5) & (h >= 6)
+    out: list[Rect] = []
+    for label in np.unique(owner):
+        members = owner == label
+        if members.sum() > 1 and (flat[members].all() or upright[members].all()):
+            continue  # parallel lines only (underlines, a stack of rules): no shape
+        m = boxes[members]
+        out.append((float(m[:, 0].min()), float(m[:, 1].min()),
+                    float(m[:, 2].max()), float(m[:, 3].max())))
+    return sorted(out, key=lambda r: (r[1], r[0]))
+
+
+def _components(grid: np.ndarray) -> np.ndarray:
+    """Connected parts (4-neighbour) of a boolean grid: each cell gets the smallest
+    flat index of its part (-1 outside): minimum propagation between neighbours, with
+    pointer jumping (a cell takes the label of the cell its label names), so long
+    snaking parts converge in a few rounds."""
+    big = grid.size
+    labels = np.where(grid, np.arange(big).reshape(grid.shape), big)
+    while True:
+        prev = labels
+        flat = np.append(labels.ravel(), big)
+        labels = flat[labels]
+        np.minimum(labels[1:], labels[:-1], out=labels[1:], where=grid[1:] & grid[:-1])
+        np.minimum(labels[:-1], labels[1:], out=labels[:-1], where=grid[:-1] & grid[1:])
+        np.minimum(labels[:, 1:], labels[:, :-1], out=labels[:, 1:],
+                   where=grid[:, 1:] & grid[:, :-1])
+        np.minimum(labels[:, :-1], labels[:, 1:], out=labels[:, :-1],
+                   where=grid[:, :-1] & grid[:, 1:])
+        if np.array_equal(labels, prev):
+            return np.where(grid, labels, -1)
+
+
+def extra_regions(clusters: Sequence[Rect], visuals: Sequence[Rect], *,
+                  slack: float = 4.0, limit: int = 8) -> list[list[float]]:
+    """The ``clusters`` no visual box already stands for, rounded to 0.1 point, at most
+    ``limit`` (the largest): drawings worth a visual fingerprint of their own. A visual
+    stands for a cluster when their edges are within ``slack`` points of each other; a
+    figure grown by its labels, or one that joined several drawings, does not stand
+    for its parts (a screenshot may show either).
+
+    >>> extra_regions([(10, 10, 110, 90), (200, 200, 300, 300)], [(8, 8, 112, 92)])
+    [[200.0, 200.0, 300.0, 300.0]]
+    """
+    out: list[list[float]] = []
+    for c in sorted(clusters, key=area, reverse=True):
+        if any(all(abs(a - b) <= slack for a, b in zip(c, v)) for v in visuals):
+            continue
+        box = [round(float(x), 1) for x in c]
+        if box not in out:
+            out.append(box)
+        if len(out) == limit:
+            break
     return out

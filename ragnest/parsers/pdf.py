@@ -49,8 +49,8 @@ from ragnest.media.sniff import sniff_bytes
 from ragnest.parsers import layout
 from ragnest.parsers.chunking import chunk_segments
 from ragnest.parsers.layout import Box
+from ragnest.parsers.pdf_drawings import page_drawings
 from ragnest.parsers.pdf_ocr import ocr_page, wants_ocr
-from ragnest.parsers.pdf_tables import find_tables, may_hold_table
 from ragnest.types import Chunk, ImageRef, Segment, Source, make_chunk_id
 
 __all__ = ["PdfParser", "page_text", "page_boxes", "open_pdf"]
@@ -125,6 +125,9 @@ def open_pdf(source: Source, password: str | None = None) -> pymupdf.Document:
 
 _BOLD = 1 << 4  # span flag
 _MIN_PICTURE_SIDE = 24.0  # points: smaller pictures are icons, bullets, rules
+# Chunk metadata key: drawing clusters no figure/table segment covers, [[x0, y0, x1, y1]]
+# in PDF points (the visual embedder fingerprints them too, for screenshot queries).
+_REGIONS = "visual_regions"
 
 
 def _clean(text: str) -> str:
@@ -197,21 +200,24 @@ def _pictures(page: pymupdf.Page, page_rect: layout.Rect) -> list[Box]:
 def page_boxes(page: pymupdf.Page, *, tables: bool = True, figures: bool = True,
                table_strategy: str = "lines") -> list[Box]:
     """The layout of one page: text, picture, figure and table boxes in reading order,
-    headings and captions marked (see :mod:`ragnest.parsers.layout`)."""
+    headings and captions marked (see :mod:`ragnest.parsers.layout`).
+
+    The text is extracted once (``get_text("dict")``), the vector paths once (see
+    :mod:`ragnest.parsers.pdf_drawings`: the table finder runs only where the drawings
+    hold rules, figures are clusters of drawings; pages without drawings pay nothing).
+    """
+    return _layout(page, tables=tables, figures=figures, table_strategy=table_strategy)[0]
+
+
+def _layout(page: pymupdf.Page, *, tables: bool, figures: bool,
+            table_strategy: str) -> tuple[list[Box], list[layout.Rect]]:
+    """:func:`page_boxes` plus the page's drawing clusters a screenshot may show."""
     rect = page.rect
     page_rect = (float(rect.x0), float(rect.y0), float(rect.x1), float(rect.y1))
     texts = _text_boxes(page)
-    visuals: list[Box] = _pictures(page, page_rect)
-    table_boxes: list[Box] = []
-    if tables or figures:
-        paths = page.get_drawings()
-        if tables and may_hold_table(paths):
-            table_boxes = find_tables(page, table_strategy)
-        if figures and paths:
-            clusters = [tuple(float(v) for v in r) for r in page.cluster_drawings(drawings=paths)]
-            regions = layout.figure_regions(clusters, page=page_rect,
-                                            tables=[t.bbox for t in table_boxes])
-            visuals += [Box("figure", r) for r in regions]
+    table_boxes, figure_boxes, clusters = page_drawings(
+        page, page_rect, tables=tables, figures=figures, table_strategy=table_strategy)
+    visuals: list[Box] = [*_pictures(page, page_rect), *figure_boxes]
     # Text inside a table is the table; text in or beside a figure is its labels.
     kept = [b for b in texts
             if not any(layout.overlap_ratio(b.bbox, t.bbox) > 0.5 for t in table_boxes)]
@@ -224,7 +230,7 @@ def page_boxes(page: pymupdf.Page, *, tables: bool = True, figures: bool = True,
     body = layout.body_font_size(kept)
     kept = [replace(b, role="heading") if layout.is_heading(b, body) else b for b in kept]
     ordered = layout.reading_order([*kept, *visuals, *table_boxes])
-    return layout.attach_captions(ordered)
+    return layout.attach_captions(ordered), clusters
 
 
 def page_text(page: pymupdf.Page) -> str:
@@ -383,8 +389,8 @@ class PdfParser:
         image_source = name  # the path (readable form): ImageRefs resolve it
         rect = page.rect
         bbox = (float(rect.x0), float(rect.y0), float(rect.x1), float(rect.y1))
-        boxes = page_boxes(page, tables=self.tables, figures=self.figures,
-                           table_strategy=self.table_strategy)
+        boxes, clusters = _layout(page, tables=self.tables, figures=self.figures,
+                                  table_strategy=self.table_strategy)
         text_source, reason = self._text_source(page, boxes, bbox)
         ocr_dpi = None
         if text_source == "ocr":
@@ -403,6 +409,8 @@ class PdfParser:
             metadata["text_layer"] = reason
         if ocr_dpi is not None:
             metadata["ocr_dpi"] = round(ocr_dpi, 1)
+        shots = layout.extra_regions(clusters, [s.bbox for s in segments
+                                                if s.kind != "text" and s.bbox])
         page_ref = ImageRef(source=image_source, page=number, dpi=self.dpi)
         if self.chunking == "interleaved":
             chunks = chunk_segments(segments, document_id=document_id, source=name, page=number,
@@ -412,7 +420,7 @@ class PdfParser:
                                                    dpi=self.crop_dpi),
                                     metadata=metadata)
             if chunks:
-                return chunks
+                return _with_regions(chunks, shots)
             # A page with nothing on it still gets a chunk: its screenshot.
         return [Chunk(
             id=make_chunk_id(document_id, number - 1, f"{text}|page|{number}"),
@@ -424,7 +432,7 @@ class PdfParser:
             page=number,
             bbox=bbox,
             image=page_ref,
-            metadata=metadata,
+            metadata={**metadata, _REGIONS: shots} if shots else metadata,
         )]
 
     # -------------------------------------------------------------------- OCR
@@ -447,6 +455,20 @@ class PdfParser:
                            page.parent.name if page.parent else "PDF")
             return layer, reason
         return "ocr", reason
+
+
+def _with_regions(chunks: list[Chunk], regions: list[list[float]]) -> list[Chunk]:
+    """Each region goes to the chunk whose box holds its centre (else the first)."""
+    if not regions:
+        return chunks
+    owned: list[list[list[float]]] = [[] for _ in chunks]
+    for r in regions:
+        cx, cy = (r[0] + r[2]) / 2, (r[1] + r[3]) / 2
+        at = next((i for i, c in enumerate(chunks) if c.bbox and c.bbox[0] <= cx <= c.bbox[2]
+                   and c.bbox[1] <= cy <= c.bbox[3]), 0)
+        owned[at].append(r)
+    return [replace(c, metadata={**c.metadata, _REGIONS: mine}) if mine else c
+            for c, mine in zip(chunks, owned)]
 
 
 def index_base(page_number: int) -> int:

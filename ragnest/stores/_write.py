@@ -41,7 +41,15 @@ from ragnest.stores._backend import PENDING_KEY, RESERVED_KEYS, Backend, PointDa
 from ragnest.stores._filters import Condition
 from ragnest.types import EmbeddedChunk, SparseVector, VectorSpec, WriteResult
 
-__all__ = ["QdrantWrite", "append_points", "check_chunk_ids", "check_vectors", "document_filter"]
+__all__ = [
+    "QdrantWrite",
+    "add_together",
+    "append_points",
+    "check_chunk_ids",
+    "check_vectors",
+    "commit_together",
+    "document_filter",
+]
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +154,14 @@ class QdrantWrite:
 
     def add(self, points: Sequence[EmbeddedChunk]) -> None:
         """Write new chunks (each must be in :attr:`missing` and not added before)."""
+        self._check(points)
+        if not points:
+            return
+        self._touched += [p.chunk.id for p in points]
+        self._backend.upsert(self._points(points))
+        self._written += [p.chunk.id for p in points]
+
+    def _check(self, points: Sequence[EmbeddedChunk]) -> None:
         if self._done:
             raise StoreError(f"{self._where}: document {self.document_id}: transaction is over")
         added = set(self._written)
@@ -165,17 +181,11 @@ class QdrantWrite:
                 raise ValueError(f"chunk {cid} was added twice")
             added.add(cid)
             check_vectors(cid, p.vectors, self._specs, self._where)
-        if not points:
-            return
-        self._touched += [p.chunk.id for p in points]
-        self._backend.upsert(
-            [
-                PointData(id=p.chunk.id, vectors=p.vectors,
+
+    def _points(self, points: Sequence[EmbeddedChunk]) -> list[PointData]:
+        return [PointData(id=p.chunk.id, vectors=p.vectors,
                           payload={**p.chunk.to_payload(), **self._marker, PENDING_KEY: 1})
-                for p in points
-            ]
-        )
-        self._written += [p.chunk.id for p in points]
+                for p in points]
 
     def commit(self) -> WriteResult:
         """Mark kept chunks with the new fingerprint and every chunk of the version as
@@ -189,6 +199,14 @@ class QdrantWrite:
             return self._commit()
 
     def _commit(self) -> WriteResult:
+        self._mark()
+        if self._written or self._old_marks:
+            self._backend.flush()  # the new version is stored; the previous one is still whole
+        return self._finish()
+
+    def _mark(self) -> None:
+        """Check every new chunk came, then mark kept chunks with the new fingerprint and
+        every chunk of the version as committed (nothing flushed yet)."""
         if self._done:
             raise StoreError(f"{self._where}: document {self.document_id}: transaction is over")
         absent = self._missing - set(self._written)
@@ -197,16 +215,16 @@ class QdrantWrite:
                 f"{self._where}: document {self.document_id}: cannot commit, {len(absent)} of "
                 f"its {len(self._missing)} new chunks were never added"
             )
-        backend = self._backend
         self._marked = bool(self._old_marks)
-        backend.set_payload(self._to_mark, self._marker)
-        backend.delete_payload(self._written + self._pending_kept, [PENDING_KEY])
-        if self._written or self._old_marks:
-            backend.flush()  # the new version is stored; the previous one is still whole
+        self._backend.set_payload(self._to_mark, self._marker)
+        self._backend.delete_payload(self._written + self._pending_kept, [PENDING_KEY])
+
+    def _finish(self) -> WriteResult:
+        """Remove the stale chunks (after the marks were flushed), flush: done."""
         if self._stale:
-            backend.delete_ids(self._stale)
+            self._backend.delete_ids(self._stale)
             self._done = True  # nothing left to undo: the stored document is the new version
-            backend.flush()
+            self._backend.flush()
         self._done = True
         result = WriteResult(
             added=len(self._written), unchanged=len(self._kept), removed=len(self._stale)
@@ -255,6 +273,52 @@ class QdrantWrite:
                 raise
             log.warning("%s: document %s: removing the aborted write's points failed too",
                         self._where, self.document_id, exc_info=True)
+
+
+def _one_backend(writes: Sequence[QdrantWrite]) -> Backend:
+    backends = {id(w._backend) for w in writes}
+    if len(backends) != 1:
+        raise ValueError("writes done together must all be on one store")
+    return writes[0]._backend
+
+
+def add_together(writes: Sequence[QdrantWrite],
+                 points: Sequence[Sequence[EmbeddedChunk]]) -> None:
+    """:meth:`QdrantWrite.add` for several documents' transactions in one upsert call:
+    ``points[i]`` are new chunks of ``writes[i]`` (each checked as ``add`` checks them)."""
+    if len(writes) != len(points):
+        raise ValueError("add_together needs one list of points per write")
+    if not writes:
+        return
+    backend = _one_backend(writes)
+    for write, pts in zip(writes, points):
+        write._check(pts)
+    data = [d for write, pts in zip(writes, points) for d in write._points(pts)]
+    for write, pts in zip(writes, points):
+        write._touched += [p.chunk.id for p in pts]
+    if data:
+        backend.upsert(data)
+    for write, pts in zip(writes, points):
+        write._written += [p.chunk.id for p in pts]
+
+
+def commit_together(writes: Sequence[QdrantWrite]) -> list[WriteResult]:
+    """:meth:`QdrantWrite.commit` for several documents with one flush for all (many
+    small documents otherwise pay one flush each).
+
+    Each document keeps its own guarantees: its chunks are marked committed only once all
+    of them are written, and readers see each document's marks together (one atomic
+    section for the group). A failure before the stale chunks go propagates, and each
+    transaction's ``abort`` (leaving its ``with`` block) restores its previous version.
+    """
+    if not writes:
+        return []
+    backend = _one_backend(writes)
+    with backend.atomic():
+        for write in writes:
+            write._mark()
+        backend.flush()
+        return [write._finish() for write in writes]
 
 
 def append_points(

@@ -12,6 +12,13 @@ straight from the PDF (as a screenshot at that zoom would be), sampled at random
 
     python tests/benchmarks/bench_image_query.py                    # default corpus
     python tests/benchmarks/bench_image_query.py --crops 200 --chunking interleaved
+    python tests/benchmarks/bench_image_query.py --drawings --crops 80   # vector drawings
+
+``--drawings`` samples crops of drawing clusters found by PyMuPDF alone (not by ragnest's
+layout: see :func:`drawing_crops`) on the gnuplot and asymptote manuals, and splits the
+table by whether the parser's layout covers the crop with a figure/table segment. Run it
+with ``PYTHONPATH`` on two checkouts to compare them on the same crops (the crops depend
+on PyMuPDF and the seed only).
 
 Default corpus (Debian packages, ``apt-get install r-doc-pdf asymptote-doc
 gnuplot-doc octave-doc``): the R manuals (677 pages, few figures), the Asymptote
@@ -46,8 +53,10 @@ import pymupdf
 from _bench import RESULTS, pytest  # first: puts the repo on sys.path
 
 from ragnest import Pipeline, RagnestError, Source
-from ragnest.eval import EvalDataset, Evaluator, Setting, crop_set
+from ragnest.eval import EvalDataset, EvalQuery, Evaluator, GoldBox, Setting, crop_set
+from ragnest.eval.generate import _files, _unit
 from ragnest.parsers.pdf import PdfParser
+from ragnest.types import ImageRef
 
 R_MANUALS = Path("/usr/share/R/doc/manual")
 EXTRA = [
@@ -173,6 +182,62 @@ def find_crops(files: list[Path], n: int, min_side: float, seed: int = 11) -> li
                                 "kind": seg.role or seg.kind, "bbox": [x0, y0, x1, y1]})
     rng = random.Random(seed)
     return rng.sample(regions, min(n, len(regions)))
+
+
+def drawing_crops(files: list[Path], n: int, min_side: float, seed: int = 13,
+                  gap: float = 10.0) -> list[dict]:
+    """Crops of vector drawings found WITHOUT ragnest's layout: PyMuPDF's own
+    ``cluster_drawings`` (``gap`` points tolerance) over each page's paths, page rules
+    (thin lines across half the page) and page-sized backgrounds left out, clusters at
+    least ``min_side`` points on each side; what a user sees as "a drawing" and might
+    screenshot, whether or not the parser calls it a figure. Sampled at random."""
+    regions = []
+    for f in files:
+        with pymupdf.open(f) as doc:
+            for page in doc:
+                paths = page.get_drawings()
+                if len(paths) < 3:
+                    continue
+                pr = page.rect
+                keep = [p for p in paths
+                        if p["rect"].width * p["rect"].height < 0.85 * pr.width * pr.height
+                        and not (p["rect"].height <= 1.5 and p["rect"].width >= 0.5 * pr.width)
+                        and not (p["rect"].width <= 1.5 and p["rect"].height >= 0.5 * pr.height)]
+                if not keep:
+                    continue
+                for r in page.cluster_drawings(drawings=keep, x_tolerance=gap, y_tolerance=gap):
+                    if r.width < min_side or r.height < min_side:
+                        continue
+                    if r.width * r.height > 0.85 * pr.width * pr.height:
+                        continue
+                    regions.append({"source": str(f), "page": page.number + 1,
+                                    "kind": "drawing", "bbox": [r.x0, r.y0, r.x1, r.y1]})
+    rng = random.Random(seed)
+    return rng.sample(regions, min(n, len(regions)))
+
+
+def mark_layout_cover(crops: list[dict], min_overlap: float = 0.5) -> None:
+    """Set ``crop["layout"]``: the kind of the parser's visual segment covering at least
+    ``min_overlap`` of the crop's region (``"none"`` when no segment does): which crops
+    the layout classifies, so the table can split found/not found by it."""
+    parser = PdfParser(chunking="page", ocr="never")
+    by_page: dict[tuple[str, int], list] = defaultdict(list)
+    for crop in crops:
+        by_page[(crop["source"], crop["page"])].append(crop)
+    for (source, page), group in by_page.items():
+        segs = [s for c in parser.parse_pages(Source.from_path(source), page - 1, page)
+                for s in c.segments if s.kind != "text" and s.bbox]
+        for crop in group:
+            x0, y0, x1, y1 = crop["bbox"]
+            area = max((x1 - x0) * (y1 - y0), 1e-6)
+            best = "none"
+            for s in segs:
+                a0, b0, a1, b1 = s.bbox
+                inter = max(0.0, min(x1, a1) - max(x0, a0)) * max(0.0, min(y1, b1) - max(y0, b0))
+                if inter / area >= min_overlap:
+                    best = s.role or s.kind
+                    break
+            crop["layout"] = best
 
 
 def render_crops(crops: list[dict], out: Path, dpi: int, jitter: float, seed: int = 5) -> None:
@@ -309,6 +374,47 @@ def run_before_after(files: list[Path], n_text: int, n_figure: int, n_drawing: i
             "crops": [{k: v for k, v in c.items() if k != "png"} for c in crops]}
 
 
+def drawing_dataset(crops: list[dict], dpi: int) -> EvalDataset:
+    """The rendered drawing crops as an eval set (the query is the shot region, the
+    gold page the crop's page)."""
+    paths, root = _files(sorted({c["source"] for c in crops}))
+    queries, qrels = [], {}
+    for i, crop in enumerate(crops):
+        qid, unit = f"drawing{i}", _unit(root, crop["source"], crop["page"])
+        ref = ImageRef(source=crop["source"], page=crop["page"], clip=tuple(crop["shot"]), dpi=dpi)
+        queries.append(EvalQuery(id=qid, image=ref, kind=f"crop-{crop['kind']}",
+                                 boxes=(GoldBox(unit, tuple(crop["bbox"])),)))
+        qrels[qid] = {unit: 1}
+    return EvalDataset("drawings", queries, qrels, documents=paths, root=root)
+
+
+def run_drawings(files: list[Path], n_crops: int, crop_dpi: int, min_side: float,
+                 store: Path, crop_dir: Path, jitter: float = 12.0) -> dict:
+    """:func:`run` on crops of drawing clusters (:func:`drawing_crops`), split by
+    whether the layout covers the crop."""
+    crops = drawing_crops(files, n_crops, min_side)
+    mark_layout_cover(crops)
+    render_crops(crops, crop_dir, crop_dpi, jitter)
+    for crop in crops:
+        crop["kind"] = "drawing, layout " + ("covers" if crop["layout"] != "none" else "misses")
+    with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)}) as rag:
+        t0 = time.perf_counter()
+        report = rag.ingest([str(f) for f in files], progress=False)
+        ingest_s = time.perf_counter() - t0
+        results = evaluate(rag, drawing_dataset(crops, crop_dpi))
+    return {
+        "docs": [f.name for f in files],
+        "pages": report.pages,
+        "chunking": "page",
+        "crops_from": "drawing clusters (PyMuPDF cluster_drawings, 10 pt)",
+        "crop_dpi": crop_dpi,
+        "jitter_pt": jitter,
+        "ingest_seconds": round(ingest_s, 1),
+        "retrievers": results,
+        "crops": [{k: v for k, v in c.items() if k != "png"} for c in crops],
+    }
+
+
 def print_before_after(result: dict) -> None:
     print(f"\n{len(result['docs'])} PDFs, {result['pages']} pages, crops at "
           f"{result['crop_dpi']} dpi, edges moved up to {result['jitter_pt']} pt; "
@@ -339,10 +445,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="40 crops (a smoke run); with --before-after: 5 PDFs (~700 pages), "
                     "fewer crops")
+    ap.add_argument("--drawings", action="store_true",
+                    help="crops of vector-drawing clusters found without ragnest's layout "
+                         "(default corpus: the gnuplot and asymptote manuals)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.before_after:
         return before_after_main(args)
+    if args.drawings:
+        files = args.docs or [p for p in EXTRA[:2] if p.is_file()]
+        if not files:
+            raise SystemExit("no PDFs: apt-get install asymptote-doc gnuplot-doc")
+        with tempfile.TemporaryDirectory() as tmp:
+            crop_dir = Path(tmp) / "crops"
+            crop_dir.mkdir()
+            result = run_drawings(files, args.crops, args.crop_dpi, args.min_side,
+                                  Path(tmp) / "store", crop_dir, args.jitter)
+        print_table(result)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out = RESULTS / "image_query_drawings.json"
+        out.write_text(json.dumps(result, indent=2))
+        print(f"\nwrote {out}")
+        return 0
     files = args.docs or default_corpus()
     if not files:
         raise SystemExit("no PDFs: apt-get install r-doc-pdf asymptote-doc gnuplot-doc octave-doc")

@@ -54,7 +54,11 @@ def test_documents_and_queries(pages, tmp_path: Path) -> None:
     out = emb.embed_documents(pages)
     with_visuals = [c.page for c, v in zip(pages, out) if v]
     assert with_visuals == [3, 6, 7]  # the figure and the two tables
-    assert out[2]["crops"].shape == (1, 1024) and out[5]["crops"].dtype == np.float32
+    # Page 3: the figure with the labels it absorbed, and its drawing alone (a region
+    # the parser lists in the chunk's metadata), since a screenshot may show either.
+    assert pages[2].metadata["visual_regions"]
+    assert out[2]["crops"].shape == (2, 1024) and out[5]["crops"].dtype == np.float32
+    assert out[5]["crops"].shape == (1, 1024)
     assert emb.embed_query(Query(text="descaling")) is None
     # A screenshot of the figure, at another zoom and with extra margin, matches page 3.
     figure = next(s for s in pages[2].segments if s.role == "figure")

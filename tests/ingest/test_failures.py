@@ -79,7 +79,7 @@ def test_store_failing_on_the_third_batch_stops_the_ingest(tmp_path, monkeypatch
 
 def test_cli_exits_non_zero_and_reports_only_committed_documents(tmp_path, monkeypatch):
     docs = _docs(tmp_path)
-    _fail_on_upsert(monkeypatch, 2)
+    _fail_on_upsert(monkeypatch, 1)  # the three small files are written in one upsert
     result = CliRunner().invoke(app, ["ingest", str(docs), "--store", str(tmp_path / "db"),
                                       "--json"])
     assert result.exit_code == 2
