@@ -106,6 +106,21 @@ def test_ingest_with_worker_processes(tmp_path):
     assert data["files"] == 3 and data["skipped"] == []
 
 
+@pytest.mark.parametrize("value", ["auto", "0"])
+def test_workers_auto_or_a_count(tmp_path, value):
+    result = run("ingest", str(EXAMPLES), "--store", str(tmp_path / "s"), "--json", "-w", value)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["skipped"] == []
+
+
+@pytest.mark.parametrize("value", ["many", "-1", "1.5"])
+def test_workers_refuses_other_values(tmp_path, value):
+    result = run("ingest", str(EXAMPLES), "--store", str(tmp_path / "s"), "-w", value)
+    assert result.exit_code == 2
+    assert "expected 'auto' or an integer >= 0" in result.output
+    assert not (tmp_path / "s").exists()  # refused before anything was created
+
+
 def test_query_budgets_and_stage_scores(store):
     path, _ = store
     result = run("query", "descale", "--store", str(path), "--json", "--budget", "coarse=1",

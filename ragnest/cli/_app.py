@@ -14,7 +14,7 @@ from ragnest.config import PipelineConfig, load_config
 from ragnest.errors import RagnestError
 
 __all__ = ['DEFAULT_PIPELINE', 'DEFAULT_STORE', 'DEFAULT_WAIT', 'JsonOpt', 'PipelineOpt', 'ProfileOpt', 'StoreOpt',
-           'WaitOpt', 'app', 'err', 'out']
+           'WaitOpt', 'WorkersOpt', 'app', 'err', 'out', 'workers_value']
 
 
 app = typer.Typer(
@@ -44,6 +44,24 @@ DEFAULT_WAIT = 5.0
 WaitOpt = Annotated[
     float, typer.Option("--wait", min=0.0, metavar="SECONDS",
                         help="How long to wait for an ingest's change in progress to commit.")
+]
+
+
+
+def workers_value(value: str | None) -> int | str | None:
+    """``--workers``: ``auto`` or a process count (0 = one per CPU)."""
+    if value is None or value == "auto":
+        return value
+    if not value.isdigit():
+        raise typer.BadParameter(f"expected 'auto' or an integer >= 0, not {value!r}")
+    return int(value)
+
+
+WorkersOpt = Annotated[
+    Optional[str],
+    typer.Option("--workers", "-w", metavar="N|auto", parser=workers_value,
+                 help="Parser processes (auto: by CPUs and corpus size; 0 = one per CPU; "
+                      "default: the pipeline's ingest.workers)."),
 ]
 
 

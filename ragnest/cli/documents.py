@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -19,6 +19,7 @@ from ragnest.cli._app import (
     PipelineOpt,
     ProfileOpt,
     StoreOpt,
+    WorkersOpt,
     _config,
     _errors_exit,
     _setup_logging,
@@ -53,12 +54,7 @@ def sync(
     profile: ProfileOpt = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
-    workers: Annotated[
-        Optional[int],
-        typer.Option("--workers", "-w", min=0,
-                     help="Parser processes (0 = one per CPU; default: the pipeline's "
-                          "ingest.workers)."),
-    ] = None,
+    workers: WorkersOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Make the store match folders: ingest new and changed files, follow moved files

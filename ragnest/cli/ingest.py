@@ -17,6 +17,7 @@ from ragnest.cli._app import (
     PipelineOpt,
     ProfileOpt,
     StoreOpt,
+    WorkersOpt,
     _config,
     _errors_exit,
     _setup_logging,
@@ -60,7 +61,7 @@ def _print_report(report: IngestReport, title: str = "ingest") -> None:
 
 
 def _run_ingest(rag: Pipeline, paths: list[str], *, quiet: bool,
-                workers: int | None = None, sync: bool = False,
+                workers: int | str | None = None, sync: bool = False,
                 dry_run: bool = False) -> IngestReport:
     """``rag.ingest`` (or ``rag.sync`` when ``sync``) with a progress bar on stderr."""
 
@@ -97,12 +98,7 @@ def ingest(
     store: StoreOpt = None,
     profile: ProfileOpt = None,
     as_json: JsonOpt = False,
-    workers: Annotated[
-        Optional[int],
-        typer.Option("--workers", "-w", min=0,
-                     help="Parser processes (0 = one per CPU; default: the pipeline's "
-                          "ingest.workers)."),
-    ] = None,
+    workers: WorkersOpt = None,
     engine: Annotated[
         Optional[str],
         typer.Option("--engine", help="local or ray (default: the pipeline's ingest.engine; "
