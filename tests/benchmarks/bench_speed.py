@@ -303,13 +303,22 @@ def page_texts(files: Sequence[Path]) -> list[tuple[str, int, str]]:
             for c in parser.parse(Source.from_path(f)) if c.text.strip()]
 
 
+def triples(known: Any) -> list[Query3]:
+    """The known-item eval set as (query text, source path, page) triples."""
+    out = []
+    for q in known.queries:
+        document, page = next(iter(known.qrels[q.id])).rsplit("#p", 1)
+        out.append((q.text, str(Path(known.root) / document), int(page)))
+    return out
+
+
 def run(docs: Path, quick: bool, n_queries: int, store: Path, before: Sequence[Path],
         rounds: int) -> dict[str, Any]:
     files = sorted(p for p in docs.glob("*.pdf") if "refman" not in p.name
                    and (not quick or p.name in QUICK_DOCS))
     if not files:
         raise SystemExit(f"no PDFs in {docs}")
-    queries = make_queries(files, n_queries)
+    queries = triples(make_queries(files, n_queries))
     pages = page_texts(files)
     rows: dict[str, dict[str, Any]] = {}
     with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)}) as rag:
