@@ -12,10 +12,13 @@ from ragnest import Pipeline
 PENDING = "doc_pending"
 
 
-def snapshot(store: Path, pipeline: str = "lite") -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """Every stored point: id -> (payload, vectors as lists), read from the live store."""
+def snapshot(store: Path, pipeline: str = "lite", *, live: bool = True,
+             ) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Every stored point: id -> (payload, vectors as lists). ``live``: read the store
+    itself (uncommitted points included, under the writer lock); otherwise what a reader
+    sees (a copy of the committed state)."""
     with Pipeline.from_yaml(pipeline, env={"RAGNEST_STORE": str(store)}) as rag:
-        rag.open(write=True)
+        rag.open(write=live)
         backend = rag.store._require()
         rows = dict(backend.payloads_where([], None))
         names = [s.name for s in rag.store._specs]

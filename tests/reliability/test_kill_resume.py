@@ -17,11 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from ragnest import Pipeline
-
+from ..distributed._store import snapshot
 from ._docs import EXAMPLES, R_MANUALS, busy_pdf
 from ._procs import children, cmdline, kill_all, start_ragnest, wait_gone
 
@@ -31,24 +29,6 @@ pytestmark = [pytest.mark.slow,
 TRIALS = 8
 SEED = 20261130
 MANUALS = ("R-data.pdf", "R-intro.pdf", "R-FAQ.pdf")
-
-
-def snapshot(store: Path) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """Every stored point of the lite collection at ``store``: id -> (payload, vectors)."""
-    with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)}) as rag:
-        rag.open()
-        backend = rag.store._require()
-        rows = dict(backend.payloads_where([], None))
-        names = [s.name for s in rag.store._specs]
-        vectors = backend.vectors(sorted(rows), names) if rows else {}
-
-    def canonical(value: Any) -> Any:
-        if hasattr(value, "indices") and hasattr(value, "values"):
-            return ("sparse", [int(i) for i in value.indices], [float(v) for v in value.values])
-        return np.asarray(value, dtype=np.float32).tolist()
-
-    return {pid: (payload, {k: canonical(v) for k, v in vectors.get(pid, {}).items()})
-            for pid, payload in rows.items()}
 
 
 def _sources(points: dict, ids: set[str]) -> dict[str, int]:
@@ -124,7 +104,7 @@ def test_sigkill_at_random_points_then_rerun_equals_a_clean_ingest(corpus, tmp_p
         left = wait_gone(sorted(kids), timeout=15)
         kill_all(left)
         assert not left, f"trial {trial}: children outlived the killed ingest"
-        committed = len(snapshot(store)) if store.exists() else 0
+        committed = len(snapshot(store, live=False)) if store.exists() else 0
 
         report = _finish(_start(corpus, store))
         after = snapshot(store)
