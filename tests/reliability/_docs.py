@@ -7,6 +7,8 @@ import random
 import shutil
 from pathlib import Path
 
+from .._long_pdf import pdf_file
+
 __all__ = ["R_MANUALS", "busy_pdf", "hostile_files", "large_text", "nested_pdf", "pdf_bytes",
            "r_manuals"]
 
@@ -30,16 +32,7 @@ def pdf_bytes(pages: list[bytes], extra: tuple[bytes, ...] = (), size: tuple[int
                     + page_extra + b">>")
         objs.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
     objs += list(extra)
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for i, body in enumerate(objs, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-    return bytes(out)
+    return pdf_file(objs)
 
 
 def _page_text(number: int, lines: int) -> bytes:
