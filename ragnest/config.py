@@ -37,14 +37,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 
-from ragnest._validate import AtLeast, did_you_mean, validate_params
+from ragnest._validate import did_you_mean, validate_params
 from ragnest._yaml import safe_load
 from ragnest.errors import ConfigError
-from ragnest.types import Fusion
+from ragnest.settings import IngestConfig, RetrievalConfig
 
 __all__ = [
     "ComponentConfig",
@@ -70,89 +70,6 @@ class ComponentConfig:
 
     type: str
     params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(kw_only=True)
-class RetrievalConfig:
-    """How retrieval runs.
-
-    ``k``: hits returned. ``candidates``: hits each route hands to fusion (and the
-    reranker). ``fusion``: ``relative`` (normalised score sum), ``rrf`` or ``dbsf``
-    (:data:`ragnest.types.FUSIONS`).
-    ``weights``: per embedder name. ``budgets``: candidate limits per stage, keyed
-    by vector name (``dense-coarse``) or level name (``coarse``); unset stages keep
-    ``4x`` the next stage's limit. ``image_ocr``: an image query is read with OCR
-    (RapidOCR) and searched as text too; ``auto`` reads only crops that count as text
-    (for pipelines with an image embedder: a figure crop is answered by it, without
-    OCR's second); ``False`` makes image queries no embedder reads an error.
-    ``image_text``, ``image_mixed``: the share of a crop's ink in glyph-sized marks
-    (:func:`ragnest.media.ocr.text_share`) from which it counts as text, or as mixed
-    (read by OCR under ``auto`` too; below it: graphics). ``image_weights``: route
-    weights by what the crop is (``text``, ``mixed``, ``graphics``), over ``weights``
-    for the routes they name.
-
-    Fields are checked like component parameters (a bad one raises
-    :class:`~ragnest.errors.ConfigError`)::
-
-        >>> RetrievalConfig(k=10, fusion="rrf").candidates
-        50
-        >>> RetrievalConfig(fusion="magic")
-        Traceback (most recent call last):
-        ...
-        ragnest.errors.ConfigError: RetrievalConfig.fusion: 'magic' is not one of 'rrf', 'dbsf', 'relative'
-    """
-
-    k: Annotated[int, AtLeast(1)] = 5
-    candidates: Annotated[int, AtLeast(1)] = 50
-    fusion: Fusion = "relative"
-    fusion_k: int = 60
-    weights: dict[str, float] = field(default_factory=dict)
-    budgets: dict[str, int] = field(default_factory=dict)
-    rerank_k: int | None = None
-    image_ocr: bool | Literal["auto"] = True
-    image_text: Annotated[float, AtLeast(0.0)] = 0.7
-    image_mixed: Annotated[float, AtLeast(0.0)] = 0.5
-    image_weights: dict[Literal["text", "mixed", "graphics"], dict[str, float]] = field(
-        default_factory=dict)
-
-    def __post_init__(self) -> None:
-        _check_fields(self)
-
-
-@dataclass(kw_only=True)
-class IngestConfig:
-    """How ingest runs.
-
-    ``workers``: parser processes (1 parses in the calling process; more spread
-    files, and page ranges of big PDFs, over that many processes; ``0`` means one
-    per CPU; ``"auto"``, the default, decides from the CPUs and the corpus size: one
-    process for a small corpus (under 4 MB), else one per CPU, see
-    :func:`ragnest.ingest.pool.auto_workers`). ``split_pages``: page-range size for
-    spreading one big PDF. ``batch_size``: chunks embedded and written at a time.
-    ``engine``: ``local`` (this process and its parse pool) or ``ray`` (a Ray Data job,
-    see :mod:`ragnest.distributed`, configured by the ``ray`` mapping: address, actors,
-    GPUs per actor, batch sizes).
-
-    >>> IngestConfig(workers=0).batch_size
-    64
-    >>> IngestConfig().workers
-    'auto'
-    """
-
-    workers: Annotated[int, AtLeast(0)] | Literal["auto"] = "auto"
-    split_pages: Annotated[int, AtLeast(1)] = 100
-    batch_size: Annotated[int, AtLeast(1)] = 64
-    engine: Literal["local", "ray"] = "local"
-    ray: dict[str, Any] | None = None  # validated by ragnest.distributed.RayConfig
-
-    def __post_init__(self) -> None:
-        _check_fields(self)
-
-
-def _check_fields(obj: Any) -> None:
-    """Validate a config dataclass built in Python with the same rules as its YAML."""
-    values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
-    validate_params(type(obj), values, where=type(obj).__name__, noun="key")
 
 
 # The shapes of a pipeline file, a component entry, the pipeline section and a profile,
