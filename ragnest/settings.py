@@ -36,7 +36,10 @@ class RetrievalConfig:
     (:func:`ragnest.media.ocr.text_share`) from which it counts as text, or as mixed
     (read by OCR under ``auto`` too; below it: graphics). ``image_weights``: route
     weights by what the crop is (``text``, ``mixed``, ``graphics``), over ``weights``
-    for the routes they name.
+    for the routes they name. ``candidates_from``: per route, other routes whose
+    candidates its last stage scores as well (``{dense: [bm25]}``: the dense funnel's
+    fine stage also rescores BM25's top ``candidates`` pages, see
+    :attr:`ragnest.types.Route.shared`), so its earlier stages may keep fewer.
 
     Fields are checked like component parameters (a bad one raises
     :class:`~ragnest.errors.ConfigError`)::
@@ -61,6 +64,7 @@ class RetrievalConfig:
     image_mixed: Annotated[float, AtLeast(0.0)] = 0.5
     image_weights: dict[Literal["text", "mixed", "graphics"], dict[str, float]] = field(
         default_factory=dict)
+    candidates_from: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_fields(self)

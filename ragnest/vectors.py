@@ -164,11 +164,20 @@ class Stage:
 
 @dataclass(frozen=True, kw_only=True)
 class Route:
-    """One retriever's funnel, coarse to fine (the last stage ranks its output)."""
+    """One retriever's funnel, coarse to fine (the last stage ranks its output).
+
+    ``shared``: other routes whose candidates the last stage scores too, besides those
+    of this route's own earlier stages (say, the fine late-interaction stage of a dense
+    funnel also rescoring BM25's top pages: a cheap lexical net catches what a coarse
+    dense stage missed, so that stage may keep fewer). Their funnels run as extra
+    prefetches of the last stage; their own ranking and weight play no part here (list
+    them in the request's routes as well for that). No effect on a one-stage route.
+    """
 
     name: str
     stages: tuple[Stage, ...]
     weight: float = 1.0
+    shared: tuple[Route, ...] = ()
 
 
 #: How the routes of a search are fused: ``rrf`` (weighted reciprocal rank), ``dbsf``

@@ -30,7 +30,7 @@ from ragnest.retrieval.image import CropQuery
 from ragnest.types import Fusion, Query, Route, SearchRequest, Stage, Vector, VectorSpec
 
 __all__ = ["QueryPlanner", "as_query", "check_text", "check_weights", "route_weights",
-           "stage_limits"]
+           "share_candidates", "stage_limits"]
 
 
 def as_query(query: str | Query, filters: Mapping[str, Any] | None = None) -> Query:
@@ -96,9 +96,34 @@ def route_weights(query: Query, config: RetrievalConfig) -> dict[str, float]:
     return dict(config.weights)
 
 
+def share_candidates(routes: Sequence[Route], sources: Mapping[str, Sequence[str]]) -> list[Route]:
+    """``routes`` with each one's :attr:`~ragnest.types.Route.shared` set from ``sources``
+    (``retrieval.candidates_from``: route name -> the routes whose candidates its last
+    stage also scores; those not in ``routes``, say left out by ``using``, are skipped).
+
+    >>> import numpy as np
+    >>> v = np.ones(2, np.float32)
+    >>> dense = Route(name="dense", stages=(Stage(vector="dense-mid", query=v, limit=50),
+    ...                                     Stage(vector="dense-fine", query=v, limit=50)))
+    >>> bm25 = Route(name="bm25", stages=(Stage(vector="bm25-sparse", query=v, limit=50),))
+    >>> [(r.name, [o.name for o in r.shared])
+    ...  for r in share_candidates([dense, bm25], {"dense": ["bm25", "visual"]})]
+    [('dense', ['bm25']), ('bm25', [])]
+    """
+    if not sources:
+        return list(routes)
+    by_name = {r.name: r for r in routes}
+    return [
+        replace(r, shared=tuple(by_name[o] for o in sources.get(r.name, ()) if o in by_name))
+        if sources.get(r.name) else r
+        for r in routes
+    ]
+
+
 def check_weights(config: RetrievalConfig, embedders: Iterable[str]) -> None:
-    """Raise :class:`ConfigError` for ``retrieval.weights`` or ``retrieval.image_weights``
-    naming a route that is not an embedder.
+    """Raise :class:`ConfigError` for ``retrieval.weights``, ``retrieval.image_weights``
+    or ``retrieval.candidates_from`` naming a route that is not an embedder (or a route
+    taking candidates from itself).
 
     >>> check_weights(RetrievalConfig(image_weights={"text": {"visaul": 0.5}}), ["visual"])
     Traceback (most recent call last):
@@ -107,11 +132,17 @@ def check_weights(config: RetrievalConfig, embedders: Iterable[str]) -> None:
     """
     names = list(embedders)
     for where, weights in [("weights", config.weights),
-                           *((f"image_weights.{k}", w) for k, w in config.image_weights.items())]:
+                           *((f"image_weights.{k}", w) for k, w in config.image_weights.items()),
+                           ("candidates_from", config.candidates_from),
+                           *((f"candidates_from.{k}", {o: 1.0 for o in others})
+                             for k, others in config.candidates_from.items())]:
         for name in weights:
             if name not in names:
                 raise ConfigError(f"retrieval.{where} names {name!r}, which is not an "
                                   f"embedder{did_you_mean(name, names)}")
+    for name, others in config.candidates_from.items():
+        if name in others:
+            raise ConfigError(f"retrieval.candidates_from.{name} names {name!r} itself")
 
 
 class QueryPlanner:
@@ -192,11 +223,11 @@ class QueryPlanner:
         requests: list[SearchRequest | None] = []
         for i, q in enumerate(queries):
             weights = route_weights(q, self.config)
-            routes = [
+            routes = share_candidates([
                 self._route(key, vecs[i], last, merged, weights)
                 for key, vecs in per_embedder.items()
                 if vecs[i]
-            ]
+            ], self.config.candidates_from)
             requests.append(
                 SearchRequest(
                     routes=tuple(routes),

@@ -222,6 +222,8 @@ def build_plan(
         raise ConfigError(f"unknown fusion {request.fusion!r}; use one of {', '.join(FUSIONS)}")
     for route in routes:
         _check_route(route, specs, where)
+        for other in route.shared:
+            _check_route(other, specs, where)
     if len(routes) > 1 and request.fusion == "rrf":
         k = request.fusion_k
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
@@ -230,15 +232,26 @@ def build_plan(
     limit = request.limit
     if points is not None:
         n = points(conditions)
-        routes = tuple(replace(r, stages=sized_stages(r.stages, n, share)) for r in routes)
 
-    def funnel(stages: Sequence[Stage], top_limit: int) -> StageNode:
-        """``stages`` nested coarse (innermost) to fine; the outermost keeps ``top_limit``."""
+        def sized(route: Route) -> Route:
+            return replace(route, stages=sized_stages(route.stages, n, share),
+                           shared=tuple(sized(o) for o in route.shared))
+
+        routes = tuple(sized(r) for r in routes)
+
+    def funnel(route: Route, top_limit: int) -> StageNode:
+        """``route``'s stages nested coarse (innermost) to fine, the outermost keeping
+        ``top_limit``; its shared routes' funnels are extra prefetches of the outermost."""
         node: StageNode | None = None
+        stages = route.stages
         for i, stage in enumerate(stages):
             spec = specs[stage.vector]
-            stage_limit = top_limit if i == len(stages) - 1 else stage.limit
+            last = i == len(stages) - 1
+            stage_limit = top_limit if last else stage.limit
             graph = spec.index == "hnsw" and spec.kind != "sparse"
+            inner: tuple[PlanNode, ...] = (node,) if node is not None else ()
+            if last and inner and route.shared:
+                inner += tuple(funnel(o, o.stages[-1].limit) for o in route.shared)
             node = StageNode(
                 vector=stage.vector,
                 kind=spec.kind,
@@ -246,17 +259,17 @@ def build_plan(
                 limit=stage_limit,
                 hnsw_ef=max(hnsw_ef, stage_limit) if graph else None,
                 conditions=conditions,
-                prefetch=(node,) if node is not None else (),
+                prefetch=inner,
                 exact=bool(graph and i == 0 and exact is not None and exact(spec, conditions)),
             )
         assert node is not None
         return node
 
     if len(routes) == 1:
-        return QueryPlan(requests=(funnel(routes[0].stages, limit),), fusion="engine",
+        return QueryPlan(requests=(funnel(routes[0], limit),), fusion="engine",
                          routes=routes, limit=limit)
     # Each route hands fusion its last stage's candidates, at least ``limit`` of them.
-    tops = tuple(funnel(r.stages, max(r.stages[-1].limit, limit)) for r in routes)
+    tops = tuple(funnel(r, max(r.stages[-1].limit, limit)) for r in routes)
     if request.fusion == "relative":
         return QueryPlan(requests=tops, fusion="relative", routes=routes, limit=limit)
     method: Literal["rrf", "dbsf"] = "dbsf" if request.fusion == "dbsf" else "rrf"
