@@ -33,6 +33,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -41,7 +42,7 @@ from ragnest.errors import StoreError
 from ragnest.stores._commit import CommitLock, Generation
 from ragnest.stores._lock import lock_file, unlock_file
 
-__all__ = ["READ_DIR", "SLOTS_KEPT", "ReplicaPool", "Slot", "copy_tree"]
+__all__ = ["READ_DIR", "SLOTS_KEPT", "ReplicaPool", "Slot", "copy_tree", "removing_inline"]
 
 log = logging.getLogger(__name__)
 
@@ -247,11 +248,29 @@ class ReplicaPool:
         _remove_later([trash])
 
 
+_inline = threading.local()
+
+
+@contextlib.contextmanager
+def removing_inline() -> Iterator[None]:
+    """Within it, this thread removes discarded copies itself instead of starting a
+    thread for it: for finalizers (``__del__``), where the garbage collector may run at
+    any point of another thread's start, and starting a thread there can hang."""
+    _inline.on = True
+    try:
+        yield
+    finally:
+        _inline.on = False
+
+
 def _remove_later(paths: list[Path]) -> None:
     def remove() -> None:
         for path in paths:
             shutil.rmtree(path, ignore_errors=True)
 
+    if getattr(_inline, "on", False):
+        remove()
+        return
     threading.Thread(target=remove, name="ragnest-replica-cleanup", daemon=True).start()
 
 

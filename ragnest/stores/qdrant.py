@@ -28,11 +28,10 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -43,6 +42,8 @@ from ragnest.stores._args import check_arguments
 from ragnest.stores._backend import Backend, to_chunk
 from ragnest.stores._guard import GuardedBackend, RetryPolicy
 from ragnest.stores._meta import jsonable, validate_specs
+from ragnest.stores._reads import read_call
+from ragnest.stores._replica import removing_inline
 from ragnest.stores._search import SearchSettings, run_searches
 from ragnest.stores._write import QdrantWrite, append_points, document_filter
 from ragnest.types import Chunk, EmbeddedChunk, Hit, SearchRequest, Vector, VectorSpec, WriteResult
@@ -54,21 +55,6 @@ T = TypeVar("T")
 
 #: Points per upsert call.
 BATCH_SIZE = 256
-
-def _read_call(method: Callable[..., T]) -> Callable[..., T]:
-    """A read: a reader first moves to the latest committed data, unless another thread
-    is reading; no move happens while it runs (all its calls see one committed state)."""
-
-    @functools.wraps(method)
-    def read(self: QdrantStore, *args: Any, **kwargs: Any) -> T:
-        self._enter_read()
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            self._exit_read()
-
-    return read
-
 
 @dataclass(kw_only=True)
 class QdrantStore:
@@ -227,7 +213,7 @@ class QdrantStore:
             self._refuse_read_only()
             self._want_write = True
 
-    @_read_call
+    @read_call
     def fitted_state(self, key: str) -> dict[str, Any] | None:
         """State fitted on the corpus and stored with the collection (e.g. a PCA rotation).
 
@@ -279,7 +265,8 @@ class QdrantStore:
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # interpreter shutdown, half-built object
-            self.close()
+            with removing_inline():  # no thread started from a finalizer
+                self.close()
 
     def optimize(self) -> bool:
         """Build pending indexes (Edge: HNSW on the coarse vector when big enough).
@@ -336,12 +323,12 @@ class QdrantStore:
                              "mode='auto' or 'write' to change it")
 
     # ------------------------------------------------------------------ documents
-    @_read_call
+    @read_call
     def chunk_ids(self, document_id: str) -> set[str]:
         """Ids of the chunks stored for ``document_id``."""
         return set(self._require().ids_where(_doc(document_id)))
 
-    @_read_call
+    @read_call
     def document_fingerprint(self, document_id: str) -> str | None:
         """The stored fingerprint, only if every chunk of that version is present (and no
         other) and committed: a write killed before its commit leaves none."""
@@ -409,18 +396,18 @@ class QdrantStore:
             log.info("%s: deleted document %s (%d chunks)", self._where(), document_id, n)
         return n
 
-    @_read_call
+    @read_call
     def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         """The stored chunks for ``chunk_ids``, in that order (missing ids are skipped)."""
         rows = dict(self._require().retrieve(list(dict.fromkeys(chunk_ids))))
         return [to_chunk(cid, rows[cid]) for cid in chunk_ids if cid in rows]
 
-    @_read_call
+    @read_call
     def documents(self) -> list[dict[str, Any]]:
         """One ``{"document_id", "source", "chunks"}`` dict per stored document, by source."""
         return _catalog.documents(self._require())
 
-    @_read_call
+    @read_call
     def catalog(
         self,
         *,
@@ -448,7 +435,7 @@ class QdrantStore:
         return _catalog.set_chunk_fields(self._require(write=True), document_id, fields,
                                          self._where())
 
-    @_read_call
+    @read_call
     def stats(self) -> dict[str, Any]:
         """Counts and where the data lives.
 
@@ -463,13 +450,13 @@ class QdrantStore:
         out["vectors"] = [s.name for s in self._specs]
         return out
 
-    @_read_call
+    @read_call
     def vector_config(self) -> dict[str, dict[str, Any]]:
         """The engine's view of each named vector: kind, dim, ``hnsw_m`` (0 = no graph), ..."""
         return self._require().vector_config()
 
     # ------------------------------------------------------------------ search
-    @_read_call
+    @read_call
     def search(self, request: SearchRequest) -> list[Hit]:
         """Run the request's funnels (one nested-prefetch query each) and fuse them.
 
@@ -483,7 +470,7 @@ class QdrantStore:
         """
         return self.search_many([request])[0]
 
-    @_read_call
+    @read_call
     def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Hit]]:
         """:meth:`search` for many requests: one engine batch for all of them and one
         fetch of their final hits' payloads; the same hits as searching one by one."""

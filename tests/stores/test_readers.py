@@ -362,3 +362,35 @@ def test_reader_processes_during_writes_never_see_half_a_document_nor_break_the_
         assert p.returncode == 0 and "READER OK" in out, errs[-2000:]
     with reader(db) as store:  # and what the writer left is whole
         assert all(t == n for _, t, n in committed_view(store).values())
+
+
+def test_a_reader_collected_by_the_garbage_collector_starts_no_thread(tmp_path: Path) -> None:
+    """``__del__`` removes a discarded copy itself: a finalizer may run at any point of
+    another thread's start, and starting a thread there can hang the process."""
+    from ragnest.stores._replica import _remove_later, removing_inline
+
+    trash = tmp_path / "trash"
+    (trash / "segments").mkdir(parents=True)
+    (trash / "segments" / "data").write_bytes(b"x" * 1000)
+    started: list[threading.Thread] = []
+    real = threading.Thread.start
+
+    def spy(self: threading.Thread) -> None:
+        started.append(self)
+        real(self)
+
+    threading.Thread.start = spy  # type: ignore[method-assign]
+    try:
+        with removing_inline():
+            _remove_later([trash])
+    finally:
+        threading.Thread.start = real  # type: ignore[method-assign]
+    assert not trash.exists() and started == []
+    # outside a finalizer the removal runs in the background
+    trash.mkdir()
+    _remove_later([trash])
+    for _ in range(100):
+        if not trash.exists():
+            break
+        time.sleep(0.02)
+    assert not trash.exists()
