@@ -8,7 +8,7 @@ each backend converts them for its engine with :func:`as_list`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -28,6 +28,7 @@ __all__ = [
     "PointData",
     "Row",
     "as_list",
+    "scroll_payloads",
     "sparse_parts",
     "to_chunk",
 ]
@@ -176,3 +177,29 @@ class Backend(Protocol):
     def optimize(self) -> bool: ...
 
     def drop(self) -> None: ...
+
+
+#: Points per page when scrolling.
+SCROLL_PAGE = 1024
+
+
+def scroll_payloads(
+    fetch: Callable[[Any, int], tuple[Sequence[Any], Any]], limit: int | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """``(id, payload)`` of every point a scroll returns, page by page: ``fetch(offset,
+    page size)`` gives one page of records and the next offset (``None`` at the end);
+    ``limit`` stops after that many points.
+
+    >>> from types import SimpleNamespace as R
+    >>> pages = {None: ([R(id=1, payload={"a": 1})], 5), 5: ([R(id=2, payload=None)], None)}
+    >>> scroll_payloads(lambda offset, size: pages[offset])
+    [('1', {'a': 1}), ('2', {})]
+    """
+    out: list[tuple[str, dict[str, Any]]] = []
+    offset: Any = None
+    while True:
+        size = SCROLL_PAGE if limit is None else min(SCROLL_PAGE, limit - len(out))
+        records, offset = fetch(offset, size)
+        out.extend((str(r.id), dict(r.payload or {})) for r in records)
+        if offset is None or not records or (limit is not None and len(out) >= limit):
+            return out

@@ -25,7 +25,15 @@ from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ragnest.errors import StoreError, StoreMismatchError
-from ragnest.stores._backend import INDEXED_FIELDS, Failure, PointData, Row, as_list, sparse_parts
+from ragnest.stores._backend import (
+    INDEXED_FIELDS,
+    Failure,
+    PointData,
+    Row,
+    as_list,
+    scroll_payloads,
+    sparse_parts,
+)
 from ragnest.stores._filters import Condition
 from ragnest.stores._meta import build_metadata, mismatch_reasons
 from ragnest.stores._plan import FusionNode, PlanNode
@@ -38,7 +46,6 @@ log = logging.getLogger(__name__)
 
 #: Key of ragnest's record inside the collection metadata.
 META_KEY = "ragnest"
-_SCROLL_PAGE = 1024
 
 
 class ClientBackend:
@@ -364,22 +371,13 @@ class ClientBackend:
         self, conditions: Sequence[Condition], with_payload: Any, limit: int | None
     ) -> list[tuple[str, dict[str, Any]]]:
         flt = _filter(self.server.scoped(conditions))
-        out: list[tuple[str, dict[str, Any]]] = []
-        offset: Any = None
-        while True:
-            page = _SCROLL_PAGE if limit is None else min(_SCROLL_PAGE, limit - len(out))
-            records, offset = self.client.scroll(
-                self.collection,
-                scroll_filter=flt,
-                limit=page,
-                offset=offset,
-                with_payload=with_payload,
-                with_vectors=False,
-                **self._r,
-            )
-            out.extend((str(r.id), dict(r.payload or {})) for r in records)
-            if offset is None or not records or (limit is not None and len(out) >= limit):
-                return out
+
+        def fetch(offset: Any, size: int) -> tuple[Sequence[Any], Any]:
+            return self.client.scroll(self.collection, scroll_filter=flt, limit=size,
+                                      offset=offset, with_payload=with_payload,
+                                      with_vectors=False, **self._r)
+
+        return scroll_payloads(fetch, limit)
 
     def count(self, conditions: Sequence[Condition] = (), exact: bool = True) -> int:
         return int(

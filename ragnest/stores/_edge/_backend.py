@@ -23,7 +23,14 @@ from qdrant_edge import (
 )
 
 from ragnest.errors import StoreError, StoreMismatchError
-from ragnest.stores._backend import Failure, PointData, Row, as_list, sparse_parts
+from ragnest.stores._backend import (
+    Failure,
+    PointData,
+    Row,
+    as_list,
+    scroll_payloads,
+    sparse_parts,
+)
 from ragnest.stores._commit import CommitLock
 from ragnest.stores._edge._engine import (
     DEFAULT_FULL_SCAN_THRESHOLD,
@@ -52,7 +59,6 @@ __all__ = ["EdgeBackend", "check_store_path", "no_store"]
 
 log = logging.getLogger(__name__)
 
-_SCROLL_PAGE = 1024
 
 
 def check_store_path(root: Path) -> None:
@@ -377,23 +383,13 @@ class EdgeBackend:
         self, conditions: Sequence[Condition], with_payload: Any, limit: int | None
     ) -> list[tuple[str, dict[str, Any]]]:
         flt = to_filter(conditions)
-        out: list[tuple[str, dict[str, Any]]] = []
-        offset: Any = None
         shard = self.shard
-        while True:
-            page = _SCROLL_PAGE if limit is None else min(_SCROLL_PAGE, limit - len(out))
-            records, offset = shard.scroll(
-                ScrollRequest(
-                    offset=offset,
-                    limit=page,
-                    filter=flt,
-                    with_payload=with_payload,
-                    with_vector=False,
-                )
-            )
-            out.extend((str(r.id), dict(r.payload or {})) for r in records)
-            if offset is None or not records or (limit is not None and len(out) >= limit):
-                return out
+
+        def fetch(offset: Any, size: int) -> tuple[Sequence[Any], Any]:
+            return shard.scroll(ScrollRequest(offset=offset, limit=size, filter=flt,
+                                              with_payload=with_payload, with_vector=False))
+
+        return scroll_payloads(fetch, limit)
 
     def count(self, conditions: Sequence[Condition] = (), exact: bool = True) -> int:
         return int(self.shard.count(CountRequest(exact=exact, filter=to_filter(conditions))))
