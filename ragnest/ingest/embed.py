@@ -13,11 +13,20 @@ machine) and hand its output to a store writer::
 
 Corpus-fitted state (a PCA rotation) is fitted by :func:`fit_embedders`, explicitly,
 and stored with the collection before any vector made with it is written.
+
+:func:`portable_embedders` packs embedders for parser worker processes (which then
+embed what they parse, see :class:`~ragnest.ingest.pool.ParsePool`)::
+
+    >>> import pickle
+    >>> sorted(pickle.loads(portable_embedders({"bm25": Bm25Embedder()})))
+    ['bm25']
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import pickle
 from collections.abc import Mapping, Sequence
 
 from ragnest.collection import fitted_embedders
@@ -26,7 +35,7 @@ from ragnest.ladder import store_vectors
 from ragnest.protocols import Embedder, Store
 from ragnest.types import Chunk, EmbeddedChunk, Vector
 
-__all__ = ["embed_chunks", "fit_embedders", "needs_fit"]
+__all__ = ["embed_chunks", "fit_embedders", "needs_fit", "portable_embedders"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,3 +102,30 @@ def fit_embedders(
         store.save_fitted_state(key, state)
         fitted.append(key)
     return fitted
+
+
+def portable_embedders(embedders: Mapping[str, Embedder]) -> bytes | None:
+    """``embedders`` pickled for worker processes, or ``None`` when they cannot travel
+    (an embedder that cannot be pickled, or one still waiting to be fitted: its vectors
+    are made here after the fit).
+
+    Dataclass embedders travel as fresh copies of their settings (a loaded model stays
+    here; each worker loads its own on ``warm_up``) plus the fitted state they hold,
+    so a worker makes exactly the vectors this process would.
+    """
+    if needs_fit(embedders):
+        return None
+    fitted = fitted_embedders(embedders)
+    copies: dict[str, Embedder] = {}
+    try:
+        for key, emb in embedders.items():
+            copy = dataclasses.replace(emb) if dataclasses.is_dataclass(emb) else emb
+            if key in fitted:
+                state = fitted[key].fitted_state()
+                if state is not None:
+                    copy.load_fitted_state(state)  # type: ignore[attr-defined]
+            copies[key] = copy
+        return pickle.dumps(copies)
+    except Exception as err:  # not picklable, or no settings-only copy: embed here
+        logger.info("embedding stays in the main process: %s: %s", type(err).__name__, err)
+        return None
