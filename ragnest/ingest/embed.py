@@ -17,8 +17,7 @@ and stored with the collection before any vector made with it is written.
 :func:`portable_embedders` packs embedders for parser worker processes (which then
 embed what they parse, see :class:`~ragnest.ingest.pool.ParsePool`)::
 
-    >>> import pickle
-    >>> sorted(pickle.loads(portable_embedders({"bm25": Bm25Embedder()})))
+    >>> sorted(unpack_embedders(portable_embedders({"bm25": Bm25Embedder()})))
     ['bm25']
 """
 
@@ -35,7 +34,8 @@ from ragnest.ladder import store_vectors
 from ragnest.protocols import Embedder, Store
 from ragnest.types import Chunk, EmbeddedChunk, Vector
 
-__all__ = ["embed_chunks", "fit_embedders", "needs_fit", "portable_embedders"]
+__all__ = ["embed_chunks", "fit_embedders", "needs_fit", "portable_embedders",
+           "unpack_embedders"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,23 +109,36 @@ def portable_embedders(embedders: Mapping[str, Embedder]) -> bytes | None:
     (an embedder that cannot be pickled, or one still waiting to be fitted: its vectors
     are made here after the fit).
 
-    Dataclass embedders travel as fresh copies of their settings (a loaded model stays
-    here; each worker loads its own on ``warm_up``) plus the fitted state they hold,
-    so a worker makes exactly the vectors this process would.
+    An embedder travels as it is, loaded model included, when it pickles (unpickling a
+    loaded WordLlama is cheaper than loading it again); else, when it is a dataclass, as
+    a fresh copy of its settings plus the fitted state it holds (each worker loads its
+    model on ``warm_up``). Either way a worker makes exactly the vectors this process
+    would.
     """
     if needs_fit(embedders):
         return None
     fitted = fitted_embedders(embedders)
-    copies: dict[str, Embedder] = {}
+    packed: dict[str, bytes] = {}
     try:
         for key, emb in embedders.items():
-            copy = dataclasses.replace(emb) if dataclasses.is_dataclass(emb) else emb
+            try:
+                packed[key] = pickle.dumps(emb)
+                continue
+            except Exception:
+                if not dataclasses.is_dataclass(emb):
+                    raise
+            copy = dataclasses.replace(emb)  # type: ignore[type-var]
             if key in fitted:
                 state = fitted[key].fitted_state()
                 if state is not None:
-                    copy.load_fitted_state(state)  # type: ignore[attr-defined]
-            copies[key] = copy
-        return pickle.dumps(copies)
-    except Exception as err:  # not picklable, or no settings-only copy: embed here
+                    copy.load_fitted_state(state)
+            packed[key] = pickle.dumps(copy)
+        return pickle.dumps(packed)
+    except Exception as err:  # not picklable, no settings-only copy: embed here
         logger.info("embedding stays in the main process: %s: %s", type(err).__name__, err)
         return None
+
+
+def unpack_embedders(blob: bytes) -> dict[str, Embedder]:
+    """The embedders :func:`portable_embedders` packed."""
+    return {key: pickle.loads(one) for key, one in pickle.loads(blob).items()}

@@ -37,8 +37,8 @@ What the parsing libraries said about each document (MuPDF warnings, see
 :mod:`ragnest.media.diagnostics`) is kept for :meth:`ParsePool.warnings`.
 
 Given ``embedders`` (see :func:`~ragnest.ingest.embed.portable_embedders`), worker
-processes also embed the chunks they parse (each loads its own copy of the models once,
-at start), so parsing *and* embedding run in parallel and the calling process only
+processes also embed the chunks they parse (each receives its copy of the loaded models
+once, at start), so parsing *and* embedding run in parallel and the calling process only
 writes; :meth:`ParsePool.vectors` hands over a document's vectors by chunk id. Chunks
 ``stored(document_id)`` lists are not embedded (the store keeps theirs). A worker whose
 embedding fails returns no vectors: the caller embeds those chunks itself and reports
@@ -50,7 +50,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import pickle
 import signal
 import sys
 import threading
@@ -61,7 +60,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from ragnest.errors import ConfigError, ParseError
-from ragnest.ingest.embed import embed_chunks, portable_embedders
+from ragnest.ingest.embed import embed_chunks, portable_embedders, unpack_embedders
 from ragnest.media.diagnostics import Warnings, collect_warnings
 from ragnest.protocols import Embedder, PagedParser, Parser
 from ragnest.types import Chunk, Source, Vector
@@ -206,7 +205,7 @@ def _start_worker(parent: int, embedders: bytes | None) -> None:
     if embedders is None:
         return
     try:
-        loaded = pickle.loads(embedders)
+        loaded = unpack_embedders(embedders)
         for emb in loaded.values():
             emb.warm_up()
         _EMBEDDERS = loaded
