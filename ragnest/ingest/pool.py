@@ -250,9 +250,10 @@ class ParsePool:
             raise ConfigError("ParsePool workers must be 'auto' or >= 0 (0 = one per CPU)")
         self.workers = resolve_workers(workers, files)
         self.split_pages = max(1, split_pages)
-        # Workers embed only when there are workers (in-process, the writer embeds).
-        self._embedders = (portable_embedders(embedders)
-                           if embedders and self.workers > 1 else None)
+        # Workers embed only when there are workers (in-process, the writer embeds);
+        # the embedders are packed when the first worker starts.
+        self._to_pack = dict(embedders) if embedders and self.workers > 1 else None
+        self._packed: bytes | None = None
         self._stored = stored
         self._vectors: dict[str, ChunkVectors] = {}
         self._executor: ProcessPoolExecutor | None = None
@@ -273,7 +274,12 @@ class ParsePool:
     @property
     def embeds(self) -> bool:
         """Whether the worker processes embed the chunks they parse."""
-        return self._embedders is not None
+        return self._portable() is not None
+
+    def _portable(self) -> bytes | None:
+        if self._to_pack is not None:
+            self._packed, self._to_pack = portable_embedders(self._to_pack), None
+        return self._packed
 
     def vectors(self, source: Source) -> ChunkVectors:
         """The vectors the workers made for ``source``'s chunks, by chunk id (once: the
@@ -316,7 +322,7 @@ class ParsePool:
             ctx = multiprocessing.get_context("spawn")
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=ctx,
-                initializer=_start_worker, initargs=(os.getpid(), self._embedders))
+                initializer=_start_worker, initargs=(os.getpid(), self._portable()))
             if (threading.current_thread() is threading.main_thread()
                     and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
                 self._old_sigterm = signal.signal(signal.SIGTERM, _terminated)
