@@ -66,7 +66,8 @@ from ragnest.protocols import Embedder, PagedParser, Parser
 from ragnest.types import Chunk, Source, Vector
 
 __all__ = [
-    "ParsePool", "auto_workers", "page_ranges", "parse_all", "parse_noted", "resolve_workers",
+    "ChunkVectors", "ParsePool", "auto_workers", "page_ranges", "parse_all", "parse_embed",
+    "parse_noted", "resolve_workers",
 ]
 
 logger = logging.getLogger(__name__)
