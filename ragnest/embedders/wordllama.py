@@ -207,12 +207,17 @@ class WordLlamaEmbedder:
         }
 
     # -- embedding --------------------------------------------------------------------
-    def _ids(self, texts: Sequence[str]) -> list[np.ndarray]:
+    def _ids(self, texts: Sequence[str], *, fast: bool = False) -> list[np.ndarray]:
+        """Token ids per text (``fast``: the tokenizer skips the character offsets, which
+        nothing here reads; the ids are the same)."""
         model = self._require()
+        encode = model.tokenizer.encode_batch
+        if fast:
+            encode = getattr(model.tokenizer, "encode_batch_fast", encode)
         out: list[np.ndarray] = []
         for start in range(0, len(texts), self.batch_size):
             batch = list(texts[start : start + self.batch_size])
-            for enc in model.tokenizer.encode_batch(batch, add_special_tokens=False):
+            for enc in encode(batch, add_special_tokens=False):
                 out.append(np.asarray(enc.ids[: self.max_tokens], dtype=np.int64))
         return out
 
@@ -271,7 +276,7 @@ class WordLlamaEmbedder:
         token's vectors), logged at debug level.
         """
         texts = [chunk_text(c) for c in chunks]
-        all_ids = self._ids(texts)
+        all_ids = self._ids(texts, fast=True)
         out: list[dict[str, Vector]] = []
         for chunk, ids in zip(chunks, all_ids):
             if ids.size == 0:

@@ -13,11 +13,19 @@ machine) and hand its output to a store writer::
 
 Corpus-fitted state (a PCA rotation) is fitted by :func:`fit_embedders`, explicitly,
 and stored with the collection before any vector made with it is written.
+
+:func:`portable_embedders` packs embedders for parser worker processes (which then
+embed what they parse, see :class:`~ragnest.ingest.pool.ParsePool`)::
+
+    >>> sorted(unpack_embedders(portable_embedders({"bm25": Bm25Embedder()})))
+    ['bm25']
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import pickle
 from collections.abc import Mapping, Sequence
 
 from ragnest.collection import fitted_embedders
@@ -26,7 +34,8 @@ from ragnest.ladder import store_vectors
 from ragnest.protocols import Embedder, Store
 from ragnest.types import Chunk, EmbeddedChunk, Vector
 
-__all__ = ["embed_chunks", "fit_embedders", "needs_fit"]
+__all__ = ["embed_chunks", "fit_embedders", "needs_fit", "portable_embedders",
+           "unpack_embedders"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,3 +102,43 @@ def fit_embedders(
         store.save_fitted_state(key, state)
         fitted.append(key)
     return fitted
+
+
+def portable_embedders(embedders: Mapping[str, Embedder]) -> bytes | None:
+    """``embedders`` pickled for worker processes, or ``None`` when they cannot travel
+    (an embedder that cannot be pickled, or one still waiting to be fitted: its vectors
+    are made here after the fit).
+
+    An embedder travels as it is, loaded model included, when it pickles (unpickling a
+    loaded WordLlama is cheaper than loading it again); else, when it is a dataclass, as
+    a fresh copy of its settings plus the fitted state it holds (each worker loads its
+    model on ``warm_up``). Either way a worker makes exactly the vectors this process
+    would.
+    """
+    if needs_fit(embedders):
+        return None
+    fitted = fitted_embedders(embedders)
+    packed: dict[str, bytes] = {}
+    try:
+        for key, emb in embedders.items():
+            try:
+                packed[key] = pickle.dumps(emb)
+                continue
+            except Exception:
+                if not dataclasses.is_dataclass(emb):
+                    raise
+            copy = dataclasses.replace(emb)  # type: ignore[type-var]
+            if key in fitted:
+                state = fitted[key].fitted_state()
+                if state is not None:
+                    copy.load_fitted_state(state)
+            packed[key] = pickle.dumps(copy)
+        return pickle.dumps(packed)
+    except Exception as err:  # not picklable, no settings-only copy: embed here
+        logger.info("embedding stays in the main process: %s: %s", type(err).__name__, err)
+        return None
+
+
+def unpack_embedders(blob: bytes) -> dict[str, Embedder]:
+    """The embedders :func:`portable_embedders` packed."""
+    return {key: pickle.loads(one) for key, one in pickle.loads(blob).items()}

@@ -35,6 +35,14 @@ terminates workers still busy with parses nobody waits for any more.
 
 What the parsing libraries said about each document (MuPDF warnings, see
 :mod:`ragnest.media.diagnostics`) is kept for :meth:`ParsePool.warnings`.
+
+Given ``embedders`` (see :func:`~ragnest.ingest.embed.portable_embedders`), worker
+processes also embed the chunks they parse (each receives its copy of the loaded models
+once, at start), so parsing *and* embedding run in parallel and the calling process only
+writes; :meth:`ParsePool.vectors` hands over a document's vectors by chunk id. Chunks
+``stored(document_id)`` lists are not embedded (the store keeps theirs). A worker whose
+embedding fails returns no vectors: the caller embeds those chunks itself and reports
+the error the usual way.
 """
 
 from __future__ import annotations
@@ -47,22 +55,26 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from ragnest.errors import ConfigError, ParseError
+from ragnest.ingest.embed import embed_chunks, portable_embedders, unpack_embedders
 from ragnest.media.diagnostics import Warnings, collect_warnings
-from ragnest.protocols import PagedParser, Parser
-from ragnest.types import Chunk, Source
+from ragnest.protocols import Embedder, PagedParser, Parser
+from ragnest.types import Chunk, Source, Vector
 
 __all__ = [
-    "ParsePool", "auto_workers", "page_ranges", "parse_all", "parse_noted", "resolve_workers",
+    "ChunkVectors", "ParsePool", "auto_workers", "page_ranges", "parse_all", "parse_embed",
+    "parse_noted", "resolve_workers",
 ]
 
 logger = logging.getLogger(__name__)
 
 Job = tuple[Source, Parser]
+#: Vectors by chunk id (each chunk's named vectors, as :func:`embed_chunks` makes them).
+ChunkVectors = dict[str, dict[str, Vector]]
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _WATCH_SECONDS = 0.5
 _STOP_SECONDS = 5.0
@@ -181,6 +193,49 @@ def _die_with_parent(parent: int) -> None:
         pass
 
 
+#: The embedders of this worker process (set by :func:`_start_worker`; None: parse only).
+_EMBEDDERS: dict[str, Embedder] | None = None
+_EMBED_BATCH = 64
+
+
+def _start_worker(parent: int, embedders: bytes | None) -> None:
+    """Worker initializer: :func:`_die_with_parent`, then load the embedders, if any
+    (a failure only means this worker parses and the caller embeds)."""
+    global _EMBEDDERS
+    _die_with_parent(parent)
+    if embedders is None:
+        return
+    try:
+        loaded = unpack_embedders(embedders)
+        for emb in loaded.values():
+            emb.warm_up()
+        _EMBEDDERS = loaded
+    except Exception:
+        logger.warning("parser worker could not load the embedders; the main process "
+                       "embeds instead", exc_info=True)
+
+
+def parse_embed(parser: Parser, source: Source, start: int | None, stop: int | None,
+                stored: frozenset[str] = frozenset(),
+                ) -> tuple[list[Chunk], tuple[str, ...], ChunkVectors | None]:
+    """:func:`parse_noted` plus, in a worker holding embedders, the vectors of the
+    chunks not in ``stored`` (``None`` when this worker does not embed or failed to)."""
+    chunks, notes = parse_noted(parser, source, start, stop)
+    if _EMBEDDERS is None:
+        return chunks, notes, None
+    new = [c for c in chunks if c.id not in stored]
+    vectors: ChunkVectors = {}
+    try:
+        for a in range(0, len(new), _EMBED_BATCH):
+            for point in embed_chunks(_EMBEDDERS, new[a : a + _EMBED_BATCH]):
+                vectors[point.chunk.id] = point.vectors
+    except Exception as err:  # the caller embeds again and reports the error
+        logger.info("%s: embedding in the worker failed (%s); left to the main process",
+                    source.display_name, err)
+        return chunks, notes, None
+    return chunks, notes, vectors
+
+
 def _terminated(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
@@ -189,11 +244,19 @@ class ParsePool:
     """Ordered, bounded parsing over ``workers`` processes (see the module docs)."""
 
     def __init__(self, *, workers: int | str = 1, split_pages: int = 100,
-                 files: Sequence[str | os.PathLike[str]] = ()) -> None:
+                 files: Sequence[str | os.PathLike[str]] = (),
+                 embedders: Mapping[str, Embedder] | None = None,
+                 stored: Callable[[str], set[str]] | None = None) -> None:
         if workers != "auto" and (not isinstance(workers, int) or workers < 0):
             raise ConfigError("ParsePool workers must be 'auto' or >= 0 (0 = one per CPU)")
         self.workers = resolve_workers(workers, files)
         self.split_pages = max(1, split_pages)
+        # Workers embed only when there are workers (in-process, the writer embeds);
+        # the embedders are packed when the first worker starts.
+        self._to_pack = dict(embedders) if embedders and self.workers > 1 else None
+        self._packed: bytes | None = None
+        self._stored = stored
+        self._vectors: dict[str, ChunkVectors] = {}
         self._executor: ProcessPoolExecutor | None = None
         self._pending: deque[Future[Any]] = deque()
         self._warnings: dict[str, tuple[str, ...]] = {}
@@ -209,6 +272,21 @@ class ParsePool:
         """What the parsing libraries said about ``source`` (once: the entry is dropped)."""
         return self._warnings.pop(source.document_id, ())
 
+    @property
+    def embeds(self) -> bool:
+        """Whether the worker processes embed the chunks they parse."""
+        return self._portable() is not None
+
+    def _portable(self) -> bytes | None:
+        if self._to_pack is not None:
+            self._packed, self._to_pack = portable_embedders(self._to_pack), None
+        return self._packed
+
+    def vectors(self, source: Source) -> ChunkVectors:
+        """The vectors the workers made for ``source``'s chunks, by chunk id (once: the
+        entry is dropped); chunks missing here are the caller's to embed."""
+        return self._vectors.pop(source.document_id, {})
+
     def close(self) -> None:
         """Stop the worker processes: pending tasks are cancelled, and workers still busy
         with a parse nobody waits for are terminated instead of being waited for."""
@@ -222,6 +300,7 @@ class ParsePool:
             else:
                 executor.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
+        self._vectors.clear()
         if self._old_sigterm is not None:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, self._old_sigterm)
@@ -244,7 +323,7 @@ class ParsePool:
             ctx = multiprocessing.get_context("spawn")
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=ctx,
-                initializer=_die_with_parent, initargs=(os.getpid(),))
+                initializer=_start_worker, initargs=(os.getpid(), self._portable()))
             if (threading.current_thread() is threading.main_thread()
                     and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
                 self._old_sigterm = signal.signal(signal.SIGTERM, _terminated)
@@ -271,7 +350,7 @@ class ParsePool:
             return
         pool = self._pool()
         window = 2 * self.workers
-        pending: deque[tuple[Source, list[Future[tuple[list[Chunk], tuple[str, ...]]]]]] = deque()
+        pending: deque[tuple[Source, list[Future[Any]]]] = deque()
         in_flight = 0
         it = iter(jobs)
         exhausted = False
@@ -282,7 +361,9 @@ class ParsePool:
                 except StopIteration:
                     exhausted = True
                     break
-                futures = [pool.submit(parse_noted, parser, source, a, b)
+                stored = frozenset(self._stored(source.document_id)
+                                   if self.embeds and self._stored else ())
+                futures = [pool.submit(parse_embed, parser, source, a, b, stored)
                            for a, b in self._ranges(source, parser)]
                 self._pending.extend(futures)
                 pending.append((source, futures))
@@ -292,6 +373,7 @@ class ParsePool:
             source, futures = pending.popleft()
             in_flight -= len(futures)
             chunks: list[Chunk] = []
+            vectors: ChunkVectors = {}
             notes = Warnings()
             error: ParseError | None = None
             for future in futures:
@@ -299,9 +381,10 @@ class ParsePool:
                     future.cancel()
                     continue
                 try:
-                    part, said = future.result()
+                    part, said, made = future.result()
                     chunks.extend(part)
                     notes.extend(said)
+                    vectors.update(made or {})
                 except ParseError as err:
                     error = err
                 except Exception as err:  # a worker died (out of memory, crash)
@@ -310,6 +393,8 @@ class ParsePool:
             for future in futures:
                 self._pending.remove(future)
             self._note(source, notes.messages())
+            if vectors and not error:
+                self._vectors[source.document_id] = vectors
             yield source, ([] if error else chunks), error
 
     def _note(self, source: Source, notes: tuple[str, ...]) -> None:

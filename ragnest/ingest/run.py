@@ -124,8 +124,8 @@ def run_ingest(
 
     ``workers`` parser processes (default ``config.workers``; 0 = one per CPU;
     ``"auto"`` decides from the corpus, see :func:`~ragnest.ingest.pool.auto_workers`)
-    parse files, and page ranges of big PDFs, in parallel; embedding and writing stay in this
-    process, in file order. ``progress`` shows a tqdm bar (when ``on_file`` is unset).
+    parse and embed files, and page ranges of big PDFs, in parallel; writing stays in
+    this process, in file order. ``progress`` shows a tqdm bar (when ``on_file`` is unset).
 
     A file whose content a stored document holds while that document's file is gone
     is recognised as moved: the document is re-pointed at the new path (status
@@ -187,7 +187,8 @@ def run_ingest(
     plans: dict[str, Planned] = {}
     store_failed = False
     pool = ParsePool(workers=config.workers if workers is None else workers,
-                     split_pages=config.split_pages, files=files)
+                     split_pages=config.split_pages, files=files,
+                     embedders=None if dry_run else embedders, stored=store.chunk_ids)
     group: list[tuple[Source, Planned, list[Chunk]]] = []
 
     def write_group() -> None:
@@ -195,7 +196,8 @@ def run_ingest(
         items = list(group)
         group.clear()
         results = writer.write_many([
-            Parsed(p.source.display_name, p.source.document_id, chunks, p.fingerprint)
+            Parsed(p.source.display_name, p.source.document_id, chunks, p.fingerprint,
+                   pool.vectors(p.source))
             for _, p, chunks in items])
         for (source, planned, _), result in zip(items, results):
             path = source.path or source.display_name

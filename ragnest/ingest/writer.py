@@ -21,14 +21,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ragnest.errors import ParseError, StoreError
 from ragnest.ingest.embed import embed_chunks, fit_embedders, needs_fit
 from ragnest.ingest.report import DocumentReport
 from ragnest.protocols import Embedder, Store
 from ragnest.stores._write import QdrantWrite, add_together, commit_together
-from ragnest.types import Chunk
+from ragnest.types import Chunk, EmbeddedChunk, Vector
 
 __all__ = ["DocumentWriter", "Parsed", "page_count"]
 
@@ -43,12 +43,15 @@ def page_count(chunks: Sequence[Chunk]) -> int:
 @dataclass(frozen=True)
 class Parsed:
     """One parsed document waiting to be written: its display ``name``, stored
-    ``document_id``, ``chunks`` and content ``fingerprint``."""
+    ``document_id``, ``chunks``, content ``fingerprint`` and the ``vectors`` already
+    made for some chunks (by chunk id; e.g. by a parser worker): the others are
+    embedded by the writer."""
 
     name: str
     document_id: str
     chunks: Sequence[Chunk]
     fingerprint: str
+    vectors: Mapping[str, Mapping[str, Vector]] = field(default_factory=dict)
 
 
 class DocumentWriter:
@@ -71,9 +74,13 @@ class DocumentWriter:
         self.batch_size = max(1, int(batch_size))
 
     def write(
-        self, name: str, document_id: str, chunks: Sequence[Chunk], fingerprint: str
+        self, name: str, document_id: str, chunks: Sequence[Chunk], fingerprint: str,
+        vectors: Mapping[str, Mapping[str, Vector]] | None = None,
     ) -> DocumentReport:
         """Make the stored document ``document_id`` equal ``chunks`` and report what changed.
+
+        ``vectors`` made elsewhere (by chunk id) are used as they are; the chunks without
+        are embedded here.
 
         Raises :class:`ParseError` for a document without content, the embedders'
         :class:`~ragnest.errors.EmbeddingError`, and the store's errors; in every case
@@ -94,7 +101,7 @@ class DocumentWriter:
                         "`ragnest fit` fits on a sample of the whole corpus instead",
                         ", ".join(repr(k) for k in fitted) or "nothing", len(batch), name,
                     )
-                tx.add(embed_chunks(self.embedders, batch))
+                tx.add(self._embed(batch, vectors))
             result = tx.commit()
         status = "updated" if existing else "added"
         if result.added == 0 and result.removed == 0:
@@ -126,7 +133,8 @@ class DocumentWriter:
         out: list[DocumentReport | Exception] = []
         for d in docs:
             try:
-                out.append(self.write(d.name, d.document_id, d.chunks, d.fingerprint))
+                out.append(self.write(d.name, d.document_id, d.chunks, d.fingerprint,
+                                      d.vectors))
             except (StoreError, KeyboardInterrupt):
                 raise
             except Exception as err:
@@ -148,12 +156,14 @@ class DocumentWriter:
             if len(slot) != len(docs):
                 raise _NotTogether
             new = []
+            ready: dict[str, Mapping[str, Vector]] = {}
             for d, tx in zip(docs, writes):
                 need = set(tx.missing)
                 new += [c for c in d.chunks if c.id in need]
+                ready.update(d.vectors)
             for start in range(0, len(new), self.batch_size):
                 per_doc: list[list] = [[] for _ in docs]
-                for point in embed_chunks(self.embedders, new[start : start + self.batch_size]):
+                for point in self._embed(new[start : start + self.batch_size], ready):
                     per_doc[slot[point.chunk.document_id]].append(point)
                 add_together(writes, per_doc)
             results = commit_together(writes)
@@ -166,6 +176,17 @@ class DocumentWriter:
                                           result.added, result.unchanged, result.removed,
                                           status))
         return reports
+
+
+    def _embed(self, chunks: Sequence[Chunk],
+               ready: Mapping[str, Mapping[str, Vector]] | None) -> list[EmbeddedChunk]:
+        """The chunks with their vectors: those in ``ready`` as given, the rest embedded."""
+        if not ready or needs_fit(self.embedders):
+            return embed_chunks(self.embedders, chunks)
+        todo = [c for c in chunks if c.id not in ready]
+        made = iter(embed_chunks(self.embedders, todo) if todo else ())
+        return [EmbeddedChunk(chunk=c, vectors=dict(ready[c.id])) if c.id in ready
+                else next(made) for c in chunks]
 
 
 class _NotTogether(Exception):

@@ -372,23 +372,35 @@ def cluster_rects(rects: Sequence[Rect], *, page: Rect, gap: float = 8.0) -> lis
 
 def _components(grid: np.ndarray) -> np.ndarray:
     """Connected parts (4-neighbour) of a boolean grid: each cell gets the smallest
-    flat index of its part (-1 outside): minimum propagation between neighbours, with
-    pointer jumping (a cell takes the label of the cell its label names), so long
-    snaking parts converge in a few rounds."""
-    big = grid.size
-    labels = np.where(grid, np.arange(big).reshape(grid.shape), big)
-    while True:
-        prev = labels
-        flat = np.append(labels.ravel(), big)
-        labels = flat[labels]
-        np.minimum(labels[1:], labels[:-1], out=labels[1:], where=grid[1:] & grid[:-1])
-        np.minimum(labels[:-1], labels[1:], out=labels[:-1], where=grid[:-1] & grid[1:])
-        np.minimum(labels[:, 1:], labels[:, :-1], out=labels[:, 1:],
-                   where=grid[:, 1:] & grid[:, :-1])
-        np.minimum(labels[:, :-1], labels[:, 1:], out=labels[:, :-1],
-                   where=grid[:, :-1] & grid[:, 1:])
-        if np.array_equal(labels, prev):
-            return np.where(grid, labels, -1)
+    flat index of its part (-1 outside). Each round gives every horizontal run of cells,
+    then every vertical run, the smallest label in it, then lets each cell take the
+    label of the cell its label names (pointer jumping): a part converges in about as
+    many rounds as it has turns, each round linear in its cells."""
+    rows, cols = grid.shape
+    h_cells, h_starts = _runs(grid)
+    t_cells, v_starts = _runs(np.ascontiguousarray(grid.T))
+    v_cells = (t_cells % rows) * cols + t_cells // rows  # back to row-major indices
+    h_len = np.diff(np.append(h_starts, len(h_cells)))
+    v_len = np.diff(np.append(v_starts, len(v_cells)))
+    labels = np.full(grid.size, -1, dtype=np.int64)
+    labels[h_cells] = h_cells
+    while len(h_cells):
+        before = labels[h_cells]
+        labels[h_cells] = np.repeat(np.minimum.reduceat(labels[h_cells], h_starts), h_len)
+        labels[v_cells] = np.repeat(np.minimum.reduceat(labels[v_cells], v_starts), v_len)
+        labels[h_cells] = labels[labels[h_cells]]
+        if np.array_equal(labels[h_cells], before):
+            break
+    return labels.reshape(rows, cols)
+
+
+def _runs(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The flat indices of a grid's set cells (row by row) and the positions in that
+    list where a horizontal run of set cells starts."""
+    cells = np.flatnonzero(grid)
+    start = np.ones(len(cells), dtype=bool)
+    start[1:] = (np.diff(cells) != 1) | (cells[1:] % grid.shape[1] == 0)
+    return cells, np.flatnonzero(start)
 
 
 def extra_regions(clusters: Sequence[Rect], visuals: Sequence[Rect], *,

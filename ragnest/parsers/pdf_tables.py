@@ -61,6 +61,8 @@ def find_tables(page: pymupdf.Page, strategy: str, clip: Rect | None = None,
     return out
 
 
+_new = object.__new__
+_Point = pymupdf.Point  # Point(x, y) is its fast path (a tuple argument is not)
 _PATH_KEYS = ("closePath", "fill", "color", "width", "lineCap", "lineJoin", "dashes",
               "stroke_opacity", "fill_opacity", "even_odd")
 
@@ -82,12 +84,21 @@ def _straight_paths(paths: Sequence[dict[str, Any]], clip: Rect) -> list[dict[st
                    for it in items):
             continue
         new = {k: path.get(k) for k in _PATH_KEYS}
-        new.update(type=path.get("type"), rect=pymupdf.Rect(path["rect"]),
-                   items=[("re", pymupdf.Rect(it[1]).normalize(), it[2]) if it[0] == "re"
-                          else ("l", pymupdf.Point(it[1]), pymupdf.Point(it[2]))
+        new.update(type=path.get("type"), rect=_rect(*path["rect"]),
+                   items=[("re", _rect(*it[1]).normalize(), it[2]) if it[0] == "re"
+                          else ("l", _Point(*it[1]), _Point(*it[2]))
                           for it in items])
         out.append(new)
     return out
+
+
+def _rect(x0: float, y0: float, x1: float, y1: float) -> pymupdf.Rect:
+    """``pymupdf.Rect(x0, y0, x1, y1)`` without its argument parsing (a plot's table
+    region can hold tens of thousands of segments; the generic constructor was the
+    finder's biggest cost)."""
+    rect = _new(pymupdf.Rect)
+    rect.x0, rect.y0, rect.x1, rect.y1 = float(x0), float(y0), float(x1), float(y1)
+    return rect
 
 
 def _rules(paths: Sequence[dict[str, Any]]) -> tuple[dict[int, Rect], dict[int, Rect]]:
