@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ragnest.errors import ConfigError, MissingDependencyError
 from ragnest.multimodal import chunk_text
@@ -35,6 +35,9 @@ class Bm25Embedder:
     and length-normalisation parameters; ``avg_len`` is the expected document length in
     tokens. Image-only queries give ``None``.
     """
+
+    #: Parser workers may each hold a copy and embed what they parse (a small CPU model).
+    embeds_in_workers: ClassVar[bool] = True
 
     language: str = "english"
     k: float = 1.2

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -114,6 +114,9 @@ class ThumbnailEmbedder:
     pixel size a visual is rendered at before fingerprinting (its longer side);
     ``max_visuals`` caps how many visuals of one chunk are kept (largest first).
     """
+
+    #: Parser workers may each hold a copy and embed what they parse (a small CPU model).
+    embeds_in_workers: ClassVar[bool] = True
 
     grid: int = 32
     render_side: int = 192

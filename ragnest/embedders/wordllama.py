@@ -33,7 +33,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -157,6 +157,9 @@ class WordLlamaEmbedder:
     >>> emb.vector_specs()[0].dim
     64
     """
+
+    #: Parser workers may each hold a copy and embed what they parse (a small CPU model).
+    embeds_in_workers: ClassVar[bool] = True
 
     ladder: list[dict[str, Any]] = field(default_factory=lambda: [dict(d) for d in DEFAULT_LADDER])
     batch_size: int = 64

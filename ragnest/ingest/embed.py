@@ -107,7 +107,10 @@ def fit_embedders(
 def portable_embedders(embedders: Mapping[str, Embedder]) -> bytes | None:
     """``embedders`` pickled for worker processes, or ``None`` when they cannot travel
     (an embedder that cannot be pickled, or one still waiting to be fitted: its vectors
-    are made here after the fit).
+    are made here after the fit) or should not: only embedders that say so
+    (``embeds_in_workers = True``: small CPU models such as WordLlama, BM25 and the
+    visual fingerprint) are copied into every worker; a GPU or remote model is not
+    (one copy per worker would multiply its memory, or its requests).
 
     An embedder travels as it is, loaded model included, when it pickles (unpickling a
     loaded WordLlama is cheaper than loading it again); else, when it is a dataclass, as
@@ -116,6 +119,10 @@ def portable_embedders(embedders: Mapping[str, Embedder]) -> bytes | None:
     would.
     """
     if needs_fit(embedders):
+        return None
+    if not all(getattr(e, "embeds_in_workers", False) for e in embedders.values()):
+        logger.debug("embedding stays in the main process: %s", ", ".join(
+            k for k, e in embedders.items() if not getattr(e, "embeds_in_workers", False)))
         return None
     fitted = fitted_embedders(embedders)
     packed: dict[str, bytes] = {}

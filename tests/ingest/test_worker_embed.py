@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -107,6 +107,9 @@ class _LockedBm25:
 
 def test_embedders_that_cannot_travel_stay_in_the_main_process(tmp_path: Path) -> None:
     assert portable_embedders({"bm25": _LockedBm25()}) is None
+    # a model that does not say it may be copied into every worker (a GPU or remote
+    # model) stays in the main process, whatever the others say
+    assert portable_embedders({"bm25": Bm25Embedder(), "gpu": _MainOnly()}) is None
     packed = portable_embedders({"bm25": Bm25Embedder()})
     assert packed is not None and isinstance(unpack_embedders(packed)["bm25"], Bm25Embedder)
     with ParsePool(workers=2, embedders={"bm25": _LockedBm25()}) as pool:
@@ -119,6 +122,10 @@ def test_embedders_that_cannot_travel_stay_in_the_main_process(tmp_path: Path) -
     with rag:
         report = rag.ingest([EXAMPLES], workers=2, progress=False)
     assert report.ok and report.chunks_added > 0
+
+
+class _MainOnly(Bm25Embedder):
+    embeds_in_workers: ClassVar[bool] = False
 
 
 class FailsOnWord(Bm25Embedder):
