@@ -18,7 +18,8 @@ letters). Two questions are answered from those marks in a few milliseconds:
     >>> text_share(blank), glyph_lines(blank)
     (TextShare(share=0.0, glyphs=0), [])
 
-OpenCV comes with rapidocr (``pip install 'ragnest[lite]'``) and is imported on first use.
+This is ragnest's one OpenCV module (:func:`resize` serves the OCR adapter too); OpenCV
+comes with rapidocr (``pip install 'ragnest[lite]'``) and is imported on first use.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 
 from ragnest.errors import MissingDependencyError
 
-__all__ = ["GlyphLine", "TextShare", "as_rgb", "glyph_lines", "text_share"]
+__all__ = ["GlyphLine", "TextShare", "as_rgb", "glyph_lines", "resize", "text_share"]
 
 _INSTALL_HINT = "pip install 'ragnest[lite]'"
 # Grey levels below this are ink; glyph-sized marks are this tall (pixels); images past
@@ -75,9 +76,22 @@ def _cv2() -> Any:
         import cv2  # OpenCV comes with rapidocr
     except ImportError as err:
         raise MissingDependencyError(
-            f"the glyph tests need OpenCV, which comes with rapidocr: {_INSTALL_HINT}"
+            f"this needs OpenCV, which comes with rapidocr: {_INSTALL_HINT}"
         ) from err
     return cv2
+
+
+def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` resized to ``size`` (width, height): area averaging where it shrinks,
+    cubic where it grows.
+
+    >>> resize(np.zeros((10, 40, 3), np.uint8), (30, 10)).shape
+    (10, 30, 3)
+    """
+    cv2 = _cv2()
+    height, width = image.shape[:2]
+    shrink = size[0] * size[1] < width * height
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
 def _marks(image: np.ndarray) -> tuple[float, np.ndarray]:

@@ -51,7 +51,14 @@ from typing import Any
 import numpy as np
 
 from ragnest.errors import ConfigError, MissingDependencyError
-from ragnest.media.glyphs import GlyphLine, TextShare, as_rgb, glyph_lines, text_share
+from ragnest.media.glyphs import (
+    GlyphLine,
+    TextShare,
+    as_rgb,
+    glyph_lines,
+    resize,
+    text_share,
+)
 
 __all__ = [
     "OcrLine",
@@ -247,6 +254,37 @@ def pick_lines(lines: Sequence[GlyphLine], height: int,
     return boxes
 
 
+def _strips(rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]
+            ) -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
+    """The boxes' crops scaled to the recogniser's 48 px height (and squeezed), set side
+    by side half a height apart in strips up to 1,280 px wide: short pieces (table
+    cells) share a strip instead of each being padded to the batch's widest; each strip
+    with the box around its pieces."""
+    out: list[tuple[np.ndarray, tuple[float, float, float, float]]] = []
+    gap = np.full((_REC_HEIGHT, _REC_HEIGHT // 2, 3), 255, np.uint8)
+    row: list[np.ndarray] = []
+    held: list[tuple[int, int, int, int]] = []
+
+    def flush() -> None:
+        out.append((np.concatenate(row, axis=1),
+                    (float(min(b[0] for b in held)), float(min(b[1] for b in held)),
+                     float(max(b[2] for b in held)), float(max(b[3] for b in held)))))
+
+    used = 0
+    for x0, y0, x1, y1 in boxes:
+        w = max(1, round((x1 - x0) * _REC_HEIGHT / max(y1 - y0, 1) * _SQUEEZE))
+        piece = resize(rgb[y0:y1, x0:x1], (w, _REC_HEIGHT))
+        if row and used + gap.shape[1] + w > _STRIP:
+            flush()
+            row, held, used = [], [], 0
+        row += [gap, piece] if row else [piece]
+        held.append((x0, y0, x1, y1))
+        used += w + (gap.shape[1] if len(row) > 1 else 0)
+    if row:
+        flush()
+    return out
+
+
 class OcrEngine:
     """Reads text lines from RGB images.
 
@@ -327,11 +365,7 @@ class OcrEngine:
         elif longest < min(_SMALL_SIDE, self.max_side):
             scale = min(_MAX_UPSCALE, min(_SMALL_SIDE, self.max_side) / longest)
         if scale != 1.0:
-            import cv2
-
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
-            rgb = cv2.resize(rgb, size, interpolation=interpolation)
+            rgb = resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))))
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # RapidOCR takes arrays as BGR
         with self._lock:
             result = model(bgr)
@@ -382,16 +416,12 @@ class OcrEngine:
         self.warm_up()
         from rapidocr.ch_ppocr_rec import TextRecInput
 
-        crops = [np.ascontiguousarray(rgb[y0:y1, x0:x1, ::-1]) for x0, y0, x1, y1 in boxes]
-        import cv2
-
-        crops = [cv2.resize(c, (max(1, round(c.shape[1] * _SQUEEZE)), c.shape[0]),
-                            interpolation=cv2.INTER_AREA) for c in crops]
+        strips = _strips(rgb, boxes)
         with self._lock:
-            result = self._model._load_rec_model()(TextRecInput(img=crops))
-        lines = [OcrLine(text=" ".join(str(txt).split()), bbox=tuple(map(float, box)),  # type: ignore[arg-type]
-                         confidence=float(score))
-                 for box, txt, score in zip(boxes, result.txts or (), result.scores or ())]
+            result = self._model._load_rec_model()(
+                TextRecInput(img=[np.ascontiguousarray(strip[:, :, ::-1]) for strip, _ in strips]))
+        lines = [OcrLine(text=" ".join(str(txt).split()), bbox=box, confidence=float(score))
+                 for (_, box), txt, score in zip(strips, result.txts or (), result.scores or ())]
         return reading_order([ln for ln in lines
                               if ln.text and ln.confidence >= self.min_confidence])
 

@@ -53,7 +53,7 @@ def engine() -> OcrEngine:
 
 def test_module_exports() -> None:
     assert sorted(glyphs_module.__all__) == sorted(
-        ["GlyphLine", "TextShare", "as_rgb", "glyph_lines", "text_share"])
+        ["GlyphLine", "TextShare", "as_rgb", "glyph_lines", "resize", "text_share"])
     assert "pick_lines" in ocr_module.__all__ and "text_share" in ocr_module.__all__
 
 
