@@ -7,11 +7,11 @@ A figure carries few words: a test of a few milliseconds
 (:func:`ragnest.media.glyphs.text_share`) tells what the crop is first, and with
 ``retrieval.image_ocr: auto`` only crops that hold text (``text`` or ``mixed``) are read.
 A query needs a few words to find its page, not every line: the reader recognises about
-80 characters (a line) nearest the crop's middle (:meth:`ragnest.media.ocr.OcrEngine.skim`:
-no text detector, ~0.15 s of CPU against ~1 s to read a passage of six lines whole; on
-100 passages of manuals the page still came first 93 times, 95 with 120 characters). A crop taken for text whose reading
-gives fewer than three words (thin or dashed line drawings break into glyph-like marks)
-counts as graphics after all. The answer is a :class:`CropQuery`, which remembers what
+80 characters (a line) nearest the crop's middle (:meth:`ragnest.media.ocr.OcrEngine.skim`,
+no text detector: ~0.15 s of CPU, against ~0.8 s to read a passage of six lines whole;
+on 100 crops of passages of manuals the page still came first 93 times, against 98 with
+every line read). A crop taken for text whose reading gives fewer than three words
+(thin or dashed line drawings break into glyph-like marks) counts as graphics after all. The answer is a :class:`CropQuery`, which remembers what
 the crop is, so the planner can let the text routes lead for text and the visual route
 for graphics (``retrieval.image_weights``)::
 
