@@ -34,6 +34,14 @@ for those that are mostly text), on one store in one run: top 1 / top 5 and late
 kind, plus how many crops were read by OCR. Writes results/image_query_before_after.json::
 
     python tests/benchmarks/bench_image_query.py --before-after [--quick]
+
+``--before DIR`` (with ``--before-after`` or ``--drawings``) evaluates older code too, on
+the same store and crops in the same run (a subprocess importing ragnest from DIR, run
+first); ``--defaults-only`` keeps only the lite defaults::
+
+    git archive 12afb04 | tar -x -C /tmp/before_12afb
+    python tests/benchmarks/bench_image_query.py --before-after --defaults-only --before /tmp/before_12afb
+    python tests/benchmarks/bench_image_query.py --drawings --crops 80 --before /tmp/before_12afb
 """
 
 from __future__ import annotations
@@ -135,11 +143,14 @@ def print_table(result: dict) -> None:
     print(f"\n{len(result['docs'])} PDFs, {result['pages']} pages, chunking={result['chunking']}, "
           f"crops at {result['crop_dpi']} dpi, edges moved up to {result['jitter_pt']} pt; "
           f"ingest {result['ingest_seconds']} s")
-    print(f"{'retriever':30} {'crop kind':10} {'crops':>6} {'top1':>6} {'top5':>6} {'med ms':>7}")
+    print(f"{'retriever':38} {'crop kind':22} {'crops':>6} {'top1':>6} {'top5':>6} "
+          f"{'p50 ms':>7} {'p95 ms':>7}")
     for name, res in result["retrievers"].items():
         for r in res["rows"]:
-            print(f"{name:30} {r['kind']:10} {r['crops']:6d} {r['top1']:6.3f} {r['top5']:6.3f} "
-                  f"{res['median_ms'] if r['kind'] == 'all' else float('nan'):7.0f}")
+            last = r["kind"] == "all"
+            print(f"{name:38} {r['kind']:22} {r['crops']:6d} {r['top1']:6.3f} {r['top5']:6.3f} "
+                  f"{res['median_ms'] if last else float('nan'):7.0f} "
+                  f"{res['p95_ms'] if last else float('nan'):7.0f}")
 
 
 @pytest.mark.benchmark
@@ -353,9 +364,12 @@ def evaluate_settings(rag: Pipeline, crops: list[dict], changes: dict,
 
 def run_before_after(files: list[Path], n_text: int, n_figure: int, n_drawing: int,
                      crop_dpi: int, min_side: float, store: Path, crop_dir: Path,
-                     jitter: float = 12.0) -> dict:
+                     jitter: float = 12.0, before: Path | None = None,
+                     defaults_only: bool = False) -> dict:
     """Ingest ``files`` once; evaluate every entry of :data:`SETTINGS` (plus the text and
-    visual routes alone, as references) on the same crops."""
+    visual routes alone, as references) on the same crops. ``before``: a checkout of
+    older code, whose lite defaults run first on the same store and crops (in a
+    subprocess, see :func:`in_code`); ``defaults_only``: only the lite defaults."""
     crops = (find_text_crops(files, n_text) + find_crops(files, n_figure, min_side)
              + find_drawing_crops(files, n_drawing))
     render_crops(crops, crop_dir, crop_dpi, jitter)
@@ -363,15 +377,57 @@ def run_before_after(files: list[Path], n_text: int, n_figure: int, n_drawing: i
         t0 = time.perf_counter()
         report = rag.ingest([str(f) for f in files], progress=False)
         ingest_s = time.perf_counter() - t0
-        settings = {name: evaluate_settings(rag, crops, changes)
-                    for name, changes in SETTINGS.items()}
-        settings["text routes only (OCR always)"] = evaluate_settings(
-            rag, crops, {"image_ocr": True}, using=["dense", "bm25"])
-        settings["visual route only"] = evaluate_settings(rag, crops, {"image_ocr": False},
-                                                          using=["visual"])
+    settings = {}
+    if before is not None:
+        settings[f"before code {before.name} (lite defaults)"] = in_code(
+            before, "evaluate_on_store", str(store), crops, {})
+    names = ["after (lite defaults)"] if defaults_only else list(SETTINGS)
+    with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)}) as rag:
+        rag.open()
+        settings.update({name: evaluate_settings(rag, crops, SETTINGS[name]) for name in names})
+        if not defaults_only:
+            settings["text routes only (OCR always)"] = evaluate_settings(
+                rag, crops, {"image_ocr": True}, using=["dense", "bm25"])
+            settings["visual route only"] = evaluate_settings(rag, crops, {"image_ocr": False},
+                                                              using=["visual"])
     return {"docs": [f.name for f in files], "pages": report.pages, "crop_dpi": crop_dpi,
             "jitter_pt": jitter, "ingest_seconds": round(ingest_s, 1), "settings": settings,
             "crops": [{k: v for k, v in c.items() if k != "png"} for c in crops]}
+
+
+def evaluate_on_store(store: str, crops: list[dict], changes: dict) -> dict:
+    """:func:`evaluate_settings` with the lite pipeline on an ingested ``store``."""
+    with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": store}) as rag:
+        rag.open()
+        return evaluate_settings(rag, crops, changes)
+
+
+def evaluate_drawings_on_store(store: str, crops: list[dict], dpi: int) -> dict:
+    """:func:`evaluate` of the drawing crops with the lite pipeline on ``store``."""
+    with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": store}) as rag:
+        rag.open()
+        return evaluate(rag, drawing_dataset(crops, dpi))
+
+
+def in_code(code: Path, function: str, *args: object) -> dict:
+    """Call this module's ``function(*args)`` with ragnest imported from the checkout
+    ``code`` (another version, e.g. ``git archive`` of an older commit), in a
+    subprocess; arguments and result travel as JSON."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    script = ("import json, sys; sys.path[:0] = [sys.argv[1], sys.argv[2], sys.argv[3]]; "
+              "import bench_image_query as b, ragnest; "
+              "assert ragnest.__file__.startswith(sys.argv[1]), ragnest.__file__; "
+              "args = json.load(sys.stdin); "
+              "print('\\nRESULT ' + json.dumps(getattr(b, args['f'])(*args['a'])))")
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(code.resolve()), str(here.parents[1]), str(here)],
+        input=json.dumps({"f": function, "a": list(args)}), capture_output=True, text=True,
+        check=False, env={**__import__("os").environ, "PYTHONPATH": ""})
+    if done.returncode != 0:
+        raise SystemExit(f"{code}: {function} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.rsplit("\nRESULT ", 1)[1])
 
 
 def drawing_dataset(crops: list[dict], dpi: int) -> EvalDataset:
@@ -389,9 +445,11 @@ def drawing_dataset(crops: list[dict], dpi: int) -> EvalDataset:
 
 
 def run_drawings(files: list[Path], n_crops: int, crop_dpi: int, min_side: float,
-                 store: Path, crop_dir: Path, jitter: float = 12.0) -> dict:
+                 store: Path, crop_dir: Path, jitter: float = 12.0,
+                 before: Path | None = None) -> dict:
     """:func:`run` on crops of drawing clusters (:func:`drawing_crops`), split by
-    whether the layout covers the crop."""
+    whether the layout covers the crop; ``before``: older code evaluated first on the
+    same store and crops (its retrievers' names prefixed with ``before:``)."""
     crops = drawing_crops(files, n_crops, min_side)
     mark_layout_cover(crops)
     render_crops(crops, crop_dir, crop_dpi, jitter)
@@ -401,7 +459,11 @@ def run_drawings(files: list[Path], n_crops: int, crop_dpi: int, min_side: float
         t0 = time.perf_counter()
         report = rag.ingest([str(f) for f in files], progress=False)
         ingest_s = time.perf_counter() - t0
-        results = evaluate(rag, drawing_dataset(crops, crop_dpi))
+    results = {}
+    if before is not None:
+        old = in_code(before, "evaluate_drawings_on_store", str(store), crops, crop_dpi)
+        results.update({f"before: {name}": res for name, res in old.items()})
+    results.update(evaluate_drawings_on_store(str(store), crops, crop_dpi))
     return {
         "docs": [f.name for f in files],
         "pages": report.pages,
@@ -445,6 +507,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="40 crops (a smoke run); with --before-after: 5 PDFs (~700 pages), "
                     "fewer crops")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="with --before-after or --drawings: a checkout of older code "
+                    "(e.g. `git archive` of a commit) evaluated on the same store and crops")
+    ap.add_argument("--defaults-only", action="store_true",
+                    help="with --before-after: only the lite defaults (no reference settings)")
     ap.add_argument("--drawings", action="store_true",
                     help="crops of vector-drawing clusters found without ragnest's layout "
                          "(default corpus: the gnuplot and asymptote manuals)")
@@ -460,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
             crop_dir = Path(tmp) / "crops"
             crop_dir.mkdir()
             result = run_drawings(files, args.crops, args.crop_dpi, args.min_side,
-                                  Path(tmp) / "store", crop_dir, args.jitter)
+                                  Path(tmp) / "store", crop_dir, args.jitter, args.before)
         print_table(result)
         RESULTS.mkdir(parents=True, exist_ok=True)
         out = RESULTS / "image_query_drawings.json"
@@ -507,7 +574,8 @@ def before_after_main(args: argparse.Namespace) -> int:
         crop_dir.mkdir()
         result = run_before_after(files, n_text, n_figure, n_drawing, args.crop_dpi,
                                   args.min_side, Path(tmp) / "store", crop_dir,
-                                  jitter=args.jitter)
+                                  jitter=args.jitter, before=args.before,
+                                  defaults_only=args.defaults_only)
     print_before_after(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "image_query_before_after.json"

@@ -16,6 +16,7 @@ from ragnest.media.encode import render_png
 from ragnest.media.ocr import TextShare, text_share
 from ragnest.media.render import render_array
 from ragnest.retrieval import CropQuery, ImageQueryReader, route_weights
+from ragnest.retrieval.image import QUERY_CHARS
 from ragnest.retrieval.planner import check_weights
 from ragnest.types import ImageRef
 
@@ -78,17 +79,20 @@ def test_reader_skips_ocr_for_graphics_and_reads_text(tmp_path):
         assert text.filters == {"page": 5}
         with pymupdf.open(HANDBOOK) as doc:
             words = set(doc[4].get_textbox(pymupdf.Rect(clip)).lower().split())
-        read = set((text.text or "").lower().split())
-        assert len(read & words) >= 0.6 * len(words)
+        # About 80 characters are read (the line nearest the middle), all of them right.
+        read = (text.text or "").lower().split()
+        assert 8 <= len(read) < len(words) and len(set(read) & words) >= 0.85 * len(read)
         # A query that has text is left alone; image_ocr=True reads graphics too.
         asked = Query(text="pump", image=crop_ref(*FIGURE))
         assert reader.read(asked) is asked
     finally:
         reader.close()
-    always = ImageQueryReader(RetrievalConfig(image_ocr=True))
+    always = ImageQueryReader(RetrievalConfig(image_ocr=True), chars=None)  # every line
     try:
         figure = always.read(Query(image=crop_ref(*FIGURE)))
         assert isinstance(figure, CropQuery) and figure.ocr and figure.kind == "graphics"
+        whole = always.read(Query(image=crop_ref(HANDBOOK, 5, clip)))
+        assert len(set((whole.text or "").lower().split()) & words) >= 0.6 * len(words)
     finally:
         always.close()
 
@@ -150,12 +154,18 @@ def found(rag: Pipeline, png: Path, path: Path, page: int) -> tuple[int | None, 
 
 def test_text_and_figure_crops_find_their_page_first_with_the_defaults(lite, tmp_path):
     assert lite.retrieval.image_ocr == "auto" and lite.retrieval.image_weights
+    longer = []
     for page in (2, 4, 7):
         clip = passages(HANDBOOK, page, 1)[0]
         png = save_crop(crop_ref(HANDBOOK, page, clip), tmp_path / f"text{page}.png")
         rank, query = found(lite, png, HANDBOOK, page)
         assert rank == 0, f"text passage of page {page}: rank {rank}"
         assert isinstance(query, CropQuery) and query.kind == "text" and query.ocr
+        # Found from about a line of it (the reader's budget), not the whole passage.
+        assert query.text and len(query.text) <= 1.5 * QUERY_CHARS, query.text
+        with pymupdf.open(HANDBOOK) as doc:
+            longer.append(len(doc[page - 1].get_textbox(pymupdf.Rect(clip))) > 2 * QUERY_CHARS)
+    assert any(longer)  # the budget cut a passage short
     # One row of the error-code table: text in ruled cells (a table's fingerprint is of
     # the whole table, so the row is found by its words).
     row = save_crop(crop_ref(HANDBOOK, 6, passages(HANDBOOK, 6)[1]), tmp_path / "row.png")
@@ -167,3 +177,36 @@ def test_text_and_figure_crops_find_their_page_first_with_the_defaults(lite, tmp
     assert isinstance(query, CropQuery) and query.kind == "graphics" and not query.ocr
     table = save_crop(crop_ref(*TABLE), tmp_path / "table.png")
     assert found(lite, table, HANDBOOK, 6)[0] == 0
+
+
+def hatched_pdf(path: Path) -> Path:
+    """A one-page PDF whose only content is a drawing of parallel dashed lines (the
+    hatching of a technical drawing): every dash is a glyph-sized mark."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=300, height=220)
+    shape = page.new_shape()
+    for i in range(8):
+        shape.draw_line((20 + i * 30, 200), (90 + i * 30, 20))
+    shape.finish(color=(0, 0, 0), width=0.8, dashes="[3 3] 0")
+    shape.commit()
+    doc.save(path)
+    doc.close()
+    return path
+
+
+def test_a_dashed_line_drawing_is_not_routed_as_text(tmp_path):
+    pdf = hatched_pdf(tmp_path / "hatched.pdf")
+    ref = ImageRef(source=str(pdf), page=1, clip=(10.0, 10.0, 290.0, 210.0), dpi=110)
+    share = text_share(render_array(ref))
+    config = RetrievalConfig(image_ocr="auto", weights={"dense": 1.0, "bm25": 1.0, "visual": 3.0},
+                             image_weights={"text": {"visual": 0.5}})
+    assert share.share >= config.image_text  # its marks alone look like text ...
+    reader = ImageQueryReader(config)
+    try:
+        query = reader.read(Query(image=ref))
+    finally:
+        reader.close()
+    # ... but OCR reads no words in it: it counts as graphics, and the visual route leads.
+    assert isinstance(query, CropQuery) and query.ocr and query.kind == "graphics"
+    assert not query.text
+    assert route_weights(query, config) == {"dense": 1.0, "bm25": 1.0, "visual": 3.0}
