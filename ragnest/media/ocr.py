@@ -415,11 +415,16 @@ class OcrEngine:
         if not boxes:
             return []
         self.warm_up()
-        from rapidocr.ch_ppocr_rec import TextRecInput
+        try:  # recognition alone is not public RapidOCR API (3.x): read everything without it
+            from rapidocr.ch_ppocr_rec import TextRecInput
 
+            recognizer = self._model._load_rec_model()
+        except (ImportError, AttributeError, TypeError):
+            logger.warning("this RapidOCR has no recognition-only call; reading every line")
+            return self.read(image)
         strips = _strips(rgb, boxes)
         with self._lock:
-            result = self._model._load_rec_model()(
+            result = recognizer(
                 TextRecInput(img=[np.ascontiguousarray(strip[:, :, ::-1]) for strip, _ in strips]))
         lines = [OcrLine(text=" ".join(str(txt).split()), bbox=box, confidence=float(score))
                  for (_, box), txt, score in zip(strips, result.txts or (), result.scores or ())]

@@ -41,9 +41,6 @@ logger = logging.getLogger(__name__)
 #: Pixel cap for a query image read by OCR.
 QUERY_MAX_PIXELS = 16_000_000
 
-#: Characters of a crop's text read for a query (``None``: every line).
-QUERY_CHARS = 80
-
 #: A crop taken for text whose reading gives fewer words than this counts as graphics.
 MIN_WORDS = 3
 
@@ -101,25 +98,18 @@ class ImageQueryReader:
 
     ``config``: its ``image_ocr`` (``True``: always OCR, ``"auto"``: only crops that
     count as text or mixed, ``False``: never), ``image_text`` and ``image_mixed`` (the
-    text shares from which a crop counts as text, or as mixed). ``chars``: about how many
-    characters of a crop :meth:`read` recognises (``None``: every line, ~1 s for a
-    passage; :meth:`text` always reads every line).
+    text shares from which a crop counts as text, or as mixed), ``image_chars`` (about
+    how many characters of a crop :meth:`read` recognises; ``None``: every line, ~1 s
+    for a passage; :meth:`text` always reads every line).
 
-    >>> ImageQueryReader(chars=0)
+    >>> ImageQueryReader(RetrievalConfig(image_chars=0))
     Traceback (most recent call last):
     ...
-    ragnest.errors.ConfigError: ImageQueryReader: chars must be at least 1 (or None for every line), not 0
+    ragnest.errors.ConfigError: RetrievalConfig.image_chars: must be at least 1, got 0 (an integer)
     """
 
-    def __init__(self, config: RetrievalConfig | None = None, *,
-                 chars: int | None = QUERY_CHARS) -> None:
-        if chars is not None and chars < 1:
-            from ragnest.errors import ConfigError
-
-            raise ConfigError(f"ImageQueryReader: chars must be at least 1 "
-                              f"(or None for every line), not {chars}")
+    def __init__(self, config: RetrievalConfig | None = None) -> None:
         self.config = config or RetrievalConfig()
-        self.chars = chars
         self._engine: Any = None
         self._renderer: Any = None
 
@@ -159,7 +149,7 @@ class ImageQueryReader:
         kind = crop_kind(share.share, self.config)
         mode = self.config.image_ocr
         run = mode is True or (mode == "auto" and kind != "graphics")
-        text = self._ocr(pixels, self.chars) if run else ""
+        text = self._ocr(pixels, self.config.image_chars) if run else ""
         if kind != "graphics" and run and len(_WORD.findall(text)) < MIN_WORDS:
             kind = "graphics"  # glyph-like marks that read as no words: a drawing
         logger.debug("image query: text share %.3f (%d glyphs) -> %s, OCR %s",

@@ -16,9 +16,10 @@ from ragnest.media.encode import render_png
 from ragnest.media.ocr import TextShare, text_share
 from ragnest.media.render import render_array
 from ragnest.retrieval import CropQuery, ImageQueryReader, route_weights
-from ragnest.retrieval.image import QUERY_CHARS
 from ragnest.retrieval.planner import check_weights
 from ragnest.types import ImageRef
+
+QUERY_CHARS = RetrievalConfig().image_chars or 0  # what the reader skims by default
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "docs"
 HANDBOOK = EXAMPLES / "nimbus3_handbook.pdf"
@@ -87,7 +88,7 @@ def test_reader_skips_ocr_for_graphics_and_reads_text(tmp_path):
         assert reader.read(asked) is asked
     finally:
         reader.close()
-    always = ImageQueryReader(RetrievalConfig(image_ocr=True), chars=None)  # every line
+    always = ImageQueryReader(RetrievalConfig(image_ocr=True, image_chars=None))  # every line
     try:
         figure = always.read(Query(image=crop_ref(*FIGURE)))
         assert isinstance(figure, CropQuery) and figure.ocr and figure.kind == "graphics"
