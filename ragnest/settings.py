@@ -84,6 +84,10 @@ class IngestConfig:
     process for a small corpus (under 4 MB), else one per CPU, see
     :func:`ragnest.ingest.pool.auto_workers`). ``split_pages``: page-range size for
     spreading one big PDF. ``batch_size``: chunks embedded and written at a time.
+    ``embed_in_workers``: the parser processes also embed what they parse (embedders
+    that allow it, see :func:`ragnest.ingest.embed.portable_embedders`), so the calling
+    process only writes; ``auto``: when a CPU is left for the writer (more CPUs than
+    workers; on two CPUs with two workers the copies cost more than they save).
     ``engine``: ``local`` (this process and its parse pool) or ``ray`` (a Ray Data job,
     see :mod:`ragnest.distributed`, configured by the ``ray`` mapping: address, actors,
     GPUs per actor, batch sizes).
@@ -97,6 +101,7 @@ class IngestConfig:
     workers: Annotated[int, AtLeast(0)] | Literal["auto"] = "auto"
     split_pages: Annotated[int, AtLeast(1)] = 100
     batch_size: Annotated[int, AtLeast(1)] = 64
+    embed_in_workers: bool | Literal["auto"] = "auto"
     engine: Literal["local", "ray"] = "local"
     ray: dict[str, Any] | None = None  # validated by ragnest.distributed.RayConfig
 

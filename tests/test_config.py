@@ -135,7 +135,8 @@ def test_yaml_value_errors_name_the_file_and_the_key_path(tmp_path):
         load_config(bad, env={})
     assert str(info.value).splitlines() == [
         f"{bad}: pipeline.ingest: unknown key 'batch_sise' for pipeline.ingest; "
-        "did you mean 'batch_size'? (known: batch_size, engine, ray, split_pages, workers)",
+        "did you mean 'batch_size'? (known: batch_size, embed_in_workers, engine, ray, split_pages, "
+        "workers)",
         f"{bad}: pipeline.ingest.workers: must be at least 0, got -1 (an integer)",
         f"{bad}: pipeline.ingest.workers: expects an integer or one of 'auto', got -1 "
         "(an integer)",

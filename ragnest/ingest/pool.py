@@ -246,14 +246,20 @@ class ParsePool:
     def __init__(self, *, workers: int | str = 1, split_pages: int = 100,
                  files: Sequence[str | os.PathLike[str]] = (),
                  embedders: Mapping[str, Embedder] | None = None,
-                 stored: Callable[[str], set[str]] | None = None) -> None:
+                 stored: Callable[[str], set[str]] | None = None,
+                 embed: bool | str = "auto") -> None:
         if workers != "auto" and (not isinstance(workers, int) or workers < 0):
             raise ConfigError("ParsePool workers must be 'auto' or >= 0 (0 = one per CPU)")
+        if embed not in (True, False, "auto"):
+            raise ConfigError(f"ParsePool embed must be true, false or 'auto', not {embed!r}")
         self.workers = resolve_workers(workers, files)
         self.split_pages = max(1, split_pages)
-        # Workers embed only when there are workers (in-process, the writer embeds);
-        # the embedders are packed when the first worker starts.
-        self._to_pack = dict(embedders) if embedders and self.workers > 1 else None
+        # Workers embed only when there are workers (in-process, the writer embeds) and,
+        # under "auto", a CPU is left for the writer: when every CPU runs a parser, the
+        # embedders' copies cost more CPU than they take off the writer (2 CPUs, -w 2:
+        # figure manuals 124 -> 115 pages/s, R manuals 89 -> 75). Packed at the first worker.
+        wanted = embed is True or (embed == "auto" and _cpus() > self.workers)
+        self._to_pack = dict(embedders) if embedders and self.workers > 1 and wanted else None
         self._packed: bytes | None = None
         self._stored = stored
         self._vectors: dict[str, ChunkVectors] = {}

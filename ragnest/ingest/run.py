@@ -188,7 +188,8 @@ def run_ingest(
     store_failed = False
     pool = ParsePool(workers=config.workers if workers is None else workers,
                      split_pages=config.split_pages, files=files,
-                     embedders=None if dry_run else embedders, stored=store.chunk_ids)
+                     embedders=None if dry_run else embedders, stored=store.chunk_ids,
+                     embed=config.embed_in_workers)
     group: list[tuple[Source, Planned, list[Chunk]]] = []
 
     def write_group() -> None:

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pytest
 
 from ragnest import Pipeline
 from ragnest.config import IngestConfig
 from ragnest.embedders.bm25 import Bm25Embedder
+from ragnest.errors import ConfigError
 from ragnest.ingest.embed import embed_chunks, portable_embedders, unpack_embedders
 from ragnest.ingest.pool import ParsePool
 from ragnest.media.mupdf import pymupdf
@@ -48,7 +50,7 @@ def test_two_workers_store_exactly_what_one_process_stores(tmp_path: Path) -> No
     for workers in (1, 2):
         store = tmp_path / f"store{workers}"
         with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)}) as rag:
-            rag.ingest_config = IngestConfig(split_pages=15)
+            rag.ingest_config = IngestConfig(split_pages=15, embed_in_workers=True)
             report = rag.ingest([docs], workers=workers, progress=False)
             assert report.ok and not report.skipped
         stores[workers] = snapshot(store)
@@ -65,7 +67,7 @@ def test_worker_vectors_equal_the_main_process_vectors(tmp_path: Path) -> None:
         sources = [Source.from_path(p) for p in sorted(docs.glob("*.pdf"))]
         parser = PdfParser(ocr="never")
         first = sources[0]
-        with ParsePool(workers=2, split_pages=10, embedders=rag.embedders,
+        with ParsePool(workers=2, split_pages=10, embedders=rag.embedders, embed=True,
                        stored=lambda doc: {"not-a-chunk"}) as pool:
             assert pool.embeds
             for source, chunks, error in pool.map([(s, parser) for s in sources]):
@@ -86,7 +88,7 @@ def test_stored_chunks_are_not_embedded_again(tmp_path: Path) -> None:
     parser = PdfParser(ocr="never")
     ids = [c.id for c in parser.parse(source)]
     keep = set(ids[:2])
-    with ParsePool(workers=2, embedders={"bm25": Bm25Embedder()},
+    with ParsePool(workers=2, embedders={"bm25": Bm25Embedder()}, embed=True,
                    stored=lambda doc: keep if doc == source.document_id else set()) as pool:
         [(_, chunks, error)] = list(pool.map([(source, parser)]))
         assert error is None and [c.id for c in chunks] == ids
@@ -148,7 +150,8 @@ def test_a_document_that_fails_to_embed_is_skipped_the_others_are_stored(tmp_pat
     emb = FailsOnWord()
     assert portable_embedders({"bm25": emb}) is not None  # the worker gets it too
     rag = Pipeline(parsers=[TextParser()], embedders={"bm25": emb},
-                   store=QdrantStore(path=str(tmp_path / "store")))
+                   store=QdrantStore(path=str(tmp_path / "store")),
+                   ingest=IngestConfig(embed_in_workers=True))
     with rag:
         report = rag.ingest([docs], workers=2, progress=False)
     assert [Path(s.path).name for s in report.skipped] == ["a.txt"]
@@ -165,6 +168,7 @@ def test_an_update_with_workers_keeps_unchanged_chunks(tmp_path: Path) -> None:
     note.write_text("# One\n\nfirst section\n\n# Two\n\nsecond section\n")
     store = tmp_path / "store"
     with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)}) as rag:
+        rag.ingest_config = IngestConfig(embed_in_workers=True)
         rag.ingest([docs], workers=workers, progress=False)
         note.write_text("# One\n\nfirst section\n\n# Two\n\nsecond section, changed\n")
         report = rag.ingest([docs], workers=workers, progress=False)
@@ -174,3 +178,18 @@ def test_an_update_with_workers_keeps_unchanged_chunks(tmp_path: Path) -> None:
     with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(fresh)}) as rag:
         rag.ingest([docs], workers=1, progress=False)
     assert snapshot(store) == snapshot(fresh)
+
+
+def test_workers_embed_under_auto_only_with_a_cpu_left_for_the_writer() -> None:
+    from ragnest.ingest.pool import _cpus
+
+    cpus = _cpus()
+    with ParsePool(workers=cpus, embedders={"bm25": Bm25Embedder()}) as pool:
+        assert not pool.embeds or cpus == 1  # every CPU parses: the writer embeds
+    with ParsePool(workers=2, embedders={"bm25": Bm25Embedder()}, embed=False) as pool:
+        assert not pool.embeds
+    if cpus > 2:
+        with ParsePool(workers=2, embedders={"bm25": Bm25Embedder()}) as pool:
+            assert pool.embeds
+    with pytest.raises(ConfigError, match="embed must be"):
+        ParsePool(workers=2, embed="sometimes")
