@@ -31,7 +31,8 @@ from typing import Any
 from ragnest import registry
 from ragnest.config import PipelineConfig
 from ragnest.errors import EmbeddingError, ParseError, RagnestError, StoreError
-from ragnest.ingest import Planned, Relocation, discover, embed_chunks, plan_source
+from ragnest.ingest import Planned, Relocation, discover, plan_source
+from ragnest.ingest.embed import embed_missing
 from ragnest.ingest.identity import apply_relocation
 from ragnest.ingest.pool import page_ranges, parse_noted
 from ragnest.ingest.report import DocumentReport, IngestReport, SkippedFile
@@ -223,12 +224,10 @@ def embed_task(task: DocTask, embedders: Mapping[str, Embedder], *,
     order (the local writer's batches). An embedder failure skips the document."""
     if task.error is not None or task.chunks is None:
         return task
-    new = [c for c in task.chunks if c.id not in task.stored]
-    points: list[EmbeddedChunk] = []
     began = time.perf_counter()
     try:
-        for start in range(0, len(new), batch_size):
-            points.extend(embed_chunks(embedders, new[start: start + batch_size]))
+        points = embed_missing(embedders, task.chunks, stored=task.stored,
+                               batch_size=batch_size)
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception as err:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from ragnest.collection import fitted_embedders
 from ragnest.errors import EmbeddingError, RagnestError
@@ -34,8 +34,8 @@ from ragnest.ladder import store_vectors
 from ragnest.protocols import Embedder, Store
 from ragnest.types import Chunk, EmbeddedChunk, Vector
 
-__all__ = ["embed_chunks", "fit_embedders", "needs_fit", "portable_embedders",
-           "unpack_embedders"]
+__all__ = ["embed_chunks", "embed_missing", "fit_embedders", "needs_fit",
+           "portable_embedders", "unpack_embedders"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,20 @@ def embed_chunks(embedders: Mapping[str, Embedder], chunks: Sequence[Chunk]) -> 
         for named, levels in zip(vectors, out):
             named.update(store_vectors(key, levels))
     return [EmbeddedChunk(chunk=c, vectors=v) for c, v in zip(chunks, vectors)]
+
+
+def embed_missing(embedders: Mapping[str, Embedder], chunks: Sequence[Chunk], *,
+                  stored: Collection[str] = frozenset(),
+                  batch_size: int = 64) -> list[EmbeddedChunk]:
+    """:func:`embed_chunks` for the chunks whose ids are not in ``stored`` (those the store
+    keeps), ``batch_size`` at a time in document order: what a parse worker or a Ray
+    task embeds of a document (the writer's batches)."""
+    new = [c for c in chunks if c.id not in stored]
+    step = max(1, batch_size)
+    points: list[EmbeddedChunk] = []
+    for start in range(0, len(new), step):
+        points.extend(embed_chunks(embedders, new[start : start + step]))
+    return points
 
 
 def needs_fit(embedders: Mapping[str, Embedder]) -> list[str]:

@@ -60,7 +60,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from ragnest.errors import ConfigError, ParseError
-from ragnest.ingest.embed import embed_chunks, portable_embedders, unpack_embedders
+from ragnest.ingest.embed import embed_missing, portable_embedders, unpack_embedders
 from ragnest.media.diagnostics import Warnings, collect_warnings
 from ragnest.protocols import Embedder, PagedParser, Parser
 from ragnest.types import Chunk, Source, Vector
@@ -223,17 +223,13 @@ def parse_embed(parser: Parser, source: Source, start: int | None, stop: int | N
     chunks, notes = parse_noted(parser, source, start, stop)
     if _EMBEDDERS is None:
         return chunks, notes, None
-    new = [c for c in chunks if c.id not in stored]
-    vectors: ChunkVectors = {}
     try:
-        for a in range(0, len(new), _EMBED_BATCH):
-            for point in embed_chunks(_EMBEDDERS, new[a : a + _EMBED_BATCH]):
-                vectors[point.chunk.id] = point.vectors
+        points = embed_missing(_EMBEDDERS, chunks, stored=stored, batch_size=_EMBED_BATCH)
     except Exception as err:  # the caller embeds again and reports the error
         logger.info("%s: embedding in the worker failed (%s); left to the main process",
                     source.display_name, err)
         return chunks, notes, None
-    return chunks, notes, vectors
+    return chunks, notes, {p.chunk.id: p.vectors for p in points}
 
 
 def _terminated(signum: int, frame: Any) -> None:
