@@ -56,6 +56,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pymupdf
 from _bench import RESULTS, pytest  # first: puts the repo on sys.path
@@ -115,15 +116,20 @@ def evaluate(rag: Pipeline, crops: EvalDataset) -> dict[str, dict]:
     return out
 
 
+def timed_ingest(rag: Pipeline, files: list[Path]) -> tuple[Any, float]:
+    """Ingest ``files`` into ``rag``: the report and the seconds it took."""
+    t0 = time.perf_counter()
+    report = rag.ingest([str(f) for f in files], progress=False)
+    return report, time.perf_counter() - t0
+
+
 def run(files: list[Path], n_crops: int, crop_dpi: int, min_side: float, chunking: str,
         store: Path, jitter: float = 12.0) -> dict:
     crops = crop_set(files, n_crops, min_side=min_side, dpi=crop_dpi, jitter=jitter)
     overrides = {"components": {"pdf": {"params": {"chunking": chunking}}}}
     with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)},
                             overrides=overrides) as rag:
-        t0 = time.perf_counter()
-        report = rag.ingest([str(f) for f in files], progress=False)
-        ingest_s = time.perf_counter() - t0
+        report, ingest_s = timed_ingest(rag, files)
         results = evaluate(rag, crops)
     return {
         "docs": [f.name for f in files],
@@ -374,9 +380,7 @@ def run_before_after(files: list[Path], n_text: int, n_figure: int, n_drawing: i
              + find_drawing_crops(files, n_drawing))
     render_crops(crops, crop_dir, crop_dpi, jitter)
     with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)}) as rag:
-        t0 = time.perf_counter()
-        report = rag.ingest([str(f) for f in files], progress=False)
-        ingest_s = time.perf_counter() - t0
+        report, ingest_s = timed_ingest(rag, files)
     settings = {}
     if before is not None:
         settings[f"before code {before.name} (lite defaults)"] = in_code(
@@ -456,9 +460,7 @@ def run_drawings(files: list[Path], n_crops: int, crop_dpi: int, min_side: float
     for crop in crops:
         crop["kind"] = "drawing, layout " + ("covers" if crop["layout"] != "none" else "misses")
     with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)}) as rag:
-        t0 = time.perf_counter()
-        report = rag.ingest([str(f) for f in files], progress=False)
-        ingest_s = time.perf_counter() - t0
+        report, ingest_s = timed_ingest(rag, files)
     results = {}
     if before is not None:
         old = in_code(before, "evaluate_drawings_on_store", str(store), crops, crop_dpi)
