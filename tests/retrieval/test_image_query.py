@@ -136,14 +136,6 @@ def test_image_query_settings_are_validated():
         config({"image_text": -0.1})
 
 
-@pytest.fixture(scope="module")
-def lite(tmp_path_factory):
-    store = tmp_path_factory.mktemp("image_query") / "db"
-    with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)}) as rag:
-        rag.ingest([EXAMPLES], progress=False)
-        yield rag
-
-
 def found(rag: Pipeline, png: Path, path: Path, page: int) -> tuple[int | None, Query]:
     """Rank of the crop's page in the top 5 (``None``: not there) and the query as read."""
     hits = rag.retrieve(Pipeline.image_query(png), k=5)
@@ -153,13 +145,13 @@ def found(rag: Pipeline, png: Path, path: Path, page: int) -> tuple[int | None, 
     return (ranks[0] if ranks else None), hits.query
 
 
-def test_text_and_figure_crops_find_their_page_first_with_the_defaults(lite, tmp_path):
-    assert lite.retrieval.image_ocr == "auto" and lite.retrieval.image_weights
+def test_text_and_figure_crops_find_their_page_first_with_the_defaults(rag, tmp_path):
+    assert rag.retrieval.image_ocr == "auto" and rag.retrieval.image_weights
     longer = []
     for page in (2, 4, 7):
         clip = passages(HANDBOOK, page, 1)[0]
         png = save_crop(crop_ref(HANDBOOK, page, clip), tmp_path / f"text{page}.png")
-        rank, query = found(lite, png, HANDBOOK, page)
+        rank, query = found(rag, png, HANDBOOK, page)
         assert rank == 0, f"text passage of page {page}: rank {rank}"
         assert isinstance(query, CropQuery) and query.kind == "text" and query.ocr
         # Found from about a line of it (the reader's budget), not the whole passage.
@@ -170,14 +162,14 @@ def test_text_and_figure_crops_find_their_page_first_with_the_defaults(lite, tmp
     # One row of the error-code table: text in ruled cells (a table's fingerprint is of
     # the whole table, so the row is found by its words).
     row = save_crop(crop_ref(HANDBOOK, 6, passages(HANDBOOK, 6)[1]), tmp_path / "row.png")
-    rank, query = found(lite, row, HANDBOOK, 6)
+    rank, query = found(rag, row, HANDBOOK, 6)
     assert rank == 0 and isinstance(query, CropQuery) and query.kind == "mixed" and query.ocr
     figure = save_crop(crop_ref(*FIGURE), tmp_path / "figure.png")
-    rank, query = found(lite, figure, HANDBOOK, 3)
+    rank, query = found(rag, figure, HANDBOOK, 3)
     assert rank == 0
     assert isinstance(query, CropQuery) and query.kind == "graphics" and not query.ocr
     table = save_crop(crop_ref(*TABLE), tmp_path / "table.png")
-    assert found(lite, table, HANDBOOK, 6)[0] == 0
+    assert found(rag, table, HANDBOOK, 6)[0] == 0
 
 
 def hatched_pdf(path: Path) -> Path:

@@ -17,14 +17,6 @@ from ragnest.types import AnswerDelta, ImageRef, Query, VectorSpec
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "docs"
 
 
-@pytest.fixture(scope="module")
-def rag(tmp_path_factory):
-    store = tmp_path_factory.mktemp("retrieval") / "db"
-    with Pipeline.from_yaml("lite", env={"RAGNEST_STORE": str(store)}) as pipe:
-        pipe.ingest([EXAMPLES], progress=False)
-        yield pipe
-
-
 def test_stage_limits_follow_budgets_by_vector_or_level_name():
     specs = [VectorSpec(name=n, kind="dense", dim=4) for n in ("coarse", "mid", "fine")]
     assert stage_limits("dense", specs, 50, {}) == [800, 200, 50]
