@@ -11,9 +11,10 @@ A query needs a few words to find its page, not every line: the reader recognise
 no text detector: ~0.15 s of CPU, against ~0.8 s to read a passage of six lines whole;
 on 100 crops of passages of manuals the page still came first 93 times, against 98 with
 every line read). A crop taken for text whose reading gives fewer than three words
-(thin or dashed line drawings break into glyph-like marks) counts as graphics after all. The answer is a :class:`CropQuery`, which remembers what
-the crop is, so the planner can let the text routes lead for text and the visual route
-for graphics (``retrieval.image_weights``)::
+(thin or dashed line drawings break into glyph-like marks) counts as graphics after
+all. The answer is a :class:`CropQuery`, which remembers what the crop is, so the
+planner can let the text routes lead for text and the visual route for graphics
+(``retrieval.image_weights``)::
 
     from ragnest.retrieval.image import ImageQueryReader
     reader = ImageQueryReader(RetrievalConfig(image_ocr="auto"))

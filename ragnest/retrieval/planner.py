@@ -131,12 +131,14 @@ def check_weights(config: RetrievalConfig, embedders: Iterable[str]) -> None:
     ragnest.errors.ConfigError: retrieval.image_weights.text names 'visaul', which is not an embedder; did you mean 'visual'?
     """
     names = list(embedders)
-    for where, weights in [("weights", config.weights),
-                           *((f"image_weights.{k}", w) for k, w in config.image_weights.items()),
-                           ("candidates_from", config.candidates_from),
-                           *((f"candidates_from.{k}", {o: 1.0 for o in others})
-                             for k, others in config.candidates_from.items())]:
-        for name in weights:
+    named: list[tuple[str, Iterable[str]]] = [
+        ("weights", config.weights),
+        *((f"image_weights.{k}", w) for k, w in config.image_weights.items()),
+        ("candidates_from", config.candidates_from),
+        *((f"candidates_from.{k}", others) for k, others in config.candidates_from.items()),
+    ]
+    for where, routes in named:
+        for name in routes:
             if name not in names:
                 raise ConfigError(f"retrieval.{where} names {name!r}, which is not an "
                                   f"embedder{did_you_mean(name, names)}")
