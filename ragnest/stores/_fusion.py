@@ -35,17 +35,32 @@ def relative_fusion(
     names: Sequence[str],
     weights: Sequence[float],
     limit: int,
+    asked: Sequence[int] | None = None,
 ) -> list[tuple[str, float, dict[str, Any], dict[str, float]]]:
     """Fuse routes' rows: ``(id, fused score, payload, {route name: raw score})``, best first.
 
     A point a route did not return contributes 0 for that route. Ties break on the best
     rank a point reached (earlier routes first), then on id, so results are stable.
+    ``asked``: the rows each route asked the engine for. A route that returned that many
+    rows, all of one score, is left out (unless every route is): points of that score
+    beyond its limit were cut in no fixed order (a query of numbers alone can tie every
+    page), so which rows came back is chance and would change the hits from run to run.
+
+    >>> tied = [("a", 1.0, {}), ("b", 1.0, {})]
+    >>> other = [("c", 0.5, {}), ("b", 0.1, {})]
+    >>> [pid for pid, *_ in relative_fusion([tied, other], names=["dense", "bm25"],
+    ...                                     weights=[1.0, 1.0], limit=3, asked=[2, 2])]
+    ['c', 'b']
     """
     fused: dict[str, float] = {}
     payloads: dict[str, dict[str, Any]] = {}
     raw: dict[str, dict[str, float]] = {}
     best: dict[str, tuple[int, int]] = {}
+    tied = {r for r, rows in enumerate(per_route)
+            if asked is not None and len(rows) >= asked[r] > 1 and _all_tied(rows)}
     for r, (rows, name, weight) in enumerate(zip(per_route, names, weights)):
+        if r in tied and len(tied) < len(per_route):
+            continue  # all tied at its limit: which rows came back is chance
         norm = normalise([score for _, score, _ in rows])
         for rank, ((pid, score, payload), n) in enumerate(zip(rows, norm)):
             fused[pid] = fused.get(pid, 0.0) + float(weight) * n
@@ -54,6 +69,11 @@ def relative_fusion(
             best[pid] = min(best.get(pid, (rank, r)), (rank, r))
     order = sorted(fused, key=lambda pid: (-fused[pid], best[pid], pid))
     return [(pid, fused[pid], payloads[pid], raw[pid]) for pid in order[:limit]]
+
+
+def _all_tied(rows: Sequence[Row]) -> bool:
+    scores = [score for _, score, _ in rows]
+    return max(scores) - min(scores) <= 1e-12
 
 
 #: A ranked result before its payload is fetched: (point id, score, scores by stage).
@@ -75,6 +95,7 @@ def rank_rows(plan: QueryPlan, results: Sequence[Sequence[Row]]) -> list[Ranked]
             names=[r.name for r in plan.routes],
             weights=[r.weight for r in plan.routes],
             limit=plan.limit,
+            asked=[node.limit for node in plan.requests],
         )
         return [(pid, score, {"final": score, **raw}) for pid, score, _, raw in fused]
     single = plan.routes[0].name if len(plan.routes) == 1 else None

@@ -10,6 +10,7 @@ from _storedata import SPECS, dense_route, sparse_route
 
 from ragnest.errors import ConfigError
 from ragnest.stores._filters import Condition
+from ragnest.stores._fusion import rank_rows, relative_fusion
 from ragnest.stores._plan import FusionNode, StageNode, build_plan
 from ragnest.types import Route, SearchRequest, SparseVector, Stage
 
@@ -74,6 +75,32 @@ def test_relative_fusion_is_a_batch_of_route_requests() -> None:
         [("fine", 5, None), ("mid", 20, None), ("coarse", 50, 77)],
         [("bm25", 8, None)],
     ]
+
+
+def test_a_route_tied_at_its_limit_is_left_out_of_relative_fusion() -> None:
+    """A query of numbers alone can tie every page on the dense route: the engine then
+    returns an arbitrary 50 of them, which must not decide the hits run to run."""
+    bm25 = [("c", 4.0, {}), ("d", 2.0, {}), ("a", 1.0, {})]
+
+    def fused(tied_ids: list[str], asked: list[int]) -> list[str]:
+        tied = [(pid, 0.9, {}) for pid in tied_ids]
+        rows = relative_fusion([tied, bm25], names=["dense", "bm25"], weights=[1.0, 1.0],
+                               limit=3, asked=asked)
+        return [pid for pid, *_ in rows]
+
+    # a full route of equal scores: the same hits whichever tied rows came back
+    assert fused(["a", "b"], [2, 3]) == fused(["e", "f"], [2, 3]) == ["c", "d", "a"]
+    # fewer tied rows than asked: all of them are there, so they count (1.0 each)
+    assert fused(["a", "b"], [5, 3]) == ["a", "c", "b"]
+    # every route tied at its limit: fused as before rather than no hits at all
+    rows = relative_fusion([[("x", 1.0, {}), ("y", 1.0, {})]] * 2, names=["a", "b"],
+                           weights=[1.0, 1.0], limit=2, asked=[2, 2])
+    assert [pid for pid, *_ in rows] == ["x", "y"]
+    # rank_rows passes each request's limit
+    routes = (dense_route(V, (50, 20, 2)), sparse_route(V, limit=3))
+    p = plan(routes=routes, limit=3, fusion="relative")
+    tied = [(pid, 0.9, {}) for pid in ("e", "f", "g")]
+    assert [pid for pid, *_ in rank_rows(p, [tied, bm25])] == ["c", "d", "a"]
 
 
 def test_nothing_to_do_and_bad_requests() -> None:
