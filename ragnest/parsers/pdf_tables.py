@@ -71,7 +71,11 @@ def _straight_paths(paths: Sequence[dict[str, Any]], clip: Rect) -> list[dict[st
     """The ``get_cdrawings()`` paths inside ``clip`` made only of axis-parallel lines and
     rectangles, at least 3 points long on one side (the finder's shortest edge: plot
     markers drawn as thousands of tiny strokes are left out), converted to the
-    ``get_drawings()`` form the finder reads (only these few are converted)."""
+    ``get_drawings()`` form the finder reads (only these few are converted). A path of
+    many strokes none of which is 3 points long is a plotted curve (each sub-point
+    stroke passes as axis-parallel) and is left out too: on asymptote's manual such
+    curves made the finder take 100-160 ms on a page; over ~9,000 manual pages it finds
+    the same tables with them left out."""
     x0, y0, x1, y1 = clip
     out = []
     for path in paths:
@@ -83,6 +87,8 @@ def _straight_paths(paths: Sequence[dict[str, Any]], clip: Rect) -> list[dict[st
                                                       or abs(it[1][1] - it[2][1]) < 1))
                    for it in items):
             continue
+        if len(items) > _CURVE_ITEMS and not any(_long(it) for it in items):
+            continue  # a curve as hundreds of sub-point strokes (each "axis-parallel")
         new = {k: path.get(k) for k in _PATH_KEYS}
         new.update(type=path.get("type"), rect=_rect(*path["rect"]),
                    items=[("re", _rect(*it[1]).normalize(), it[2]) if it[0] == "re"
@@ -90,6 +96,18 @@ def _straight_paths(paths: Sequence[dict[str, Any]], clip: Rect) -> list[dict[st
                           for it in items])
         out.append(new)
     return out
+
+
+#: A path of more items than this, none of them 3 points long, is a plotted curve.
+_CURVE_ITEMS = 8
+
+
+def _long(item: tuple[Any, ...]) -> bool:
+    """Whether a ``get_cdrawings()`` line or rectangle item is 3 points long on a side."""
+    if item[0] == "re":
+        r = item[1]
+        return max(abs(r[2] - r[0]), abs(r[3] - r[1])) >= 3
+    return max(abs(item[1][0] - item[2][0]), abs(item[1][1] - item[2][1])) >= 3
 
 
 def _rect(x0: float, y0: float, x1: float, y1: float) -> pymupdf.Rect:

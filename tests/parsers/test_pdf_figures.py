@@ -131,6 +131,33 @@ def test_framed_code_boxes_do_not_wake_the_table_finder() -> None:
     assert table_region(grid.get_cdrawings()) is not None
 
 
+def test_a_curve_of_tiny_strokes_is_not_handed_to_the_table_finder() -> None:
+    """A plotted curve drawn as hundreds of sub-point strokes inside a ruled grid: each
+    stroke is "axis-parallel" (too short to be anything else), but none is a rule; the
+    finder gets the grid's rules only and still finds the table."""
+
+    def table_and_curve(page: pymupdf.Page) -> None:
+        _table(page)
+        shape = page.new_shape()
+        x, y = 80.0, 150.0
+        for _ in range(400):  # a diagonal curve in 0.3-point steps
+            shape.draw_line((x, y), (x + 0.3, y + 0.2))
+            x, y = x + 0.3, y + 0.2
+        shape.finish(width=0.5, closePath=False)
+        shape.commit()
+
+    from ragnest.parsers.pdf_tables import _straight_paths
+
+    page = _page_with(table_and_curve)[0]
+    paths = page.get_cdrawings()
+    region = table_region(paths)
+    assert region is not None
+    kept = _straight_paths(paths, region)
+    assert kept and max(len(p["items"]) for p in kept) < 400  # the curve is left out
+    tables = find_tables(page, "lines", clip=region, paths=paths)
+    assert len(tables) == 1 and "|cell 00|cell 01|cell 02|" in tables[0].text
+
+
 def test_an_empty_grid_is_not_a_table() -> None:
     def grid(page: pymupdf.Page) -> None:
         for k in range(5):
