@@ -23,10 +23,15 @@ def normalise(scores: Sequence[float]) -> list[float]:
     """Min-max into [0, 1]; a route whose scores are all equal maps them to 1.0."""
     if not scores:
         return []
-    lo, hi = min(scores), max(scores)
-    if hi - lo <= 1e-12:
+    if _flat(scores):
         return [1.0] * len(scores)
+    lo, hi = min(scores), max(scores)
     return [(s - lo) / (hi - lo) for s in scores]
+
+
+def _flat(scores: Sequence[float]) -> bool:
+    """Whether ``scores`` (at least one) are all equal: nothing to rank them by."""
+    return max(scores) - min(scores) <= 1e-12
 
 
 def relative_fusion(
@@ -57,7 +62,8 @@ def relative_fusion(
     raw: dict[str, dict[str, float]] = {}
     best: dict[str, tuple[int, int]] = {}
     tied = {r for r, rows in enumerate(per_route)
-            if asked is not None and len(rows) >= asked[r] > 1 and _all_tied(rows)}
+            if asked is not None and len(rows) >= asked[r] > 1
+            and _flat([score for _, score, _ in rows])}
     for r, (rows, name, weight) in enumerate(zip(per_route, names, weights)):
         if r in tied and len(tied) < len(per_route):
             continue  # all tied at its limit: which rows came back is chance
@@ -69,11 +75,6 @@ def relative_fusion(
             best[pid] = min(best.get(pid, (rank, r)), (rank, r))
     order = sorted(fused, key=lambda pid: (-fused[pid], best[pid], pid))
     return [(pid, fused[pid], payloads[pid], raw[pid]) for pid in order[:limit]]
-
-
-def _all_tied(rows: Sequence[Row]) -> bool:
-    scores = [score for _, score, _ in rows]
-    return max(scores) - min(scores) <= 1e-12
 
 
 #: A ranked result before its payload is fetched: (point id, score, scores by stage).

@@ -60,7 +60,6 @@ __all__ = ["EdgeBackend", "check_store_path", "no_store"]
 log = logging.getLogger(__name__)
 
 
-
 def check_store_path(root: Path) -> None:
     """A store path must be a directory (or not exist yet)."""
     if root.exists() and not root.is_dir():
