@@ -102,10 +102,13 @@ def test_every_known_item_is_found_where_exact_search_ranks_it_first(skewed) -> 
 
 def test_the_graph_alone_misses_some_of_them(skewed) -> None:
     """The store is skewed enough to show the hazard: forcing the graph walk (what the
-    coarse stage did before) loses known items (26-38 of ~100 with ef 128 here), and a
-    ten times larger ``ef`` still loses some (4-8)."""
+    coarse stage did before) loses known items (20-38 of ~100 with ef 128 here). A ten
+    times larger ``ef`` lost 4-8 in most builds and none in one: the engine builds the
+    graph on several threads, so how much a wide walk recovers varies from build to
+    build and is printed, not asserted beyond "no worse than ef 128"."""
     path, known = skewed
     _, missed = _missed(path, known, exact_search_kb=0)
     _, missed_wide = _missed(path, known, exact_search_kb=0, hnsw_ef=1000)
     print(f"graph walk missed {missed} (ef 128) and {missed_wide} (ef 1000) known items")
-    assert missed >= 1 and missed_wide >= 1, (missed, missed_wide)
+    assert missed >= 1, missed
+    assert missed_wide <= missed, (missed, missed_wide)
