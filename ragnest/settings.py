@@ -81,7 +81,8 @@ class IngestConfig:
     ``workers``: parser processes (1 parses in the calling process; more spread
     files, and page ranges of big PDFs, over that many processes; ``0`` means one
     per CPU; ``"auto"``, the default, decides from the CPUs and the corpus size: one
-    process for a small corpus (under 4 MB), else one per CPU, see
+    process for a small corpus (under 1.5 MB with forked workers, 4 MB with spawned
+    ones, see :mod:`ragnest.ingest.start`), else one per CPU, see
     :func:`ragnest.ingest.pool.auto_workers`). ``split_pages``: page-range size for
     spreading one big PDF. ``batch_size``: chunks embedded and written at a time.
     ``embed_in_workers``: the parser processes also embed what they parse (embedders

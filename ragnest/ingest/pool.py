@@ -19,8 +19,9 @@ With ``workers=1`` everything runs in the calling process (no start-up cost).
 ``workers="auto"`` (the pipelines' default) picks the count from the corpus with
 :func:`auto_workers`: a worker costs about a second to start (imports), so a small
 corpus is parsed in the calling process and a bigger one by one process per CPU.
-Worker processes are started with ``spawn`` (never ``fork``: the parent may hold
-threads of ONNX Runtime or the Qdrant engine) and reused for the whole ingest.
+Worker processes are forked on Linux unless the parent holds a runtime that does not
+survive a fork (torch, ONNX Runtime), else spawned (see :mod:`ragnest.ingest.start`;
+``RAGNEST_WORKER_START`` overrides), and reused for the whole ingest.
 
 Workers never outlive the process that started them: on Linux each asks the kernel
 for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``, so a ``kill -9`` of
@@ -61,6 +62,7 @@ from typing import Any
 
 from ragnest.errors import ConfigError, ParseError
 from ragnest.ingest.embed import embed_missing, portable_embedders, unpack_embedders
+from ragnest.ingest.start import reset_after_fork, start_method
 from ragnest.media.diagnostics import Warnings, collect_warnings
 from ragnest.protocols import Embedder, PagedParser, Parser
 from ragnest.types import Chunk, Source, Vector
@@ -78,10 +80,15 @@ ChunkVectors = dict[str, dict[str, Vector]]
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _WATCH_SECONDS = 0.5
 _STOP_SECONDS = 5.0
-#: ``workers="auto"`` parses in the calling process below this many bytes of input:
-#: measured on 2 CPUs, a second process broke even on the R manuals (3.7 MB, 677 pages)
-#: and gave 1.19x on the gnuplot/asymptote/octave manuals (7.3 MB, 1,665 pages).
+#: ``workers="auto"`` parses in the calling process below this many bytes of input when
+#: workers are spawned: measured on 2 CPUs, a second spawned process broke even on the R
+#: manuals (3.7 MB, 677 pages) and gave 1.19x on the gnuplot/asymptote/octave manuals
+#: (7.3 MB, 1,665 pages).
 AUTO_MIN_BYTES = 4_000_000
+#: The same when workers are forked (no start-up imports): on 2 CPUs, ``-w 2`` broke even
+#: on one 113-page manual (0.6 MB), gave 1.25x on four R manuals (1.7 MB, 275 pages) and
+#: 1.4x on seven (3.6 MB, 677 pages).
+AUTO_MIN_BYTES_FORK = 1_500_000
 _AUTO_MAX = 8
 
 
@@ -94,8 +101,9 @@ def _cpus() -> int:
 
 def auto_workers(files: Sequence[str | os.PathLike[str]], cpus: int | None = None) -> int:
     """The parser processes ``workers="auto"`` uses for ``files``: 1 on a single CPU or
-    when the files add up to less than :data:`AUTO_MIN_BYTES`, else one per CPU (at
-    most 8, and at most one per ``AUTO_MIN_BYTES`` of input, at least 2).
+    when the files add up to less than :data:`AUTO_MIN_BYTES` (:data:`AUTO_MIN_BYTES_FORK`
+    where workers are forked), else one per CPU (at most 8, and at most one per that many
+    bytes of input, at least 2).
 
     >>> auto_workers([], cpus=4)
     1
@@ -109,9 +117,10 @@ def auto_workers(files: Sequence[str | os.PathLike[str]], cpus: int | None = Non
             total += os.stat(f).st_size
         except OSError:
             continue
-    if total < AUTO_MIN_BYTES:
+    least = AUTO_MIN_BYTES_FORK if start_method() == "fork" else AUTO_MIN_BYTES
+    if total < least:
         return 1
-    return max(2, min(cpus, _AUTO_MAX, total // AUTO_MIN_BYTES))
+    return max(2, min(cpus, _AUTO_MAX, total // least))
 
 
 def resolve_workers(workers: int | str, files: Sequence[str | os.PathLike[str]]) -> int:
@@ -198,10 +207,13 @@ _EMBEDDERS: dict[str, Embedder] | None = None
 _EMBED_BATCH = 64
 
 
-def _start_worker(parent: int, embedders: bytes | None) -> None:
-    """Worker initializer: :func:`_die_with_parent`, then load the embedders, if any
-    (a failure only means this worker parses and the caller embeds)."""
+def _start_worker(parent: int, embedders: bytes | None, forked: bool = False) -> None:
+    """Worker initializer: :func:`~ragnest.ingest.start.reset_after_fork` when forked,
+    :func:`_die_with_parent`, then load the embedders, if any (a failure only means this
+    worker parses and the caller embeds)."""
     global _EMBEDDERS
+    if forked:
+        reset_after_fork()
     _die_with_parent(parent)
     if embedders is None:
         return
@@ -322,10 +334,12 @@ class ParsePool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            ctx = multiprocessing.get_context("spawn")
+            method = start_method()
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=ctx,
-                initializer=_start_worker, initargs=(os.getpid(), self._portable()))
+                max_workers=self.workers, mp_context=multiprocessing.get_context(method),
+                initializer=_start_worker,
+                initargs=(os.getpid(), self._portable(), method == "fork"))
+            logger.debug("parser workers: %d, started by %s", self.workers, method)
             if (threading.current_thread() is threading.main_thread()
                     and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
                 self._old_sigterm = signal.signal(signal.SIGTERM, _terminated)

@@ -64,6 +64,7 @@ __all__ = [
     "OcrLine",
     "OcrEngine",
     "TextShare",
+    "forget_default",
     "get_engine",
     "join_lines",
     "pick_lines",
@@ -430,6 +431,16 @@ class OcrEngine:
                  for (_, box), txt, score in zip(strips, result.txts or (), result.scores or ())]
         return reading_order([ln for ln in lines
                               if ln.text and ln.confidence >= self.min_confidence])
+
+
+def forget_default() -> None:
+    """Forget this process's default OcrEngine without closing it (a forked child calls
+    this: the object, and the lock guarding it, are the parent's).
+
+    >>> forget_default()
+    """
+    global _default, _default_lock
+    _default, _default_lock = None, threading.Lock()
 
 
 def get_engine() -> OcrEngine:

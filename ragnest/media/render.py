@@ -52,6 +52,7 @@ __all__ = [
     "Renderer",
     "render_array",
     "default_renderer",
+    "forget_default",
     "clear_cache",
     "page_pixmap",
     "pixmap_to_array",
@@ -281,6 +282,16 @@ class Renderer:
 
 _default: Renderer | None = None
 _default_lock = threading.Lock()
+
+
+def forget_default() -> None:
+    """Forget this process's default Renderer without closing it (a forked child calls
+    this: the object, and the lock guarding it, are the parent's).
+
+    >>> forget_default()
+    """
+    global _default, _default_lock
+    _default, _default_lock = None, threading.Lock()
 
 
 def default_renderer() -> Renderer:

@@ -12,7 +12,13 @@ from ragnest.config import IngestConfig
 from ragnest.embedders.bm25 import Bm25Embedder
 from ragnest.errors import ConfigError
 from ragnest.ingest import pool as pool_module
-from ragnest.ingest.pool import AUTO_MIN_BYTES, ParsePool, auto_workers, resolve_workers
+from ragnest.ingest.pool import (
+    AUTO_MIN_BYTES,
+    AUTO_MIN_BYTES_FORK,
+    ParsePool,
+    auto_workers,
+    resolve_workers,
+)
 from ragnest.parsers import PdfParser, TextParser
 from ragnest.stores import QdrantStore
 from ragnest.types import Source
@@ -27,16 +33,25 @@ def _sized(path: Path, size: int) -> Path:
     return path
 
 
-def test_auto_workers_follow_cpus_and_corpus_size(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method,least", [("spawn", AUTO_MIN_BYTES),
+                                          ("fork", AUTO_MIN_BYTES_FORK)])
+def test_auto_workers_follow_cpus_and_corpus_size(tmp_path: Path, monkeypatch, method: str,
+                                                  least: int) -> None:
+    monkeypatch.setenv("RAGNEST_WORKER_START", method)
     small = [_sized(tmp_path / "a.pdf", 10_000), _sized(tmp_path / "b.pdf", 20_000)]
     assert auto_workers(small, cpus=8) == 1  # a worker's start-up costs more than it saves
-    big = [_sized(tmp_path / f"big{i}.pdf", 3 * AUTO_MIN_BYTES) for i in range(4)]
+    assert auto_workers([_sized(tmp_path / "c.pdf", least - 1)], cpus=8) == 1
+    big = [_sized(tmp_path / f"big{i}.pdf", 3 * least) for i in range(4)]
     assert auto_workers(big, cpus=1) == 1
     assert auto_workers(big, cpus=2) == 2
-    assert auto_workers(big[:2], cpus=64) == 6  # one per AUTO_MIN_BYTES of input
+    assert auto_workers(big[:2], cpus=64) == 6  # one per `least` bytes of input
     assert auto_workers(big[:1], cpus=4) == 3
     assert auto_workers(big, cpus=64) == 8  # at most 8
     assert auto_workers([tmp_path / "gone.pdf"], cpus=4) == 1
+
+
+def test_forked_workers_start_on_less_input_than_spawned_ones() -> None:
+    assert AUTO_MIN_BYTES_FORK < AUTO_MIN_BYTES
 
 
 def test_resolve_workers(tmp_path: Path) -> None:
@@ -71,6 +86,7 @@ def test_auto_workers_give_the_same_chunk_ids_as_one(tmp_path: Path, monkeypatch
     for workers in (1, "auto"):
         if workers == "auto":  # make this small corpus count as big, on 2 CPUs
             monkeypatch.setattr(pool_module, "AUTO_MIN_BYTES", 1)
+            monkeypatch.setattr(pool_module, "AUTO_MIN_BYTES_FORK", 1)
             monkeypatch.setattr(pool_module, "_cpus", lambda: 2)
         rag = Pipeline(parsers=[PdfParser(ocr="never"), TextParser()],
                        embedders={"bm25": Bm25Embedder()},

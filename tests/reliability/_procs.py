@@ -69,6 +69,13 @@ def children(pid: int) -> list[int]:
     return sorted(out)
 
 
+def workers(pid: int) -> list[int]:
+    """Live parser workers of the ingest ``pid``: its children, less multiprocessing's
+    resource tracker (spawned workers run ``spawn_main``, forked ones the parent's
+    command line)."""
+    return [p for p in children(pid) if "resource_tracker" not in cmdline(p)]
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")

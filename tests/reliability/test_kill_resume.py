@@ -21,7 +21,7 @@ import pytest
 
 from ..distributed._store import snapshot
 from ._docs import EXAMPLES, R_MANUALS, busy_pdf
-from ._procs import children, cmdline, kill_all, start_ragnest, wait_gone
+from ._procs import children, kill_all, start_ragnest, wait_gone, workers
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
@@ -51,7 +51,7 @@ def _until_workers(proc, kids: set[int], timeout: float = 120) -> float:  # noqa
     while time.monotonic() < deadline and proc.poll() is None:
         now = children(proc.pid)
         kids.update(now)
-        if sum("spawn_main" in cmdline(p) for p in now) >= 2:
+        if len(workers(proc.pid)) >= 2:
             break
         time.sleep(0.02)
     return time.monotonic()

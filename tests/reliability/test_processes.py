@@ -18,7 +18,16 @@ from pathlib import Path
 import pytest
 
 from ._docs import busy_pdf
-from ._procs import alive, children, cmdline, kill_all, start_ragnest, wait_for, wait_gone
+from ._procs import (
+    alive,
+    children,
+    cmdline,
+    kill_all,
+    start_ragnest,
+    wait_for,
+    wait_gone,
+    workers,
+)
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="reads /proc to find the parser processes")
@@ -62,13 +71,11 @@ def _start_busy(busy: tuple[Path, Path], store: Path):
     proc = start_ragnest(["ingest", str(docs), "--pipeline", str(pipeline), "--store", str(store),
                           "-w", "2", "--json"])
 
-    def workers() -> list[int]:
-        return [p for p in children(proc.pid) if "spawn_main" in cmdline(p)]
-
     try:
-        assert wait_for(lambda: len(workers()) == 2, timeout=60), "no parser workers started"
-        # both have imported ragnest and PyMuPDF and are parsing pages
-        assert wait_for(lambda: all(_cpu_seconds(p) > 1.0 for p in workers()), timeout=60)
+        assert wait_for(lambda: len(workers(proc.pid)) == 2, timeout=60), "no parser workers"
+        # both are parsing pages
+        assert wait_for(lambda: all(_cpu_seconds(p) > 1.0 for p in workers(proc.pid)),
+                        timeout=60)
         kids = children(proc.pid)
         assert proc.poll() is None, "the ingest ended before it could be interrupted"
     except BaseException:
