@@ -99,6 +99,7 @@ _REC_HEIGHT = 48
 
 _default_lock = threading.Lock()
 _default: OcrEngine | None = None
+_inherited: list[OcrEngine] = []  # defaults a forked child forgot
 
 
 @dataclass(frozen=True)
@@ -434,12 +435,13 @@ class OcrEngine:
 
 
 def forget_default() -> None:
-    """Forget this process's default OcrEngine without closing it (a forked child calls
-    this: the object, and the lock guarding it, are the parent's).
-
-    >>> forget_default()
-    """
+    """Forget this process's default :class:`OcrEngine`: a forked child calls this (see
+    :func:`ragnest.ingest.start.reset_after_fork`), since the object and the lock guarding
+    it are the parent's. The object is kept, unused, rather than freed: destroying an ONNX
+    Runtime session inherited across a fork can crash the child."""
     global _default, _default_lock
+    if _default is not None:
+        _inherited.append(_default)
     _default, _default_lock = None, threading.Lock()
 
 

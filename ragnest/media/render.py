@@ -281,16 +281,18 @@ class Renderer:
 
 
 _default: Renderer | None = None
+_inherited: list[Renderer] = []  # defaults a forked child forgot
 _default_lock = threading.Lock()
 
 
 def forget_default() -> None:
-    """Forget this process's default Renderer without closing it (a forked child calls
-    this: the object, and the lock guarding it, are the parent's).
-
-    >>> forget_default()
-    """
+    """Forget this process's default :class:`Renderer`: a forked child calls this (see
+    :func:`ragnest.ingest.start.reset_after_fork`), since the object and the lock guarding
+    it are the parent's. The object is kept, unused, rather than closed: its open documents
+    share file offsets with the parent's."""
     global _default, _default_lock
+    if _default is not None:
+        _inherited.append(_default)
     _default, _default_lock = None, threading.Lock()
 
 

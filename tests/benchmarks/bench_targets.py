@@ -56,7 +56,7 @@ def measure(quick: bool, before: Sequence[Path], funnel_pages: int,
                                            tmp / "r", list(before), 1 if quick else 3)
         out["answers"] = bench_answers.run(bench_answers.DEFAULT_DOCS, tmp / "r")
         out["ingest"] = bench_ingest.run(bench_ingest.parse_args(
-            ["--quick", "--repeats", "1" if quick else "3",
+            ["--quick", "--repeats", "1" if quick else "3", "--workers", "2,2:spawn",
              *[f"--before={b}" for b in before]]))
         crops = tmp / "crops"
         crops.mkdir()

@@ -80,6 +80,8 @@ def test_reset_after_fork_in_this_process_restores_what_it_touches(monkeypatch) 
     monkeypatch.setattr(ocr, "_default", ocr.get_engine())
     monkeypatch.setattr(render, "_default", render.default_renderer())
     monkeypatch.setattr(ocr, "_default_lock", ocr._default_lock)
+    monkeypatch.setattr(ocr, "_inherited", [])
+    monkeypatch.setattr(render, "_inherited", [])
     monkeypatch.setattr(render, "_default_lock", render._default_lock)
     monkeypatch.setattr(sys, "stdout", sys.stdout)
     monkeypatch.setattr(sys, "stderr", sys.stderr)
@@ -87,6 +89,8 @@ def test_reset_after_fork_in_this_process_restores_what_it_touches(monkeypatch) 
     try:
         start.reset_after_fork()
         assert ocr._default is None and render._default is None
+        # kept, not freed: an inherited ONNX session must not be destroyed in the child
+        assert len(ocr._inherited) == 1 and len(render._inherited) == 1
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
         assert sys.stderr is sys.__stderr__
     finally:
