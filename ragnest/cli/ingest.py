@@ -28,6 +28,7 @@ from ragnest.cli._app import (
 from ragnest.collection import fitted_embedders
 from ragnest.errors import ConfigError, StoreError
 from ragnest.ingest import IngestReport, discover
+from ragnest.ingest.signals import sigterm_unwinds
 from ragnest.pipeline import Pipeline
 
 __all__ = ['fit', 'ingest']
@@ -109,7 +110,8 @@ def ingest(
     """Parse, embed and store files and folders (re-ingesting unchanged files adds nothing;
     a moved file keeps its stored document, re-pointed at the new path)."""
     _setup_logging(verbose)
-    with _errors_exit():
+    # SIGTERM unwinds (the store is flushed and unlocked) and exits 143, also after parsing
+    with _errors_exit(), sigterm_unwinds():
         cfg = _config(pipeline, store, profile)
         if (engine or cfg.ingest.engine) not in ("local", "ray"):
             raise ConfigError(f"--engine {engine!r}: use 'local' or 'ray'")

@@ -62,6 +62,7 @@ from typing import Any
 
 from ragnest.errors import ConfigError, ParseError
 from ragnest.ingest.embed import embed_missing, portable_embedders, unpack_embedders
+from ragnest.ingest.signals import takes_sigterm, terminated
 from ragnest.ingest.start import reset_after_fork, start_method
 from ragnest.media.diagnostics import Warnings, collect_warnings
 from ragnest.protocols import Embedder, PagedParser, Parser
@@ -244,10 +245,6 @@ def parse_embed(parser: Parser, source: Source, start: int | None, stop: int | N
     return chunks, notes, {p.chunk.id: p.vectors for p in points}
 
 
-def _terminated(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
-
-
 class ParsePool:
     """Ordered, bounded parsing over ``workers`` processes (see the module docs)."""
 
@@ -340,9 +337,8 @@ class ParsePool:
                 initializer=_start_worker,
                 initargs=(os.getpid(), self._portable(), method == "fork"))
             logger.debug("parser workers: %d, started by %s", self.workers, method)
-            if (threading.current_thread() is threading.main_thread()
-                    and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
-                self._old_sigterm = signal.signal(signal.SIGTERM, _terminated)
+            if takes_sigterm():
+                self._old_sigterm = signal.signal(signal.SIGTERM, terminated)
         return self._executor
 
     def _ranges(self, source: Source, parser: Parser) -> list[tuple[int | None, int | None]]:

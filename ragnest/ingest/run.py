@@ -33,6 +33,7 @@ from ragnest.ingest.identity import Relocation, apply_relocation
 from ragnest.ingest.plan import Planned, plan_source
 from ragnest.ingest.pool import ParsePool, parse_all
 from ragnest.ingest.report import DocumentReport, IngestReport, SkippedFile
+from ragnest.ingest.signals import sigterm_unwinds
 from ragnest.ingest.writer import DocumentWriter, Parsed
 from ragnest.protocols import Embedder, Parser, Store, StoreAdmin
 from ragnest.types import Chunk, Source
@@ -107,6 +108,7 @@ def _reason(err: Exception) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+@sigterm_unwinds()  # a SIGTERM anywhere in the ingest unwinds it (exit status 143)
 def run_ingest(
     paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
     *,
