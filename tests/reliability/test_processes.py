@@ -74,7 +74,7 @@ def _start_busy(busy: tuple[Path, Path], store: Path):
     try:
         assert wait_for(lambda: len(workers(proc.pid)) == 2, timeout=60), "no parser workers"
         # both are parsing pages (a forked worker imports nothing: its CPU is all parsing,
-        # and 1200 pages take it about 2 s, so wait for a fraction of that)
+        # and 1200 pages take each of two about 1.3 s, so wait for a fraction of that)
         assert wait_for(lambda: all(_cpu_seconds(p) > 0.3 for p in workers(proc.pid)),
                         timeout=60)
         kids = children(proc.pid)
