@@ -17,8 +17,9 @@ chunks faster than the embedder consumes them::
 
 With ``workers=1`` everything runs in the calling process (no start-up cost).
 ``workers="auto"`` (the pipelines' default) picks the count from the corpus with
-:func:`auto_workers`: a worker costs about a second to start (imports), so a small
-corpus is parsed in the calling process and a bigger one by one process per CPU.
+:func:`auto_workers`: a spawned worker costs about a second to start (imports), a
+forked one milliseconds, so a small corpus is parsed in the calling process and a
+bigger one by one process per CPU.
 Worker processes are forked on Linux unless the parent holds a runtime that does not
 survive a fork (torch, ONNX Runtime), else spawned (see :mod:`ragnest.ingest.start`;
 ``RAGNEST_WORKER_START`` overrides), and reused for the whole ingest.
@@ -58,11 +59,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
 from typing import Any
 
 from ragnest.errors import ConfigError, ParseError
 from ragnest.ingest.embed import embed_missing, portable_embedders, unpack_embedders
-from ragnest.ingest.signals import takes_sigterm, terminated
+from ragnest.ingest.signals import sigterm_unwinds
 from ragnest.ingest.start import reset_after_fork, start_method
 from ragnest.media.diagnostics import Warnings, collect_warnings
 from ragnest.protocols import Embedder, PagedParser, Parser
@@ -271,7 +273,7 @@ class ParsePool:
         self._executor: ProcessPoolExecutor | None = None
         self._pending: deque[Future[Any]] = deque()
         self._warnings: dict[str, tuple[str, ...]] = {}
-        self._old_sigterm: Any = None
+        self._unwinds = ExitStack()  # holds sigterm_unwinds() while workers run
 
     def __enter__(self) -> ParsePool:
         return self
@@ -312,10 +314,7 @@ class ParsePool:
                 executor.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
         self._vectors.clear()
-        if self._old_sigterm is not None:
-            if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGTERM, self._old_sigterm)
-            self._old_sigterm = None
+        self._unwinds.close()
 
     @staticmethod
     def _terminate(executor: ProcessPoolExecutor) -> None:
@@ -337,8 +336,7 @@ class ParsePool:
                 initializer=_start_worker,
                 initargs=(os.getpid(), self._portable(), method == "fork"))
             logger.debug("parser workers: %d, started by %s", self.workers, method)
-            if takes_sigterm():
-                self._old_sigterm = signal.signal(signal.SIGTERM, terminated)
+            self._unwinds.enter_context(sigterm_unwinds())
         return self._executor
 
     def _ranges(self, source: Source, parser: Parser) -> list[tuple[int | None, int | None]]:

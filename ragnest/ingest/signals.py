@@ -10,7 +10,9 @@ flushed and unlocked, and the exit status still says "terminated" (128 + 15)::
     >>> with sigterm_unwinds():
     ...     pass  # the ingest
 
-It changes nothing outside the main thread or where SIGTERM already has a handler.
+It changes nothing outside the main thread or where SIGTERM already has a handler
+(:class:`~ragnest.ingest.pool.ParsePool` holds it while its workers run, for callers
+that parse without :func:`~ragnest.ingest.run.run_ingest`).
 """
 
 from __future__ import annotations
@@ -46,4 +48,5 @@ def sigterm_unwinds() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        if threading.current_thread() is threading.main_thread():  # else it cannot
+            signal.signal(signal.SIGTERM, old)

@@ -3,8 +3,9 @@
 A spawned worker starts a fresh interpreter and imports ragnest, PyMuPDF and the
 parsers (about 0.5 s of CPU each, before it parses a page); on a 2-CPU machine that
 start-up alone ate most of what a second worker gained. A forked worker starts with
-everything the parent imported, in a few milliseconds (figure manuals, 507 pages,
-``-w 2`` against ``-w 1``: 1.27x with ``spawn``, 1.48x with ``fork``).
+everything the parent imported, in a few milliseconds (figure manuals, 507 pages, on 2
+CPUs, ``-w 2`` against ``-w 1``: 1.08x spawned and 1.22x forked in
+``tests/benchmarks/bench_targets.py``; 1.27x and 1.36-1.50x timed in one process).
 
 Forking a process that runs threads is safe only if the child never touches what those
 threads held. The child runs the parsers only: PyMuPDF on documents it opens itself,

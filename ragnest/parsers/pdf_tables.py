@@ -80,7 +80,7 @@ def _straight_paths(paths: Sequence[dict[str, Any]], clip: Rect) -> list[dict[st
     out = []
     for path in paths:
         a, b, c, d = path["rect"]
-        if c < x0 or a > x1 or d < y0 or b > y1 or max(c - a, d - b) < 3:
+        if c < x0 or a > x1 or d < y0 or b > y1 or max(c - a, d - b) < _MIN_EDGE:
             continue
         items = path["items"]
         if not all(it[0] == "re" or (it[0] == "l" and (abs(it[1][0] - it[2][0]) < 1
@@ -98,7 +98,9 @@ def _straight_paths(paths: Sequence[dict[str, Any]], clip: Rect) -> list[dict[st
     return out
 
 
-#: A path of more items than this, none of them 3 points long, is a plotted curve.
+#: The finder's shortest table edge, in points: shorter paths and strokes are no rules.
+_MIN_EDGE = 3
+#: A path of more items than this, none of them ``_MIN_EDGE`` long, is a plotted curve.
 _CURVE_ITEMS = 8
 
 
@@ -106,8 +108,8 @@ def _long(item: tuple[Any, ...]) -> bool:
     """Whether a ``get_cdrawings()`` line or rectangle item is 3 points long on a side."""
     if item[0] == "re":
         r = item[1]
-        return max(abs(r[2] - r[0]), abs(r[3] - r[1])) >= 3
-    return max(abs(item[1][0] - item[2][0]), abs(item[1][1] - item[2][1])) >= 3
+        return max(abs(r[2] - r[0]), abs(r[3] - r[1])) >= _MIN_EDGE
+    return max(abs(item[1][0] - item[2][0]), abs(item[1][1] - item[2][1])) >= _MIN_EDGE
 
 
 def _rect(x0: float, y0: float, x1: float, y1: float) -> pymupdf.Rect:
